@@ -1,0 +1,283 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using Dgram.Actors.Sockets.Native;
+
+namespace Dgram.Actors.Sockets;
+
+public sealed partial class DatagramSocket
+{
+    private string? _multicastInterfaceName; // IPv4 only: the kernel cannot report an ifindex set through ip_mreqn
+    private IPAddress? _boundAddress;
+
+    /// <summary>Reads IP_MULTICAST_LOOP / IPV6_MULTICAST_LOOP (seed: <c>mcastloop()</c>).</summary>
+    public bool GetMulticastLoop()
+    {
+        const string op = nameof(GetMulticastLoop);
+        RequireIp(op);
+        return GetInt(op, IpLevel, IsIPv6 ? Const.IPV6_MULTICAST_LOOP : Const.IP_MULTICAST_LOOP, null) != 0;
+    }
+
+    /// <summary>Sets IP_MULTICAST_LOOP / IPV6_MULTICAST_LOOP; returns the previous value (seed: <c>mcastloop(enable)</c>).</summary>
+    public bool SetMulticastLoop(bool enable)
+    {
+        const string op = nameof(SetMulticastLoop);
+        RequireIp(op);
+        lock (_optionLock)
+        {
+            bool previous = GetMulticastLoop();
+            SetInt(op, IpLevel, IsIPv6 ? Const.IPV6_MULTICAST_LOOP : Const.IP_MULTICAST_LOOP, enable ? 1 : 0, enable.ToString());
+            return previous;
+        }
+    }
+
+    /// <summary>Reads IP_MULTICAST_TTL / IPV6_MULTICAST_HOPS (seed: <c>mcastttl()</c>).</summary>
+    public int GetMulticastTtl()
+    {
+        const string op = nameof(GetMulticastTtl);
+        RequireIp(op);
+        return GetInt(op, IpLevel, IsIPv6 ? Const.IPV6_MULTICAST_HOPS : Const.IP_MULTICAST_TTL, null);
+    }
+
+    /// <summary>
+    /// Sets IP_MULTICAST_TTL (0–255) / IPV6_MULTICAST_HOPS (-1–255, -1 = the kernel default);
+    /// returns the previous value (seed: <c>mcastttl(ttl)</c>). Out of range: nothing changes.
+    /// </summary>
+    public int SetMulticastTtl(int ttl)
+    {
+        const string op = nameof(SetMulticastTtl);
+        RequireIp(op);
+        RequireRange(op, ttl, IsIPv6 ? -1 : 0, 255);
+        lock (_optionLock)
+        {
+            int previous = GetMulticastTtl();
+            SetInt(op, IpLevel, IsIPv6 ? Const.IPV6_MULTICAST_HOPS : Const.IP_MULTICAST_TTL, ttl, ttl.ToString());
+            return previous;
+        }
+    }
+
+    /// <summary>
+    /// The outgoing multicast interface's name, or null when unset (seed: <c>mcastif()</c>). IPv6 reads
+    /// IPV6_MULTICAST_IF back from the kernel. IPv4 returns the name this socket recorded when it set
+    /// the option: the kernel keeps the index set through <c>ip_mreqn</c> but getsockopt returns only an address.
+    /// </summary>
+    public string? GetMulticastInterface()
+    {
+        const string op = nameof(GetMulticastInterface);
+        RequireIp(op);
+        if (!IsIPv6)
+        {
+            _ = Enter(op); // a closed socket fails here as everywhere
+            Exit();
+            return Volatile.Read(ref _multicastInterfaceName);
+        }
+        int index = GetInt(op, Const.IPPROTO_IPV6, Const.IPV6_MULTICAST_IF, null);
+        return index == 0 ? null : NetworkInterfaceNames.GetName(index) ?? "#" + index;
+    }
+
+    /// <summary>
+    /// Sets the outgoing multicast interface by name; null restores the kernel's default (routing).
+    /// Returns the previous name (seed: <c>mcastif(ifname)</c>).
+    /// </summary>
+    public string? SetMulticastInterface(string? interfaceName)
+    {
+        const string op = nameof(SetMulticastInterface);
+        RequireIp(op);
+        int index = interfaceName is null ? 0 : NetworkInterfaceNames.GetIndex(interfaceName, op);
+        return SetMulticastInterfaceIndex(op, index, interfaceName);
+    }
+
+    /// <summary>Sets the outgoing multicast interface by index (0 restores the default); returns the previous name.</summary>
+    public string? SetMulticastInterface(int interfaceIndex)
+    {
+        const string op = nameof(SetMulticastInterface);
+        RequireIp(op);
+        if (interfaceIndex < 0) throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, interfaceIndex.ToString(), "an interface index is >= 0");
+        string? name = null;
+        if (interfaceIndex != 0)
+        {
+            name = NetworkInterfaceNames.GetName(interfaceIndex)
+                ?? throw new DatagramSocketException(op, DatagramSocketError.UnknownInterface, Errno.ENXIO, interfaceIndex.ToString(), "no interface has this index");
+        }
+        return SetMulticastInterfaceIndex(op, interfaceIndex, name);
+    }
+
+    private string? SetMulticastInterfaceIndex(string op, int index, string? name)
+    {
+        lock (_optionLock)
+        {
+            string? previous = GetMulticastInterface();
+            if (IsIPv6)
+            {
+                SetInt(op, Const.IPPROTO_IPV6, Const.IPV6_MULTICAST_IF, index, name ?? "null");
+            }
+            else
+            {
+                // struct ip_mreqn { in_addr multiaddr; in_addr address; int ifindex; }: by index, address 0.
+                Span<byte> mreqn = stackalloc byte[12];
+                mreqn.Clear();
+                BinaryPrimitives.WriteInt32LittleEndian(mreqn[8..], index);
+                int errno = TrySetOption(op, Const.IPPROTO_IP, Const.IP_MULTICAST_IF, mreqn);
+                if (errno != 0) throw new DatagramSocketException(op, DatagramSocketError.Kernel, errno, name ?? "null");
+                Volatile.Write(ref _multicastInterfaceName, name);
+            }
+            return previous;
+        }
+    }
+
+    /// <summary>Reads SO_BROADCAST (seed: <c>broadcast()</c>). IPv4 only.</summary>
+    public bool GetBroadcast()
+    {
+        const string op = nameof(GetBroadcast);
+        RequireIPv4(op);
+        return GetInt(op, Const.SOL_SOCKET, Const.SO_BROADCAST, null) != 0;
+    }
+
+    /// <summary>Sets SO_BROADCAST; returns the previous value (seed: <c>broadcast(enable)</c>). IPv4 only: IPv6 has no broadcast.</summary>
+    public bool SetBroadcast(bool enable)
+    {
+        const string op = nameof(SetBroadcast);
+        RequireIPv4(op);
+        lock (_optionLock)
+        {
+            bool previous = GetBroadcast();
+            SetInt(op, Const.SOL_SOCKET, Const.SO_BROADCAST, enable ? 1 : 0, enable.ToString());
+            return previous;
+        }
+    }
+
+    private void RequireIPv4(string op)
+    {
+        if (AddressFamily != AddressFamily.InterNetwork)
+        {
+            throw new DatagramSocketException(op, DatagramSocketError.NotSupportedForFamily, 0, null,
+                $"broadcast exists only for IPv4; this socket is {AddressFamily}");
+        }
+    }
+
+    /// <summary>Joins <paramref name="group"/> for any source (seed: <c>mcastjoin(grp, ifname)</c>; MCAST_JOIN_GROUP).</summary>
+    /// <param name="group">An IPv4 or IPv6 multicast address of this socket's family. A link-scoped IPv6 group may carry its interface as scope id.</param>
+    /// <param name="interfaceName">The interface to join on; null lets the kernel choose by route.</param>
+    public void JoinGroup(IPAddress group, string? interfaceName = null) =>
+        ChangeMembership(nameof(JoinGroup), Const.MCAST_JOIN_GROUP, group, null, interfaceName);
+
+    /// <summary>Leaves an any-source or source-specific membership (seed: <c>mcastleave(grp, ifname)</c>; MCAST_LEAVE_GROUP).</summary>
+    public void LeaveGroup(IPAddress group, string? interfaceName = null) =>
+        ChangeMembership(nameof(LeaveGroup), Const.MCAST_LEAVE_GROUP, group, null, interfaceName);
+
+    /// <summary>
+    /// One membership change through the protocol-independent MCAST_* options with <c>group_req</c> /
+    /// <c>group_source_req</c>, which name the interface by index for both families (IPv4's
+    /// <c>ip_mreq_source</c> names it by address: no join on an interface without one, a wrong pick when two share one).
+    /// </summary>
+    private void ChangeMembership(string op, int option, IPAddress group, IPAddress? source, string? interfaceName)
+    {
+        RequireIp(op);
+        string args = source is null ? $"{group}, {interfaceName ?? "null"}" : $"{group}, {source}, {interfaceName ?? "null"}";
+        ValidateGroup(op, group, args);
+        if (source is not null) ValidateSource(op, group, source, args);
+        int index = interfaceName is not null ? NetworkInterfaceNames.GetIndex(interfaceName, op) : (int)(IsIPv6 ? group.ScopeId : 0);
+
+        Span<byte> req = stackalloc byte[Const.GroupSourceReqSize];
+        req.Clear();
+        BinaryPrimitives.WriteUInt32LittleEndian(req, (uint)index);
+        SockAddr.Write(req.Slice(8, Const.SockAddrStorage), group, 0);
+        int length = Const.GroupReqSize;
+        if (source is not null)
+        {
+            SockAddr.Write(req.Slice(8 + Const.SockAddrStorage, Const.SockAddrStorage), source, 0);
+            length = Const.GroupSourceReqSize;
+        }
+        lock (_optionLock)
+        {
+            int errno = TrySetOption(op, IpLevel, option, req[..length]);
+            if (errno != 0)
+            {
+                throw new DatagramSocketException(op, DatagramSocketError.Kernel, errno, args, LimitHint(option, errno));
+            }
+            RecordMembership(option, group, source, index, interfaceName ?? NetworkInterfaceNames.GetName(index));
+        }
+        if (option is Const.MCAST_JOIN_GROUP or Const.MCAST_JOIN_SOURCE_GROUP)
+        {
+            WarnIfBoundToUnicast(group);
+        }
+    }
+
+    private void ValidateGroup(string op, IPAddress? group, string args)
+    {
+        if (group is null)
+        {
+            throw new DatagramSocketException(op, DatagramSocketError.InvalidArgument, 0, args, "the group is null");
+        }
+        if (group.AddressFamily != AddressFamily)
+        {
+            throw new DatagramSocketException(op, DatagramSocketError.FamilyMismatch, 0, args,
+                $"group {group} is {group.AddressFamily}; this socket is {AddressFamily}");
+        }
+        if (!IsMulticast(group))
+        {
+            throw new DatagramSocketException(op, DatagramSocketError.NotMulticast, 0, args, $"{group} is not a multicast address");
+        }
+    }
+
+    private void ValidateSource(string op, IPAddress group, IPAddress source, string args)
+    {
+        if (source.AddressFamily != AddressFamily)
+        {
+            throw new DatagramSocketException(op, DatagramSocketError.FamilyMismatch, 0, args,
+                $"source {source} is {source.AddressFamily}; this socket is {AddressFamily}");
+        }
+        if (IsMulticast(source) || source.Equals(group) || source.Equals(IPAddress.Any) || source.Equals(IPAddress.IPv6Any)
+            || source.Equals(IPAddress.Broadcast))
+        {
+            throw new DatagramSocketException(op, DatagramSocketError.InvalidArgument, 0, args, $"source {source} must be a unicast address");
+        }
+    }
+
+    /// <summary>True for 224.0.0.0/4 and ff00::/8.</summary>
+    public static bool IsMulticast(IPAddress address)
+    {
+        Span<byte> b = stackalloc byte[16];
+        address.TryWriteBytes(b, out int n);
+        return n == 4 ? (b[0] & 0xF0) == 0xE0 : n == 16 && b[0] == 0xFF;
+    }
+
+    /// <summary>Names the kernel knob behind a limit errno, so the error says what to raise.</summary>
+    private string? LimitHint(int option, int errno)
+    {
+        bool sourceOp = option is Const.MCAST_JOIN_SOURCE_GROUP or Const.MCAST_BLOCK_SOURCE;
+        return (errno, IsIPv6, sourceOp) switch
+        {
+            (Errno.ENOBUFS, false, false) => $"per-socket group limit net.ipv4.igmp_max_memberships = {Sysctl("net/ipv4/igmp_max_memberships")}",
+            (Errno.ENOBUFS, false, true) => $"per-group source limit net.ipv4.igmp_max_msf = {Sysctl("net/ipv4/igmp_max_msf")}",
+            (Errno.ENOBUFS, true, true) => $"per-group source limit net.ipv6.mld_max_msf = {Sysctl("net/ipv6/mld_max_msf")}",
+            (Errno.ENOMEM, _, _) => $"socket option memory net.core.optmem_max = {Sysctl("net/core/optmem_max")}",
+            (Errno.EADDRINUSE, _, _) when option == Const.MCAST_JOIN_GROUP => "already a member of this group on this interface",
+            (Errno.EADDRNOTAVAIL, _, _) when option is Const.MCAST_LEAVE_GROUP or Const.MCAST_LEAVE_SOURCE_GROUP or Const.MCAST_UNBLOCK_SOURCE
+                => "no such membership or source on this socket",
+            (Errno.ENODEV, _, _) => "no usable interface (name one, or the kernel found no route for the group)",
+            _ => null,
+        };
+    }
+
+    private static string Sysctl(string path)
+    {
+        try
+        {
+            return File.ReadAllText("/proc/sys/" + path).Trim();
+        }
+        catch (IOException)
+        {
+            return "?";
+        }
+    }
+
+    private void WarnIfBoundToUnicast(IPAddress group)
+    {
+        IPAddress? bound = _boundAddress;
+        if (bound is not null && !bound.Equals(IPAddress.Any) && !bound.Equals(IPAddress.IPv6Any) && !IsMulticast(bound))
+        {
+            SocketsLog.JoinOnUnicastBind(_logger, bound.ToString(), group.ToString());
+        }
+    }
+}

@@ -1,0 +1,200 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using Dgram.Actors.Sockets.Native;
+
+namespace Dgram.Actors.Sockets;
+
+/// <summary>Flags for a receive.</summary>
+[Flags]
+public enum ReceiveFlags
+{
+    /// <summary>Consume the datagram.</summary>
+    None = 0,
+    /// <summary>MSG_PEEK: return the next datagram and leave it queued.</summary>
+    Peek = Const.MSG_PEEK,
+}
+
+public sealed partial class DatagramSocket
+{
+    private ReceiveMetadata _metadata;
+    private int _controlSize;
+
+    /// <summary>The ancillary data received with each datagram.</summary>
+    public ReceiveMetadata ReceiveMetadata => _metadata;
+
+    /// <summary>Turns per-datagram ancillary data on or off; returns the previous set. Unix sockets take only QueueOverflow and Timestamp.</summary>
+    public ReceiveMetadata SetReceiveMetadata(ReceiveMetadata metadata)
+    {
+        const string op = nameof(SetReceiveMetadata);
+        const ReceiveMetadata ipOnly = ReceiveMetadata.PacketInfo | ReceiveMetadata.HopLimit | ReceiveMetadata.TrafficClass;
+        if (AddressFamily == AddressFamily.Unix && (metadata & ipOnly) != 0)
+        {
+            throw new DatagramSocketException(op, DatagramSocketError.NotSupportedForFamily, 0, metadata.ToString(), "packet info, hop limit and traffic class are IP options");
+        }
+        if (_options.FilterByJoinedInterface && !metadata.HasFlag(ReceiveMetadata.PacketInfo))
+        {
+            throw new DatagramSocketException(op, DatagramSocketError.InvalidArgument, 0, metadata.ToString(), "FilterByJoinedInterface needs PacketInfo");
+        }
+        lock (_optionLock)
+        {
+            ReceiveMetadata previous = _metadata;
+            string args = metadata.ToString();
+            if (AddressFamily != AddressFamily.Unix)
+            {
+                int level = IpLevel;
+                SetInt(op, level, IsIPv6 ? Const.IPV6_RECVPKTINFO : Const.IP_PKTINFO, metadata.HasFlag(ReceiveMetadata.PacketInfo) ? 1 : 0, args);
+                SetInt(op, level, IsIPv6 ? Const.IPV6_RECVHOPLIMIT : Const.IP_RECVTTL, metadata.HasFlag(ReceiveMetadata.HopLimit) ? 1 : 0, args);
+                SetInt(op, level, IsIPv6 ? Const.IPV6_RECVTCLASS : Const.IP_RECVTOS, metadata.HasFlag(ReceiveMetadata.TrafficClass) ? 1 : 0, args);
+            }
+            SetInt(op, Const.SOL_SOCKET, Const.SO_RXQ_OVFL, metadata.HasFlag(ReceiveMetadata.QueueOverflow) ? 1 : 0, args);
+            SetInt(op, Const.SOL_SOCKET, Const.SO_TIMESTAMPNS, metadata.HasFlag(ReceiveMetadata.Timestamp) ? 1 : 0, args);
+            _metadata = metadata;
+            Volatile.Write(ref _controlSize, _options.ControlBufferSize > 0 ? _options.ControlBufferSize : ControlMessages.SpaceFor(metadata));
+            return previous;
+        }
+    }
+
+    /// <summary>
+    /// Receives one datagram into <paramref name="buffer"/> (seed: <c>recvfrom</c>), writing the sender's
+    /// address into <paramref name="source"/> when given. Never throws for kernel errors and never allocates.
+    /// </summary>
+    /// <param name="buffer">Where the payload goes; a longer datagram is truncated and reported with its real length.</param>
+    /// <param name="source">Receives the sender's raw address; reuse one per loop (see <see cref="CreateSocketAddress"/>). May be null.</param>
+    /// <param name="timeout"><see cref="TimeSpan.Zero"/> polls, <see cref="Timeout.InfiniteTimeSpan"/> waits for ever.</param>
+    /// <param name="flags">Receive flags (peek).</param>
+    public unsafe ReceiveResult ReceiveFrom(Span<byte> buffer, SocketAddress? source, TimeSpan timeout, ReceiveFlags flags = ReceiveFlags.None)
+    {
+        int timeoutMs = TimeoutMs(nameof(ReceiveFrom), timeout);
+        if (source is null)
+        {
+            uint none = 0;
+            return ReceiveCore(buffer, null, &none, timeoutMs, (int)flags);
+        }
+        fixed (byte* name = source.Buffer.Span)
+        {
+            uint nameLength = (uint)source.Buffer.Length;
+            ReceiveResult result = ReceiveCore(buffer, name, &nameLength, timeoutMs, (int)flags);
+            if (result.Status == ReceiveStatus.Received)
+            {
+                source.Size = (int)Math.Min(nameLength, (uint)source.Buffer.Length);
+            }
+            return result;
+        }
+    }
+
+    /// <summary>Receives one datagram and returns its sender as an endpoint (allocates the endpoint; null for an unnamed Unix sender).</summary>
+    public unsafe ReceiveResult ReceiveFrom(Span<byte> buffer, out EndPoint? source, TimeSpan timeout, ReceiveFlags flags = ReceiveFlags.None)
+    {
+        int timeoutMs = TimeoutMs(nameof(ReceiveFrom), timeout);
+        byte* name = stackalloc byte[Const.SockAddrStorage];
+        uint nameLength = Const.SockAddrStorage;
+        ReceiveResult result = ReceiveCore(buffer, name, &nameLength, timeoutMs, (int)flags);
+        source = result.Status == ReceiveStatus.Received ? SockAddr.Read(new ReadOnlySpan<byte>(name, (int)nameLength)) : null;
+        return result;
+    }
+
+    /// <summary>A <see cref="SocketAddress"/> big enough for this socket's family, to reuse across receives.</summary>
+    public SocketAddress CreateSocketAddress() => AddressFamily switch
+    {
+        AddressFamily.InterNetwork => new SocketAddress(AddressFamily.InterNetwork, SockAddr.In4Size),
+        AddressFamily.InterNetworkV6 => new SocketAddress(AddressFamily.InterNetworkV6, SockAddr.In6Size),
+        _ => new SocketAddress(AddressFamily.Unix, SockAddr.UnSize),
+    };
+
+    /// <summary>
+    /// recvmsg with MSG_DONTWAIT | MSG_TRUNC, and poll() for readiness within the timeout. MSG_TRUNC makes
+    /// the kernel return the real length, so truncation is seen (plain recvfrom cuts silently).
+    /// </summary>
+    private unsafe ReceiveResult ReceiveCore(Span<byte> buffer, byte* name, uint* nameLength, int timeoutMs, int flags)
+    {
+        if (!TryEnter(out int fd)) return new ReceiveResult(ReceiveStatus.Closed, Errno.EBADF);
+        try
+        {
+            int controlSize = Volatile.Read(ref _controlSize);
+            byte* control = stackalloc byte[controlSize == 0 ? 1 : controlSize];
+            uint nameCapacity = *nameLength;
+            long deadline = timeoutMs > 0 ? Environment.TickCount64 + timeoutMs : 0;
+            fixed (byte* data = buffer)
+            {
+                while (true)
+                {
+                    IoVec iov = new() { Base = data, Length = (nuint)buffer.Length };
+                    MsgHdr msg = new()
+                    {
+                        Name = name, NameLength = nameCapacity, Iov = &iov, IovLength = 1,
+                        Control = controlSize == 0 ? null : control, ControlLength = (nuint)controlSize,
+                    };
+                    nint n = Libc.RecvMsg(fd, &msg, flags | Const.MSG_DONTWAIT | Const.MSG_TRUNC);
+                    if (n >= 0)
+                    {
+                        ReceiveMetadataValues meta = default;
+                        meta.HopLimit = -1;
+                        meta.TrafficClass = -1;
+                        if (msg.ControlLength > 0) ControlMessages.Parse(control, msg.ControlLength, ref meta);
+                        // The kernel adds SO_RXQ_OVFL only once something was dropped.
+                        if (meta.KernelDropCount is null && (_metadata & ReceiveMetadata.QueueOverflow) != 0) meta.KernelDropCount = 0;
+                        if ((msg.Flags & Const.MSG_CTRUNC) != 0)
+                        {
+                            meta.ControlTruncated = true;
+                            Interlocked.Increment(ref Statistics._controlTruncated);
+                        }
+                        if (_options.FilterByJoinedInterface && IsForeignInterface(in meta))
+                        {
+                            Interlocked.Increment(ref Statistics._filteredByInterface);
+                            if ((flags & Const.MSG_PEEK) != 0) DiscardOne(fd); // a peeked datagram stays queued: drop it
+                            continue;
+                        }
+                        *nameLength = msg.NameLength;
+                        int length = (int)n;
+                        int copied = Math.Min(length, buffer.Length);
+                        if ((flags & Const.MSG_PEEK) == 0)
+                        {
+                            Interlocked.Increment(ref Statistics._received);
+                            if (length > copied) Interlocked.Increment(ref Statistics._truncated);
+                        }
+                        return new ReceiveResult(copied, length, in meta);
+                    }
+                    int errno = Marshal.GetLastPInvokeError();
+                    if (errno == Errno.EINTR) continue;
+                    if (Volatile.Read(ref _closed) != 0) return new ReceiveResult(ReceiveStatus.Closed, Errno.EBADF);
+                    if (errno != Errno.EAGAIN)
+                    {
+                        Interlocked.Increment(ref Statistics._receiveErrors);
+                        return new ReceiveResult(ReceiveStatus.Error, errno);
+                    }
+                    int wait = Remaining(timeoutMs, deadline);
+                    if (wait == 0) return new ReceiveResult(ReceiveStatus.TimedOut, 0);
+                    PollFd pfd = new() { Fd = fd, Events = Const.POLLIN };
+                    Libc.Poll(&pfd, 1, wait); // EINTR, timeout and readiness all loop back to recvmsg
+                }
+            }
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>Milliseconds left before the deadline: -1 for infinite, 0 when due.</summary>
+    private static int Remaining(int timeoutMs, long deadline)
+    {
+        if (timeoutMs <= 0) return timeoutMs;
+        long left = deadline - Environment.TickCount64;
+        return left <= 0 ? 0 : (int)left;
+    }
+
+    private bool IsForeignInterface(in ReceiveMetadataValues meta)
+    {
+        if (meta.DestinationFamily == 0) return false;
+        ReadOnlySpan<byte> dst = ((ReadOnlySpan<byte>)meta.Destination)[..(meta.DestinationFamily == Const.AF_INET ? 4 : 16)];
+        bool multicast = dst.Length == 4 ? (dst[0] & 0xF0) == 0xE0 : dst[0] == 0xFF;
+        return multicast && !ArrivedOnJoinedInterface(dst, meta.InterfaceIndex);
+    }
+
+    private static unsafe void DiscardOne(int fd)
+    {
+        MsgHdr msg = default;
+        Libc.RecvMsg(fd, &msg, Const.MSG_DONTWAIT);
+    }
+}

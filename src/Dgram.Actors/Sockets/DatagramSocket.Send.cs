@@ -1,0 +1,81 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using Dgram.Actors.Sockets.Native;
+
+namespace Dgram.Actors.Sockets;
+
+public sealed partial class DatagramSocket
+{
+    /// <summary>
+    /// Sends one datagram to <paramref name="destination"/> (seed: <c>sendto</c>). A full send buffer waits
+    /// up to <paramref name="timeout"/>, then reports <see cref="SendStatus.TimedOut"/>. Never throws for
+    /// kernel errors and never allocates.
+    /// </summary>
+    /// <param name="datagram">The payload; may be empty (a zero-length datagram is legal).</param>
+    /// <param name="destination">The destination's raw address; cache one per destination.</param>
+    /// <param name="timeout"><see cref="TimeSpan.Zero"/> fails at once when the buffer is full; <see cref="Timeout.InfiniteTimeSpan"/> waits.</param>
+    public unsafe SendResult SendTo(ReadOnlySpan<byte> datagram, SocketAddress destination, TimeSpan timeout)
+    {
+        int timeoutMs = TimeoutMs(nameof(SendTo), timeout);
+        ArgumentNullExceptionIfNull(nameof(SendTo), destination);
+        fixed (byte* name = destination.Buffer.Span)
+        {
+            return SendCore(datagram, name, (uint)destination.Size, timeoutMs);
+        }
+    }
+
+    /// <summary>Sends one datagram to an endpoint; an <see cref="IPEndPoint"/> is encoded without allocating.</summary>
+    public unsafe SendResult SendTo(ReadOnlySpan<byte> datagram, EndPoint destination, TimeSpan timeout)
+    {
+        int timeoutMs = TimeoutMs(nameof(SendTo), timeout);
+        destination = ValidateEndPoint(nameof(SendTo), destination);
+        byte* name = stackalloc byte[Const.SockAddrStorage];
+        int length = SockAddr.Write(new Span<byte>(name, Const.SockAddrStorage), destination);
+        return SendCore(datagram, name, (uint)length, timeoutMs);
+    }
+
+    /// <summary>Sends one datagram to the connected peer.</summary>
+    public unsafe SendResult Send(ReadOnlySpan<byte> datagram, TimeSpan timeout) =>
+        SendCore(datagram, null, 0, TimeoutMs(nameof(Send), timeout));
+
+    private unsafe SendResult SendCore(ReadOnlySpan<byte> datagram, byte* name, uint nameLength, int timeoutMs)
+    {
+        if (!TryEnter(out int fd)) return new SendResult(SendStatus.Closed, 0, Errno.EBADF);
+        try
+        {
+            long deadline = timeoutMs > 0 ? Environment.TickCount64 + timeoutMs : 0;
+            fixed (byte* data = datagram)
+            {
+                // A non-null pointer even for an empty span: the kernel accepts a zero-length datagram.
+                byte empty = 0;
+                byte* p = data == null ? &empty : data;
+                while (true)
+                {
+                    nint n = Libc.SendTo(fd, p, (nuint)datagram.Length, Const.MSG_DONTWAIT | Const.MSG_NOSIGNAL, name, nameLength);
+                    if (n >= 0)
+                    {
+                        Interlocked.Increment(ref Statistics._sent);
+                        return new SendResult(SendStatus.Sent, (int)n, 0);
+                    }
+                    int errno = Marshal.GetLastPInvokeError();
+                    if (errno == Errno.EINTR) continue;
+                    if (Volatile.Read(ref _closed) != 0) return new SendResult(SendStatus.Closed, 0, Errno.EBADF);
+                    if (errno != Errno.EAGAIN)
+                    {
+                        Interlocked.Increment(ref Statistics._sendErrors);
+                        return new SendResult(SendStatus.Error, 0, errno);
+                    }
+                    int wait = Remaining(timeoutMs, deadline);
+                    if (wait == 0) return new SendResult(SendStatus.TimedOut, 0, 0);
+                    PollFd pfd = new() { Fd = fd, Events = Const.POLLOUT };
+                    Libc.Poll(&pfd, 1, wait);
+                }
+            }
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+}

@@ -1,0 +1,95 @@
+using System.Net;
+using Dgram.Actors.Sockets.Native;
+
+namespace Dgram.Actors.Sockets;
+
+public sealed partial class DatagramSocket
+{
+    private Membership[] _memberships = [];
+    private JoinedKey[] _joined = []; // (group, ifindex) pairs the receive path checks without allocating
+
+    /// <summary>
+    /// Joins <paramref name="group"/> for <paramref name="source"/> only (seed: <c>mcastjoinsrc</c>;
+    /// MCAST_JOIN_SOURCE_GROUP with <c>group_source_req</c>, both families). Call again to add sources.
+    /// </summary>
+    public void JoinSourceGroup(IPAddress group, IPAddress source, string? interfaceName = null) =>
+        ChangeMembership(nameof(JoinSourceGroup), Const.MCAST_JOIN_SOURCE_GROUP, group, RequireSource(nameof(JoinSourceGroup), source), interfaceName);
+
+    /// <summary>Drops one source of a source-specific membership; the last one drops the membership (seed: <c>mcastleavesrc</c>).</summary>
+    public void LeaveSourceGroup(IPAddress group, IPAddress source, string? interfaceName = null) =>
+        ChangeMembership(nameof(LeaveSourceGroup), Const.MCAST_LEAVE_SOURCE_GROUP, group, RequireSource(nameof(LeaveSourceGroup), source), interfaceName);
+
+    /// <summary>Excludes one source from an any-source membership (seed: <c>mcastblocksrc</c>; MCAST_BLOCK_SOURCE).</summary>
+    public void BlockSource(IPAddress group, IPAddress source, string? interfaceName = null) =>
+        ChangeMembership(nameof(BlockSource), Const.MCAST_BLOCK_SOURCE, group, RequireSource(nameof(BlockSource), source), interfaceName);
+
+    /// <summary>Re-admits a blocked source (seed: <c>mcastunblocksrc</c>; MCAST_UNBLOCK_SOURCE).</summary>
+    public void UnblockSource(IPAddress group, IPAddress source, string? interfaceName = null) =>
+        ChangeMembership(nameof(UnblockSource), Const.MCAST_UNBLOCK_SOURCE, group, RequireSource(nameof(UnblockSource), source), interfaceName);
+
+    /// <summary>
+    /// The memberships this socket made, with their filter mode and sources: what a supervisor replays
+    /// after a restart. A snapshot; the kernel's /proc tables remain the truth.
+    /// </summary>
+    public IReadOnlyList<Membership> GetMemberships() => Volatile.Read(ref _memberships);
+
+    private static IPAddress RequireSource(string op, IPAddress? source) =>
+        source ?? throw new DatagramSocketException(op, DatagramSocketError.InvalidArgument, 0, "null", "the source is null");
+
+    /// <summary>Mirrors a successful kernel call in the membership records (called under the option lock).</summary>
+    private void RecordMembership(int option, IPAddress group, IPAddress? source, int index, string? name)
+    {
+        var list = new List<Membership>(_memberships);
+        int at = list.FindIndex(m => m.Group.Equals(group) && m.InterfaceIndex == index);
+        Membership? current = at >= 0 ? list[at] : null;
+        switch (option)
+        {
+            case Const.MCAST_JOIN_GROUP:
+                list.Add(new Membership(group, index, name, FilterMode.Exclude, []));
+                break;
+            case Const.MCAST_LEAVE_GROUP when current is not null:
+                list.RemoveAt(at);
+                break;
+            case Const.MCAST_JOIN_SOURCE_GROUP when current is null:
+                list.Add(new Membership(group, index, name, FilterMode.Include, [source!]));
+                break;
+            case Const.MCAST_JOIN_SOURCE_GROUP or Const.MCAST_BLOCK_SOURCE:
+                list[at] = current! with { Sources = [.. current!.Sources, source!] };
+                break;
+            case Const.MCAST_LEAVE_SOURCE_GROUP or Const.MCAST_UNBLOCK_SOURCE when current is not null:
+                var rest = current.Sources.Where(s => !s.Equals(source)).ToArray();
+                if (rest.Length == 0 && current.Mode == FilterMode.Include) list.RemoveAt(at);
+                else list[at] = current with { Sources = rest };
+                break;
+        }
+        Volatile.Write(ref _memberships, list.ToArray());
+        Volatile.Write(ref _joined, list.Select(m => new JoinedKey(m.Group, m.InterfaceIndex)).ToArray());
+    }
+
+    /// <summary>True when a datagram for <paramref name="destination"/> arriving on <paramref name="ifindex"/> matches a membership's interface.</summary>
+    private bool ArrivedOnJoinedInterface(ReadOnlySpan<byte> destination, int ifindex)
+    {
+        foreach (ref readonly JoinedKey key in Volatile.Read(ref _joined).AsSpan())
+        {
+            if ((key.InterfaceIndex == 0 || key.InterfaceIndex == ifindex) && key.Matches(destination)) return true;
+        }
+        return false;
+    }
+
+    private readonly struct JoinedKey
+    {
+        private readonly Address16 _group;
+        private readonly int _length;
+
+        public JoinedKey(IPAddress group, int interfaceIndex)
+        {
+            group.TryWriteBytes(_group, out _length);
+            InterfaceIndex = interfaceIndex;
+        }
+
+        public int InterfaceIndex { get; }
+
+        public bool Matches(ReadOnlySpan<byte> destination) =>
+            destination.Length == _length && destination.SequenceEqual(((ReadOnlySpan<byte>)_group)[.._length]);
+    }
+}

@@ -1,0 +1,381 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using Dgram.Actors.Sockets.Native;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Dgram.Actors.Sockets;
+
+/// <summary>
+/// A Linux datagram socket (UDP over IPv4 or IPv6, or a Unix datagram socket) with every operation of
+/// lua-net's <c>net.dgram.Socket</c>, done with the kernel's own options and errnos.
+/// </summary>
+/// <remarks>
+/// <para>Seed convention: a getter only reads; a setter returns the value in force before it.</para>
+/// <para>Option calls and membership changes may come from any thread (each get-then-set pair is
+/// atomic); the actor layer serialises them in mailbox order. Receive and send are no-throw: they
+/// return <see cref="ReceiveResult"/> / <see cref="SendResult"/> values and allocate nothing.
+/// Invalid input throws <see cref="DatagramSocketException"/> before the kernel is called, so the
+/// socket is left as it was.</para>
+/// <para>The file is split by concern: this file (lifecycle, bind, buffers, TOS), <c>.Multicast</c>,
+/// <c>.SourceFilters</c>, <c>.Receive</c>, <c>.Send</c>.</para>
+/// </remarks>
+public sealed partial class DatagramSocket : IDisposable
+{
+    private readonly SafeFdHandle _handle;
+    private readonly DatagramSocketOptions _options;
+    private readonly ILogger _logger;
+    private readonly object _optionLock = new();
+    private int _closed;
+
+    private DatagramSocket(AddressFamily family, int fd, DatagramSocketOptions options)
+    {
+        AddressFamily = family;
+        _handle = new SafeFdHandle(fd);
+        _options = options;
+        _logger = options.Logger ?? NullLogger.Instance;
+    }
+
+    /// <summary>The socket's family: InterNetwork, InterNetworkV6 or Unix.</summary>
+    public AddressFamily AddressFamily { get; }
+
+    /// <summary>Counters of what this socket received, sent, truncated and dropped.</summary>
+    public SocketStatistics Statistics { get; } = new();
+
+    /// <summary>The file descriptor, for interop (reference-counted: use DangerousAddRef while you hold it).</summary>
+    public SafeHandle SafeHandle => _handle;
+
+    /// <summary>True once <see cref="Dispose"/> ran.</summary>
+    public bool IsClosed => Volatile.Read(ref _closed) != 0;
+
+    private bool IsIPv6 => AddressFamily == AddressFamily.InterNetworkV6;
+    private int IpLevel => IsIPv6 ? Const.IPPROTO_IPV6 : Const.IPPROTO_IP;
+
+    /// <summary>Creates a datagram socket.</summary>
+    /// <param name="family">InterNetwork (UDP/IPv4), InterNetworkV6 (UDP/IPv6, IPv6-only unless
+    /// <see cref="DatagramSocketOptions.DualMode"/>) or Unix (datagram).</param>
+    /// <param name="options">Creation settings; null for defaults.</param>
+    public static DatagramSocket Create(AddressFamily family, DatagramSocketOptions? options = null)
+    {
+        int af = family switch
+        {
+            AddressFamily.InterNetwork => Const.AF_INET,
+            AddressFamily.InterNetworkV6 => Const.AF_INET6,
+            AddressFamily.Unix => Const.AF_UNIX,
+            _ => throw new DatagramSocketException(nameof(Create), DatagramSocketError.NotSupportedForFamily, 0, family.ToString(),
+                "a datagram socket is InterNetwork, InterNetworkV6 or Unix"),
+        };
+        options ??= DatagramSocketOptions.Default;
+        int fd = Libc.Socket(af, Const.SOCK_DGRAM | Const.SOCK_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            throw new DatagramSocketException(nameof(Create), DatagramSocketError.Kernel, Marshal.GetLastPInvokeError(), family.ToString());
+        }
+        var socket = new DatagramSocket(family, fd, options);
+        try
+        {
+            socket.Configure();
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+        return socket;
+    }
+
+    private void Configure()
+    {
+        if (IsIPv6)
+        {
+            SetInt("Create", Const.IPPROTO_IPV6, Const.IPV6_V6ONLY, _options.DualMode ? 0 : 1, "IPV6_V6ONLY");
+        }
+        if (AddressFamily != AddressFamily.Unix)
+        {
+            // Group isolation: without this Linux hands a wildcard-bound socket every group any socket joined.
+            SetInt("Create", IpLevel, IsIPv6 ? Const.IPV6_MULTICAST_ALL : Const.IP_MULTICAST_ALL,
+                _options.KernelMulticastAll ? 1 : 0, "MULTICAST_ALL");
+        }
+        var metadata = _options.ReceiveMetadata;
+        if (_options.FilterByJoinedInterface) metadata |= ReceiveMetadata.PacketInfo;
+        SetReceiveMetadata(metadata);
+    }
+
+    /// <summary>Binds to a local endpoint (an <see cref="IPEndPoint"/>, or a <see cref="UnixDomainSocketEndPoint"/>: a path, or an abstract name starting with '\0').</summary>
+    /// <param name="localEndPoint">Where to bind. Multicast receivers bind to the group address or the wildcard.</param>
+    /// <param name="reuse">Address-reuse options set before binding (SO_REUSEADDR alone unless <see cref="AddressReuse.ReusePort"/> is asked for).</param>
+    public unsafe void Bind(EndPoint localEndPoint, AddressReuse reuse = AddressReuse.None)
+    {
+        const string op = nameof(Bind);
+        localEndPoint = ValidateEndPoint(op, localEndPoint);
+        if (reuse.HasFlag(AddressReuse.ReuseAddress)) SetInt(op, Const.SOL_SOCKET, Const.SO_REUSEADDR, 1, "SO_REUSEADDR");
+        if (reuse.HasFlag(AddressReuse.ReusePort)) SetInt(op, Const.SOL_SOCKET, Const.SO_REUSEPORT, 1, "SO_REUSEPORT");
+        byte* sa = stackalloc byte[Const.SockAddrStorage];
+        int len = SockAddr.Write(new Span<byte>(sa, Const.SockAddrStorage), localEndPoint);
+        int fd = Enter(op);
+        try
+        {
+            if (Libc.Bind(fd, sa, (uint)len) != 0)
+            {
+                throw new DatagramSocketException(op, DatagramSocketError.Kernel, Marshal.GetLastPInvokeError(), localEndPoint.ToString());
+            }
+        }
+        finally
+        {
+            Exit();
+        }
+        _boundAddress = (localEndPoint as IPEndPoint)?.Address;
+    }
+
+    /// <summary>Connects: fixes the default destination and accepts datagrams only from it.</summary>
+    public unsafe void Connect(EndPoint remoteEndPoint)
+    {
+        const string op = nameof(Connect);
+        remoteEndPoint = ValidateEndPoint(op, remoteEndPoint);
+        byte* sa = stackalloc byte[Const.SockAddrStorage];
+        int len = SockAddr.Write(new Span<byte>(sa, Const.SockAddrStorage), remoteEndPoint);
+        int fd = Enter(op);
+        try
+        {
+            if (Libc.Connect(fd, sa, (uint)len) != 0)
+            {
+                throw new DatagramSocketException(op, DatagramSocketError.Kernel, Marshal.GetLastPInvokeError(), remoteEndPoint.ToString());
+            }
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>The bound local endpoint as the kernel reports it (getsockname), or null when unbound or unnamed.</summary>
+    public unsafe EndPoint? LocalEndPoint => ReadName(nameof(LocalEndPoint), peer: false);
+
+    /// <summary>The connected peer (getpeername), or null when not connected.</summary>
+    public unsafe EndPoint? RemoteEndPoint => ReadName(nameof(RemoteEndPoint), peer: true);
+
+    private unsafe EndPoint? ReadName(string op, bool peer)
+    {
+        byte* sa = stackalloc byte[Const.SockAddrStorage];
+        uint len = Const.SockAddrStorage;
+        int fd = Enter(op);
+        try
+        {
+            int rc = peer ? Libc.GetPeerName(fd, sa, &len) : Libc.GetSockName(fd, sa, &len);
+            if (rc != 0)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                if (peer && errno == Errno.ENOTCONN) return null;
+                throw new DatagramSocketException(op, DatagramSocketError.Kernel, errno);
+            }
+            EndPoint? ep = SockAddr.Read(new ReadOnlySpan<byte>(sa, (int)len));
+            return ep is IPEndPoint { Port: 0 } ip && ip.Address.Equals(AnyAddress) ? null : ep;
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    private IPAddress AnyAddress => IsIPv6 ? IPAddress.IPv6Any : IPAddress.Any;
+
+    /// <summary>SO_RCVBUF as the kernel reports it (twice the requested size on Linux).</summary>
+    public int GetReceiveBufferSize() => GetInt(nameof(GetReceiveBufferSize), Const.SOL_SOCKET, Const.SO_RCVBUF, null);
+
+    /// <summary>SO_SNDBUF as the kernel reports it (twice the requested size on Linux).</summary>
+    public int GetSendBufferSize() => GetInt(nameof(GetSendBufferSize), Const.SOL_SOCKET, Const.SO_SNDBUF, null);
+
+    /// <summary>Sets SO_RCVBUF; returns the previous and the effective size, and whether <c>net.core.rmem_max</c> capped it (logged as a warning).</summary>
+    public BufferSizeResult SetReceiveBufferSize(int bytes) => SetBufferSize(nameof(SetReceiveBufferSize), Const.SO_RCVBUF, bytes, "rmem_max");
+
+    /// <summary>Sets SO_SNDBUF; returns the previous and the effective size, and whether <c>net.core.wmem_max</c> capped it (logged as a warning).</summary>
+    public BufferSizeResult SetSendBufferSize(int bytes) => SetBufferSize(nameof(SetSendBufferSize), Const.SO_SNDBUF, bytes, "wmem_max");
+
+    private BufferSizeResult SetBufferSize(string op, int name, int bytes, string sysctl)
+    {
+        if (bytes <= 0 || bytes > int.MaxValue / 2)
+        {
+            throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, bytes.ToString(), "a buffer size is 1 to 1073741823 bytes");
+        }
+        lock (_optionLock)
+        {
+            int previous = GetInt(op, Const.SOL_SOCKET, name, null);
+            SetInt(op, Const.SOL_SOCKET, name, bytes, bytes.ToString());
+            int effective = GetInt(op, Const.SOL_SOCKET, name, null);
+            // Linux grants 2 × min(request, net.core.*mem_max) (at least a small floor); less than 2 × request means capped.
+            bool capped = effective < 2L * bytes;
+            if (capped)
+            {
+                SocketsLog.BufferCapped(_logger, name == Const.SO_RCVBUF ? "SO_RCVBUF" : "SO_SNDBUF", bytes, effective, sysctl);
+            }
+            return new BufferSizeResult(previous, bytes, effective, capped);
+        }
+    }
+
+    /// <summary>Reads the TOS byte (IP_TOS) or IPv6 traffic class (IPV6_TCLASS).</summary>
+    public int GetTrafficClass()
+    {
+        const string op = nameof(GetTrafficClass);
+        RequireIp(op);
+        return GetInt(op, IpLevel, IsIPv6 ? Const.IPV6_TCLASS : Const.IP_TOS, null);
+    }
+
+    /// <summary>Sets the TOS byte (IPv4, 0–255) or traffic class (IPv6, -1–255; -1 restores the default); returns the previous value.</summary>
+    public int SetTrafficClass(int value)
+    {
+        const string op = nameof(SetTrafficClass);
+        RequireIp(op);
+        RequireRange(op, value, IsIPv6 ? -1 : 0, 255);
+        lock (_optionLock)
+        {
+            int previous = GetTrafficClass();
+            SetInt(op, IpLevel, IsIPv6 ? Const.IPV6_TCLASS : Const.IP_TOS, value, value.ToString());
+            return previous;
+        }
+    }
+
+    /// <summary>Closes the socket. A receive or send waiting on another thread returns <see cref="ReceiveStatus.Closed"/>. Idempotent.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0) return;
+        bool added = false;
+        try
+        {
+            _handle.DangerousAddRef(ref added);
+            // poll() does not wake when another thread closes the fd; shutdown() does (even unconnected,
+            // where it returns ENOTCONN but still sets the shutdown flags and wakes waiters).
+            Libc.Shutdown(_handle.Fd, Const.SHUT_RDWR);
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+        finally
+        {
+            if (added) _handle.DangerousRelease();
+        }
+        _handle.Dispose();
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => $"DatagramSocket({AddressFamily}, fd={(_handle.IsClosed ? -1 : _handle.Fd)})";
+
+    // ---- the no-throw handle lease and the throwing option helpers ----
+
+    /// <summary>Takes a reference on the descriptor; false when the socket is closed.</summary>
+    private bool TryEnter(out int fd)
+    {
+        fd = -1;
+        if (Volatile.Read(ref _closed) != 0) return false;
+        bool added = false;
+        try
+        {
+            _handle.DangerousAddRef(ref added);
+        }
+        catch (ObjectDisposedException)
+        {
+            return false;
+        }
+        fd = _handle.Fd;
+        return true;
+    }
+
+    private int Enter(string op) =>
+        TryEnter(out int fd) ? fd : throw new DatagramSocketException(op, DatagramSocketError.Closed, Errno.EBADF, null, "the socket is closed");
+
+    private void Exit() => _handle.DangerousRelease();
+
+    /// <summary>setsockopt; returns 0 or the errno. Never throws except for a closed socket.</summary>
+    internal unsafe int TrySetOption(string op, int level, int name, ReadOnlySpan<byte> value)
+    {
+        int fd = Enter(op);
+        try
+        {
+            fixed (byte* p = value)
+            {
+                return Libc.SetSockOpt(fd, level, name, p, (uint)value.Length) == 0 ? 0 : Marshal.GetLastPInvokeError();
+            }
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    private unsafe int GetInt(string op, int level, int name, string? args)
+    {
+        int value = 0;
+        uint len = sizeof(int);
+        int fd = Enter(op);
+        try
+        {
+            if (Libc.GetSockOpt(fd, level, name, &value, &len) != 0)
+            {
+                throw new DatagramSocketException(op, DatagramSocketError.Kernel, Marshal.GetLastPInvokeError(), args);
+            }
+        }
+        finally
+        {
+            Exit();
+        }
+        // Some options (IP_MULTICAST_LOOP/TTL) may come back as one byte.
+        return len == 1 ? value & 0xFF : value;
+    }
+
+    private void SetInt(string op, int level, int name, int value, string? args)
+    {
+        int errno = TrySetOption(op, level, name, MemoryMarshal.AsBytes(new ReadOnlySpan<int>(in value)));
+        if (errno != 0) throw new DatagramSocketException(op, DatagramSocketError.Kernel, errno, args);
+    }
+
+    private void RequireIp(string op)
+    {
+        if (AddressFamily == AddressFamily.Unix)
+        {
+            throw new DatagramSocketException(op, DatagramSocketError.NotSupportedForFamily, 0, null, "not an IP socket (Unix)");
+        }
+    }
+
+    private static void RequireRange(string op, int value, int min, int max)
+    {
+        if (value < min || value > max)
+        {
+            throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, value.ToString(), $"allowed range is {min} to {max}");
+        }
+    }
+
+    /// <summary>Checks an endpoint's family; maps IPv4 to IPv4-mapped IPv6 on a dual-mode socket.</summary>
+    private EndPoint ValidateEndPoint(string op, EndPoint? endPoint)
+    {
+        ArgumentNullExceptionIfNull(op, endPoint);
+        switch (endPoint)
+        {
+            case IPEndPoint ip when AddressFamily != AddressFamily.Unix && ip.AddressFamily == AddressFamily:
+                return ip;
+            case IPEndPoint ip when IsIPv6 && _options.DualMode && ip.AddressFamily == AddressFamily.InterNetwork:
+                return new IPEndPoint(ip.Address.MapToIPv6(), ip.Port);
+            case UnixDomainSocketEndPoint when AddressFamily == AddressFamily.Unix:
+                return endPoint;
+            default:
+                throw new DatagramSocketException(op, DatagramSocketError.FamilyMismatch, 0, endPoint!.ToString(),
+                    $"a {AddressFamily} socket needs a {(AddressFamily == AddressFamily.Unix ? "UnixDomainSocketEndPoint" : AddressFamily + " IPEndPoint")}");
+        }
+    }
+
+    private static void ArgumentNullExceptionIfNull(string op, object? value)
+    {
+        if (value is null) throw new DatagramSocketException(op, DatagramSocketError.InvalidArgument, 0, "null", "a required argument is null");
+    }
+
+    /// <summary>Converts a timeout to poll() milliseconds: -1 for infinite, 0 to poll; rejects other negatives.</summary>
+    private static int TimeoutMs(string op, TimeSpan timeout)
+    {
+        if (timeout == Timeout.InfiniteTimeSpan) return -1;
+        if (timeout < TimeSpan.Zero)
+        {
+            throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, timeout.ToString(), "a timeout is >= 0 or Timeout.InfiniteTimeSpan");
+        }
+        double ms = Math.Ceiling(timeout.TotalMilliseconds);
+        return ms >= int.MaxValue ? int.MaxValue : (int)ms;
+    }
+}

@@ -1,0 +1,37 @@
+using Microsoft.Extensions.Logging;
+
+namespace Dgram.Actors.Sockets;
+
+/// <summary>Settings fixed when a <see cref="DatagramSocket"/> is created.</summary>
+public sealed class DatagramSocketOptions
+{
+    /// <summary>Default options.</summary>
+    public static DatagramSocketOptions Default { get; } = new();
+
+    /// <summary>IPv6 only: also accept IPv4-mapped traffic (IPV6_V6ONLY=0). Off by default.</summary>
+    public bool DualMode { get; init; }
+
+    /// <summary>
+    /// Keep Linux's default IP_MULTICAST_ALL / IPV6_MULTICAST_ALL = 1, under which a socket bound to the
+    /// wildcard receives every group that any socket on the host joined on its port. Off by default:
+    /// sockets of this library receive only the groups they joined themselves.
+    /// </summary>
+    public bool KernelMulticastAll { get; init; }
+
+    /// <summary>Ancillary data to receive with each datagram.</summary>
+    public ReceiveMetadata ReceiveMetadata { get; init; }
+
+    /// <summary>
+    /// Drop (and count in <see cref="SocketStatistics.FilteredByInterface"/>) multicast datagrams that
+    /// arrived on an interface this socket did not join their group on. IPv6 delivers a joined group's
+    /// datagrams whatever interface they arrived on; IPv4 with IP_MULTICAST_ALL=0 already filters.
+    /// Turns on <see cref="ReceiveMetadata.PacketInfo"/>.
+    /// </summary>
+    public bool FilterByJoinedInterface { get; init; }
+
+    /// <summary>Control buffer size for recvmsg, in bytes; 0 picks one that fits every enabled metadata item.</summary>
+    public int ControlBufferSize { get; init; }
+
+    /// <summary>Where warnings go (a capped buffer, a join on a unicast-bound socket). Null: nowhere.</summary>
+    public ILogger? Logger { get; init; }
+}

@@ -1,0 +1,124 @@
+using System.Runtime.InteropServices;
+
+namespace Dgram.Actors.Sockets.Native;
+
+/// <summary>
+/// The thin platform layer: raw libc calls on a file descriptor. Every call returns -1 and leaves
+/// errno for <see cref="Marshal.GetLastPInvokeError"/>; nothing here throws. The public surface
+/// decides when a failure becomes an exception (as dotnet/runtime's SocketPal.Unix does).
+/// </summary>
+internal static unsafe partial class Libc
+{
+    private const string Lib = "libc";
+
+    [LibraryImport(Lib, EntryPoint = "socket", SetLastError = true)]
+    internal static partial int Socket(int domain, int type, int protocol);
+
+    [LibraryImport(Lib, EntryPoint = "close", SetLastError = true)]
+    internal static partial int Close(int fd);
+
+    [LibraryImport(Lib, EntryPoint = "shutdown", SetLastError = true)]
+    internal static partial int Shutdown(int fd, int how);
+
+    [LibraryImport(Lib, EntryPoint = "bind", SetLastError = true)]
+    internal static partial int Bind(int fd, byte* addr, uint addrlen);
+
+    [LibraryImport(Lib, EntryPoint = "connect", SetLastError = true)]
+    internal static partial int Connect(int fd, byte* addr, uint addrlen);
+
+    [LibraryImport(Lib, EntryPoint = "getsockname", SetLastError = true)]
+    internal static partial int GetSockName(int fd, byte* addr, uint* addrlen);
+
+    [LibraryImport(Lib, EntryPoint = "getpeername", SetLastError = true)]
+    internal static partial int GetPeerName(int fd, byte* addr, uint* addrlen);
+
+    [LibraryImport(Lib, EntryPoint = "setsockopt", SetLastError = true)]
+    internal static partial int SetSockOpt(int fd, int level, int name, void* value, uint len);
+
+    [LibraryImport(Lib, EntryPoint = "getsockopt", SetLastError = true)]
+    internal static partial int GetSockOpt(int fd, int level, int name, void* value, uint* len);
+
+    [LibraryImport(Lib, EntryPoint = "recvmsg", SetLastError = true)]
+    internal static partial nint RecvMsg(int fd, MsgHdr* msg, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "sendto", SetLastError = true)]
+    internal static partial nint SendTo(int fd, byte* buf, nuint len, int flags, byte* addr, uint addrlen);
+
+    [LibraryImport(Lib, EntryPoint = "sendmsg", SetLastError = true)]
+    internal static partial nint SendMsg(int fd, MsgHdr* msg, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "poll", SetLastError = true)]
+    internal static partial int Poll(PollFd* fds, nuint nfds, int timeoutMs);
+
+    [LibraryImport(Lib, EntryPoint = "if_nametoindex", SetLastError = true)]
+    internal static partial uint IfNameToIndex(byte* name);
+
+    [LibraryImport(Lib, EntryPoint = "if_indextoname", SetLastError = true)]
+    internal static partial byte* IfIndexToName(uint index, byte* name);
+}
+
+/// <summary>struct iovec (LP64).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct IoVec
+{
+    public byte* Base;
+    public nuint Length;
+}
+
+/// <summary>struct msghdr (LP64 Linux: 56 bytes).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct MsgHdr
+{
+    public byte* Name;
+    public uint NameLength;
+    public IoVec* Iov;
+    public nuint IovLength;
+    public byte* Control;
+    public nuint ControlLength;
+    public int Flags;
+}
+
+/// <summary>struct pollfd.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct PollFd
+{
+    public int Fd;
+    public short Events;
+    public short Revents;
+}
+
+/// <summary>Linux constants (x86-64 and arm64 share these values).</summary>
+internal static class Const
+{
+    public const int AF_UNIX = 1, AF_INET = 2, AF_INET6 = 10;
+    public const int SOCK_DGRAM = 2, SOCK_CLOEXEC = 0x80000;
+
+    public const int SOL_SOCKET = 1;
+    public const int SO_REUSEADDR = 2, SO_TYPE = 3, SO_ERROR = 4, SO_BROADCAST = 6, SO_SNDBUF = 7, SO_RCVBUF = 8,
+        SO_REUSEPORT = 15, SO_TIMESTAMPNS = 35, SO_RXQ_OVFL = 40;
+    public const int SCM_TIMESTAMPNS = SO_TIMESTAMPNS;
+
+    public const int IPPROTO_IP = 0, IPPROTO_IPV6 = 41;
+    public const int IP_TOS = 1, IP_TTL = 2, IP_PKTINFO = 8, IP_RECVTTL = 12, IP_RECVTOS = 13,
+        IP_MULTICAST_IF = 32, IP_MULTICAST_TTL = 33, IP_MULTICAST_LOOP = 34, IP_MULTICAST_ALL = 49;
+    public const int IPV6_MULTICAST_IF = 17, IPV6_MULTICAST_HOPS = 18, IPV6_MULTICAST_LOOP = 19,
+        IPV6_V6ONLY = 26, IPV6_MULTICAST_ALL = 29, IPV6_RECVPKTINFO = 49, IPV6_PKTINFO = 50,
+        IPV6_RECVHOPLIMIT = 51, IPV6_HOPLIMIT = 52, IPV6_RECVTCLASS = 66, IPV6_TCLASS = 67;
+
+    // Protocol-independent multicast API (RFC 3678), valid at IPPROTO_IP and IPPROTO_IPV6.
+    public const int MCAST_JOIN_GROUP = 42, MCAST_BLOCK_SOURCE = 43, MCAST_UNBLOCK_SOURCE = 44,
+        MCAST_LEAVE_GROUP = 45, MCAST_JOIN_SOURCE_GROUP = 46, MCAST_LEAVE_SOURCE_GROUP = 47;
+
+    public const int MSG_PEEK = 0x2, MSG_CTRUNC = 0x8, MSG_TRUNC = 0x20, MSG_DONTWAIT = 0x40, MSG_NOSIGNAL = 0x4000;
+    public const short POLLIN = 0x1, POLLOUT = 0x4, POLLERR = 0x8, POLLHUP = 0x10, POLLNVAL = 0x20;
+    public const int SHUT_RDWR = 2;
+
+    /// <summary>sizeof(struct sockaddr_storage).</summary>
+    public const int SockAddrStorage = 128;
+    /// <summary>sizeof(struct group_req): u32 interface, 4 bytes padding, sockaddr_storage at 8.</summary>
+    public const int GroupReqSize = 8 + SockAddrStorage;
+    /// <summary>sizeof(struct group_source_req): group at 8, source at 136.</summary>
+    public const int GroupSourceReqSize = 8 + 2 * SockAddrStorage;
+    /// <summary>IFNAMSIZ including the terminating NUL.</summary>
+    public const int IfNameSize = 16;
+}
