@@ -255,6 +255,8 @@ public sealed partial class DatagramSocket
             (Errno.EADDRINUSE, _, _) when option == Const.MCAST_JOIN_GROUP => "already a member of this group on this interface",
             (Errno.EADDRNOTAVAIL, _, _) when option is Const.MCAST_LEAVE_GROUP or Const.MCAST_LEAVE_SOURCE_GROUP or Const.MCAST_UNBLOCK_SOURCE
                 => "no such membership or source on this socket",
+            (Errno.EINVAL, _, _) when option is Const.MCAST_BLOCK_SOURCE or Const.MCAST_UNBLOCK_SOURCE or Const.MCAST_LEAVE_SOURCE_GROUP
+                => "no membership for this group on this interface (join first), or a filter mode that does not allow this change",
             (Errno.ENODEV, _, _) => "no usable interface (name one, or the kernel found no route for the group)",
             _ => null,
         };

@@ -1,0 +1,96 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Net;
+
+namespace Dgram.Actors.Tests.Lab;
+
+/// <summary>One source-filter row of /proc/net/mcfilter or mcfilter6.</summary>
+public sealed record SourceFilterEntry(int InterfaceIndex, IPAddress Group, IPAddress Source, int Include, int Exclude);
+
+/// <summary>
+/// Reads the kernel's multicast tables. The kernel is the judge: tests assert on these, never on the
+/// library's own records. Formats (LAB-FACTS): igmp prints groups in host byte order; mcfilter in
+/// network order; mcfilter/mcfilter6 cut device names to 6 characters, so rows match on the index.
+/// </summary>
+public static class KernelTables
+{
+    /// <summary>Groups joined on an interface (IPv4: /proc/net/igmp; IPv6: /proc/net/igmp6).</summary>
+    public static IReadOnlySet<IPAddress> Groups(LabFamily family, int ifindex) =>
+        family.IsV6 ? Igmp6Groups(ifindex) : IgmpGroups(ifindex);
+
+    public static IReadOnlySet<IPAddress> IgmpGroups(int ifindex)
+    {
+        var groups = new HashSet<IPAddress>();
+        int current = -1;
+        foreach (string line in File.ReadAllLines("/proc/net/igmp").Skip(1))
+        {
+            if (line.Length == 0) continue;
+            if (!char.IsWhiteSpace(line[0]))
+            {
+                current = int.Parse(line.Split('\t', ' ')[0], CultureInfo.InvariantCulture);
+                continue;
+            }
+            if (current != ifindex) continue;
+            string hex = line.Trim().Split(' ', '\t')[0];
+            // Host byte order: the be32 printed as a little-endian integer.
+            uint raw = uint.Parse(hex, NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+            byte[] b = new byte[4];
+            BinaryPrimitives.WriteUInt32LittleEndian(b, raw);
+            groups.Add(new IPAddress(b));
+        }
+        return groups;
+    }
+
+    public static IReadOnlySet<IPAddress> Igmp6Groups(int ifindex)
+    {
+        var groups = new HashSet<IPAddress>();
+        foreach (string line in File.ReadAllLines("/proc/net/igmp6"))
+        {
+            string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (f.Length >= 3 && int.Parse(f[0], CultureInfo.InvariantCulture) == ifindex)
+            {
+                groups.Add(new IPAddress(Convert.FromHexString(f[2])));
+            }
+        }
+        return groups;
+    }
+
+    /// <summary>Source filters (IPv4: /proc/net/mcfilter; IPv6: /proc/net/mcfilter6).</summary>
+    public static IReadOnlyList<SourceFilterEntry> SourceFilters(LabFamily family) =>
+        family.IsV6 ? McFilter6() : McFilter();
+
+    public static IReadOnlyList<SourceFilterEntry> McFilter()
+    {
+        var rows = new List<SourceFilterEntry>();
+        foreach (string line in File.ReadAllLines("/proc/net/mcfilter").Skip(1))
+        {
+            string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (f.Length < 6) continue;
+            rows.Add(new SourceFilterEntry(int.Parse(f[0], CultureInfo.InvariantCulture), Hex4(f[2]), Hex4(f[3]),
+                int.Parse(f[4], CultureInfo.InvariantCulture), int.Parse(f[5], CultureInfo.InvariantCulture)));
+        }
+        return rows;
+
+        static IPAddress Hex4(string s) => new(Convert.FromHexString(s.StartsWith("0x", StringComparison.Ordinal) ? s[2..] : s));
+    }
+
+    public static IReadOnlyList<SourceFilterEntry> McFilter6()
+    {
+        var rows = new List<SourceFilterEntry>();
+        foreach (string line in File.ReadAllLines("/proc/net/mcfilter6").Skip(1))
+        {
+            string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (f.Length < 6) continue;
+            rows.Add(new SourceFilterEntry(int.Parse(f[0], CultureInfo.InvariantCulture), new IPAddress(Convert.FromHexString(f[2])),
+                new IPAddress(Convert.FromHexString(f[3])), int.Parse(f[4], CultureInfo.InvariantCulture), int.Parse(f[5], CultureInfo.InvariantCulture)));
+        }
+        return rows;
+    }
+
+    /// <summary>The filter row for (interface, group, source), or null.</summary>
+    public static SourceFilterEntry? SourceFilter(LabFamily family, int ifindex, IPAddress group, IPAddress source) =>
+        SourceFilters(family).FirstOrDefault(e => e.InterfaceIndex == ifindex && e.Group.Equals(group) && e.Source.Equals(WithoutScope(source)));
+
+    private static IPAddress WithoutScope(IPAddress a) =>
+        a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 && a.ScopeId != 0 ? new IPAddress(a.GetAddressBytes()) : a;
+}
