@@ -248,10 +248,10 @@ public sealed partial class DatagramSocket
         bool sourceOp = option is Const.MCAST_JOIN_SOURCE_GROUP or Const.MCAST_BLOCK_SOURCE;
         return (errno, IsIPv6, sourceOp) switch
         {
-            (Errno.ENOBUFS, false, false) => $"per-socket group limit net.ipv4.igmp_max_memberships = {Sysctl("net/ipv4/igmp_max_memberships")}",
-            (Errno.ENOBUFS, false, true) => $"per-group source limit net.ipv4.igmp_max_msf = {Sysctl("net/ipv4/igmp_max_msf")}",
-            (Errno.ENOBUFS, true, true) => $"per-group source limit net.ipv6.mld_max_msf = {Sysctl("net/ipv6/mld_max_msf")}",
-            (Errno.ENOMEM, _, _) => $"socket option memory net.core.optmem_max = {Sysctl("net/core/optmem_max")}",
+            (Errno.ENOBUFS, false, false) => $"per-socket group limit net.ipv4.igmp_max_memberships = {Sysctl("net/ipv4/igmp_max_memberships", "20")}",
+            (Errno.ENOBUFS, false, true) => $"per-group source limit net.ipv4.igmp_max_msf = {Sysctl("net/ipv4/igmp_max_msf", "10")}",
+            (Errno.ENOBUFS, true, true) => $"per-group source limit net.ipv6.mld_max_msf = {Sysctl("net/ipv6/mld_max_msf", "64")}",
+            (Errno.ENOMEM, _, _) => $"socket option memory net.core.optmem_max = {Sysctl("net/core/optmem_max", "?")}",
             (Errno.EADDRINUSE, _, _) when option == Const.MCAST_JOIN_GROUP => "already a member of this group on this interface",
             (Errno.EADDRNOTAVAIL, _, _) when option is Const.MCAST_LEAVE_GROUP or Const.MCAST_LEAVE_SOURCE_GROUP or Const.MCAST_UNBLOCK_SOURCE
                 => "no such membership or source on this socket",
@@ -262,15 +262,16 @@ public sealed partial class DatagramSocket
         };
     }
 
-    private static string Sysctl(string path)
+    /// <summary>A sysctl's value; some (mld_max_msf) exist only in the initial namespace, so fall back to the kernel default.</summary>
+    private static string Sysctl(string path, string kernelDefault)
     {
         try
         {
             return File.ReadAllText("/proc/sys/" + path).Trim();
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return "?";
+            return kernelDefault + " (kernel default; not readable here)";
         }
     }
 
