@@ -128,32 +128,14 @@ public sealed partial class DatagramSocket
                     nint n = Libc.RecvMsg(fd, &msg, flags | Const.MSG_DONTWAIT | Const.MSG_TRUNC);
                     if (n >= 0)
                     {
-                        ReceiveMetadataValues meta = default;
-                        meta.HopLimit = -1;
-                        meta.TrafficClass = -1;
-                        if (msg.ControlLength > 0) ControlMessages.Parse(control, msg.ControlLength, ref meta);
-                        // The kernel adds SO_RXQ_OVFL only once something was dropped.
-                        if (meta.KernelDropCount is null && (_metadata & ReceiveMetadata.QueueOverflow) != 0) meta.KernelDropCount = 0;
-                        if ((msg.Flags & Const.MSG_CTRUNC) != 0)
+                        bool peek = (flags & Const.MSG_PEEK) != 0;
+                        if (!Accept(in msg, (int)n, buffer.Length, peek, out ReceiveResult result))
                         {
-                            meta.ControlTruncated = true;
-                            Interlocked.Increment(ref Statistics._controlTruncated);
-                        }
-                        if (_options.FilterByJoinedInterface && IsForeignInterface(in meta))
-                        {
-                            Interlocked.Increment(ref Statistics._filteredByInterface);
-                            if ((flags & Const.MSG_PEEK) != 0) DiscardOne(fd); // a peeked datagram stays queued: drop it
+                            if (peek) DiscardOne(fd); // a peeked datagram stays queued: drop it
                             continue;
                         }
                         *nameLength = msg.NameLength;
-                        int length = (int)n;
-                        int copied = Math.Min(length, buffer.Length);
-                        if ((flags & Const.MSG_PEEK) == 0)
-                        {
-                            Interlocked.Increment(ref Statistics._received);
-                            if (length > copied) Interlocked.Increment(ref Statistics._truncated);
-                        }
-                        return new ReceiveResult(copied, length, in meta);
+                        return result;
                     }
                     int errno = Marshal.GetLastPInvokeError();
                     if (errno == Errno.EINTR) continue;
@@ -168,6 +150,89 @@ public sealed partial class DatagramSocket
                     PollFd pfd = new() { Fd = fd, Events = Const.POLLIN };
                     Libc.Poll(&pfd, 1, wait); // EINTR, timeout and readiness all loop back to recvmsg
                 }
+            }
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>
+    /// Turns one received msghdr into a result: parses ancillary data, counts truncation and
+    /// MSG_CTRUNC, and applies the joined-interface filter (false: filtered, counted, not for the caller).
+    /// </summary>
+    private unsafe bool Accept(in MsgHdr msg, int length, int capacity, bool peek, out ReceiveResult result)
+    {
+        ReceiveMetadataValues meta = default;
+        meta.HopLimit = -1;
+        meta.TrafficClass = -1;
+        if (msg.ControlLength > 0) ControlMessages.Parse(msg.Control, msg.ControlLength, ref meta);
+        // The kernel adds SO_RXQ_OVFL only once something was dropped.
+        if (meta.KernelDropCount is null && (_metadata & ReceiveMetadata.QueueOverflow) != 0) meta.KernelDropCount = 0;
+        if ((msg.Flags & Const.MSG_CTRUNC) != 0)
+        {
+            meta.ControlTruncated = true;
+            Interlocked.Increment(ref Statistics._controlTruncated);
+        }
+        if (_options.FilterByJoinedInterface && IsForeignInterface(in meta))
+        {
+            Interlocked.Increment(ref Statistics._filteredByInterface);
+            result = default;
+            return false;
+        }
+        int copied = Math.Min(length, capacity);
+        if (!peek)
+        {
+            Interlocked.Increment(ref Statistics._received);
+            if (length > copied) Interlocked.Increment(ref Statistics._truncated);
+        }
+        result = new ReceiveResult(copied, length, in meta);
+        return true;
+    }
+
+    /// <summary>
+    /// Receives up to <see cref="DatagramBatch.Capacity"/> datagrams with one recvmmsg call, waiting up to
+    /// <paramref name="timeout"/> for the first. Allocates nothing. Datagrams filtered by
+    /// <see cref="DatagramSocketOptions.FilterByJoinedInterface"/> are counted and left out.
+    /// </summary>
+    public unsafe BatchReceiveResult ReceiveBatch(DatagramBatch batch, TimeSpan timeout)
+    {
+        int timeoutMs = TimeoutMs(nameof(ReceiveBatch), timeout);
+        ArgumentNullExceptionIfNull(nameof(ReceiveBatch), batch);
+        if (!TryEnter(out int fd)) return new BatchReceiveResult(ReceiveStatus.Closed, 0, Errno.EBADF);
+        try
+        {
+            long deadline = timeoutMs > 0 ? Environment.TickCount64 + timeoutMs : 0;
+            while (true)
+            {
+                MMsgHdr* headers = batch.Prepare(Volatile.Read(ref _controlSize));
+                int n = Libc.RecvMMsg(fd, headers, (uint)batch.Capacity, Const.MSG_DONTWAIT | Const.MSG_TRUNC, null);
+                if (n > 0)
+                {
+                    for (int i = 0; i < n; i++)
+                    {
+                        // With MSG_TRUNC, msg_len is the datagram's real length.
+                        if (Accept(in headers[i].Header, (int)headers[i].Length, (int)headers[i].Header.Iov->Length, peek: false, out ReceiveResult r))
+                        {
+                            batch.Keep(i, in r);
+                        }
+                    }
+                    if (batch.Count > 0) return new BatchReceiveResult(ReceiveStatus.Received, batch.Count, 0);
+                    continue; // all filtered
+                }
+                int errno = n == 0 ? Errno.EAGAIN : Marshal.GetLastPInvokeError();
+                if (errno == Errno.EINTR) continue;
+                if (Volatile.Read(ref _closed) != 0) return new BatchReceiveResult(ReceiveStatus.Closed, 0, Errno.EBADF);
+                if (errno != Errno.EAGAIN)
+                {
+                    Interlocked.Increment(ref Statistics._receiveErrors);
+                    return new BatchReceiveResult(ReceiveStatus.Error, 0, errno);
+                }
+                int wait = Remaining(timeoutMs, deadline);
+                if (wait == 0) return new BatchReceiveResult(ReceiveStatus.TimedOut, 0, 0);
+                PollFd pfd = new() { Fd = fd, Events = Const.POLLIN };
+                Libc.Poll(&pfd, 1, wait);
             }
         }
         finally

@@ -251,6 +251,14 @@ public abstract class MembershipTests : SocketTestBase
         Assert.Equal("via-lab0", got.Text);
         Assert.Equal(_rx0, got.Result.InterfaceIndex);
         Assert.Equal(_f.InterfaceBlindDelivery ? 1 : 0, filtered.Statistics.FilteredByInterface);
+
+        // The batch path filters the same way.
+        Send(tx1, group, port, "via-lab1-again");
+        Send(tx0, group, port, "via-lab0-again");
+        using var batch = new DatagramBatch(8);
+        Assert.Equal(ReceiveStatus.Received, filtered.ReceiveBatch(batch, Arrival).Status);
+        Assert.Equal("via-lab0-again", System.Text.Encoding.UTF8.GetString(batch.Payload(0)));
+        Assert.Equal(_f.InterfaceBlindDelivery ? 2 : 0, filtered.Statistics.FilteredByInterface);
     }
 
     [Fact]

@@ -114,4 +114,47 @@ public sealed class AllocationTests : SocketTestBase
         Assert.True(allocated < n, $"{allocated} B allocated over {n} datagrams ({(double)allocated / n:F2} B each)");
         Assert.True(IPEndPoint.Parse(f.Loopback.ToString()).Address.Equals(((IPEndPoint)new IPEndPoint(f.Any, 0).Create(source)).Address));
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ReceiveBatch_AllocatesZeroBytesPerDatagram(bool v6)
+    {
+        var f = v6 ? LabFamily.V6 : LabFamily.V4;
+        var rx = Receiver(f, out int port, new DatagramSocketOptions { ReceiveMetadata = ReceiveMetadata.All });
+        var tx = Create(f.Family);
+        tx.Bind(new IPEndPoint(f.Loopback, 0));
+        SocketAddress destination = new IPEndPoint(f.Loopback, port).Serialize();
+        byte[] payload = new byte[64];
+        using var batch = new DatagramBatch(32);
+
+        long Run(int rounds)
+        {
+            long datagrams = 0;
+            for (int round = 0; round < rounds; round++)
+            {
+                for (int i = 0; i < 32; i++)
+                {
+                    if (tx.SendTo(payload, destination, Arrival).Status != SendStatus.Sent) return -1;
+                }
+                for (int got = 0; got < 32;)
+                {
+                    BatchReceiveResult r = rx.ReceiveBatch(batch, Arrival);
+                    if (r.Status != ReceiveStatus.Received) return -1;
+                    got += r.Count;
+                    datagrams += r.Count;
+                }
+            }
+            return datagrams;
+        }
+
+        Assert.Equal(20_000L / 32 * 32, Run(20_000 / 32));
+        const int rounds = 10_000 / 32 + 1;
+        long before = GC.GetTotalAllocatedBytes(precise: true);
+        long received = Run(rounds);
+        long allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+        Assert.Equal(rounds * 32L, received);
+        _output.WriteLine($"{f}: {allocated} B allocated process-wide over {received} datagrams received in batches");
+        Assert.True(allocated < received, $"{allocated} B allocated over {received} datagrams");
+    }
 }

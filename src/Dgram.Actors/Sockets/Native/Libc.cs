@@ -41,6 +41,9 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "recvmsg", SetLastError = true)]
     internal static partial nint RecvMsg(int fd, MsgHdr* msg, int flags);
 
+    [LibraryImport(Lib, EntryPoint = "recvmmsg", SetLastError = true)]
+    internal static partial int RecvMMsg(int fd, MMsgHdr* msgs, uint vlen, int flags, void* timeout);
+
     [LibraryImport(Lib, EntryPoint = "sendto", SetLastError = true)]
     internal static partial nint SendTo(int fd, byte* buf, nuint len, int flags, byte* addr, uint addrlen);
 
@@ -76,6 +79,14 @@ internal unsafe struct MsgHdr
     public byte* Control;
     public nuint ControlLength;
     public int Flags;
+}
+
+/// <summary>struct mmsghdr (LP64 Linux: 64 bytes).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct MMsgHdr
+{
+    public MsgHdr Header;
+    public uint Length;
 }
 
 /// <summary>struct pollfd.</summary>

@@ -1,0 +1,123 @@
+using System.Net;
+using System.Runtime.InteropServices;
+using Dgram.Actors.Sockets.Native;
+
+namespace Dgram.Actors.Sockets;
+
+/// <summary>
+/// Reusable storage for receiving many datagrams with one recvmmsg call: payload buffers, source
+/// addresses and control buffers in one native block allocated once, so a batch receive allocates
+/// nothing. Contents are valid until the next receive into this batch. Not thread-safe: one reader.
+/// </summary>
+public sealed unsafe class DatagramBatch : IDisposable
+{
+    private readonly int _datagramSize, _controlSize;
+    private byte* _block;
+    private readonly MMsgHdr* _headers;
+    private readonly IoVec* _iovecs;
+    private readonly byte* _names, _controls, _payloads;
+    private readonly ReceiveResult[] _results;
+    private readonly int[] _nameLengths;
+
+    /// <summary>Creates storage for up to <paramref name="capacity"/> datagrams of up to <paramref name="datagramSize"/> bytes each.</summary>
+    /// <param name="capacity">Datagrams per call (1–1024).</param>
+    /// <param name="datagramSize">Buffer per datagram; a longer datagram is truncated and reported so.</param>
+    /// <param name="controlSize">Control buffer per datagram for ancillary data (0–4096).</param>
+    public DatagramBatch(int capacity, int datagramSize = 2048, int controlSize = 256)
+    {
+        if (capacity is < 1 or > 1024) throw new DatagramSocketException(nameof(DatagramBatch), DatagramSocketError.OutOfRange, 0, capacity.ToString(), "capacity is 1 to 1024");
+        if (datagramSize is < 1 or > 65536) throw new DatagramSocketException(nameof(DatagramBatch), DatagramSocketError.OutOfRange, 0, datagramSize.ToString(), "datagram size is 1 to 65536");
+        if (controlSize is < 0 or > 4096) throw new DatagramSocketException(nameof(DatagramBatch), DatagramSocketError.OutOfRange, 0, controlSize.ToString(), "control size is 0 to 4096");
+        Capacity = capacity;
+        _datagramSize = datagramSize;
+        _controlSize = (controlSize + 7) & ~7;
+        nuint size = (nuint)(capacity * (sizeof(MMsgHdr) + sizeof(IoVec) + Const.SockAddrStorage + _controlSize + datagramSize));
+        _block = (byte*)NativeMemory.AlignedAlloc(size, 64);
+        NativeMemory.Clear(_block, size);
+        _headers = (MMsgHdr*)_block;
+        _iovecs = (IoVec*)(_headers + capacity);
+        _names = (byte*)(_iovecs + capacity);
+        _controls = _names + capacity * Const.SockAddrStorage;
+        _payloads = _controls + capacity * _controlSize;
+        _results = new ReceiveResult[capacity];
+        _nameLengths = new int[capacity];
+    }
+
+    /// <summary>The most datagrams one receive can return.</summary>
+    public int Capacity { get; }
+
+    /// <summary>Datagrams held after the last receive.</summary>
+    public int Count { get; private set; }
+
+    /// <summary>The outcome for datagram <paramref name="index"/>: lengths, truncation and metadata.</summary>
+    public ref readonly ReceiveResult this[int index] => ref _results[Check(index)];
+
+    /// <summary>The payload of datagram <paramref name="index"/> (valid until the next receive into this batch).</summary>
+    public ReadOnlySpan<byte> Payload(int index) => new(_payloads + (long)Check(index) * _datagramSize, _results[index].BytesReceived);
+
+    /// <summary>The raw sockaddr of the sender of datagram <paramref name="index"/>.</summary>
+    public ReadOnlySpan<byte> SourceAddress(int index) => new(_names + Check(index) * Const.SockAddrStorage, _nameLengths[index]);
+
+    /// <summary>The sender of datagram <paramref name="index"/> as an endpoint (allocates).</summary>
+    public EndPoint? GetSource(int index) => SockAddr.Read(SourceAddress(index));
+
+    private int Check(int index) => (uint)index < (uint)Count ? index : throw new ArgumentOutOfRangeException(nameof(index));
+
+    /// <summary>Prepares every header for a receive; returns the header array.</summary>
+    internal MMsgHdr* Prepare(int controlSize)
+    {
+        ObjectDisposedException.ThrowIf(_block == null, this);
+        int control = Math.Min(controlSize, _controlSize);
+        for (int i = 0; i < Capacity; i++)
+        {
+            _iovecs[i] = new IoVec { Base = _payloads + (long)i * _datagramSize, Length = (nuint)_datagramSize };
+            _headers[i] = new MMsgHdr
+            {
+                Header = new MsgHdr
+                {
+                    Name = _names + i * Const.SockAddrStorage, NameLength = Const.SockAddrStorage,
+                    Iov = _iovecs + i, IovLength = 1,
+                    Control = control == 0 ? null : _controls + i * _controlSize, ControlLength = (nuint)control,
+                },
+            };
+        }
+        Count = 0;
+        return _headers;
+    }
+
+    /// <summary>Keeps received header <paramref name="from"/> as result number <see cref="Count"/> (filtered ones are skipped).</summary>
+    internal void Keep(int from, in ReceiveResult result)
+    {
+        int to = Count;
+        if (to != from)
+        {
+            // Move the accepted datagram down so indexes stay dense.
+            Buffer.MemoryCopy(_payloads + (long)from * _datagramSize, _payloads + (long)to * _datagramSize, _datagramSize, result.BytesReceived);
+            Buffer.MemoryCopy(_names + from * Const.SockAddrStorage, _names + to * Const.SockAddrStorage, Const.SockAddrStorage, _headers[from].Header.NameLength);
+        }
+        _results[to] = result;
+        _nameLengths[to] = (int)_headers[from].Header.NameLength;
+        Count = to + 1;
+    }
+
+    internal byte* Control(int index) => _controls + index * _controlSize;
+
+    /// <summary>Frees the native block.</summary>
+    public void Dispose()
+    {
+        byte* block = _block;
+        _block = null;
+        Count = 0;
+        if (block != null) NativeMemory.AlignedFree(block);
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Frees the native block if the batch was not disposed.</summary>
+    ~DatagramBatch() => Dispose();
+}
+
+/// <summary>The outcome of one batch receive.</summary>
+/// <param name="Status">Received (at least one datagram), TimedOut, Error or Closed.</param>
+/// <param name="Count">Datagrams now in the batch.</param>
+/// <param name="Errno">The errno when <paramref name="Status"/> is Error.</param>
+public readonly record struct BatchReceiveResult(ReceiveStatus Status, int Count, int Errno);
