@@ -45,6 +45,8 @@ public sealed partial class DatagramSocket
         try
         {
             long deadline = timeoutMs > 0 ? Environment.TickCount64 + timeoutMs : 0;
+            bool pollSaidWritable = false;
+            int backoffMs = 1;
             fixed (byte* data = datagram)
             {
                 // A non-null pointer even for an empty span: the kernel accepts a zero-length datagram.
@@ -68,8 +70,17 @@ public sealed partial class DatagramSocket
                     }
                     int wait = Remaining(timeoutMs, deadline);
                     if (wait == 0) return new SendResult(SendStatus.TimedOut, 0, 0);
+                    if (pollSaidWritable)
+                    {
+                        // poll() said writable yet the send would block: an unconnected Unix socket whose
+                        // peer's queue is full (poll only tracks a connected peer). Back off instead of spinning.
+                        Thread.Sleep(wait < 0 ? backoffMs : Math.Min(wait, backoffMs));
+                        backoffMs = Math.Min(backoffMs * 2, 16);
+                        pollSaidWritable = false;
+                        continue;
+                    }
                     PollFd pfd = new() { Fd = fd, Events = Const.POLLOUT };
-                    Libc.Poll(&pfd, 1, wait);
+                    pollSaidWritable = Libc.Poll(&pfd, 1, wait) > 0 && (pfd.Revents & Const.POLLOUT) != 0;
                 }
             }
         }

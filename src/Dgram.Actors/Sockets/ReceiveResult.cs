@@ -67,7 +67,11 @@ public readonly struct ReceiveResult
     public int HopLimit { get; }
     /// <summary>TOS / traffic class of the datagram (IP_RECVTOS / IPV6_RECVTCLASS), -1 when unknown.</summary>
     public int TrafficClass { get; }
-    /// <summary>The kernel's cumulative count of datagrams dropped on this socket's full queue (SO_RXQ_OVFL), null when unknown.</summary>
+    /// <summary>
+    /// The kernel's cumulative count of datagrams dropped on this socket's full queue (SO_RXQ_OVFL), as it
+    /// stood when this datagram was queued (not when it was read), so drops show on the next datagram
+    /// queued after them. Null when <see cref="ReceiveMetadata.QueueOverflow"/> is off.
+    /// </summary>
     public uint? KernelDropCount { get; }
     /// <summary>Kernel receive time (SO_TIMESTAMPNS) in nanoseconds since the Unix epoch, 0 when unknown.</summary>
     public long TimestampNanoseconds { get; }
