@@ -115,6 +115,7 @@ public sealed partial class DatagramSocket
             byte* control = stackalloc byte[controlSize == 0 ? 1 : controlSize];
             uint nameCapacity = *nameLength;
             long deadline = timeoutMs > 0 ? Environment.TickCount64 + timeoutMs : 0;
+            bool shutDown = false;
             fixed (byte* data = buffer)
             {
                 while (true)
@@ -140,6 +141,7 @@ public sealed partial class DatagramSocket
                     int errno = Marshal.GetLastPInvokeError();
                     if (errno == Errno.EINTR) continue;
                     if (Volatile.Read(ref _closed) != 0) return new ReceiveResult(ReceiveStatus.Closed, Errno.EBADF);
+                    if (errno == Errno.EAGAIN && shutDown) errno = Errno.ESHUTDOWN;
                     if (errno != Errno.EAGAIN)
                     {
                         Interlocked.Increment(ref Statistics._receiveErrors);
@@ -147,8 +149,10 @@ public sealed partial class DatagramSocket
                     }
                     int wait = Remaining(timeoutMs, deadline);
                     if (wait == 0) return new ReceiveResult(ReceiveStatus.TimedOut, 0);
-                    PollFd pfd = new() { Fd = fd, Events = Const.POLLIN };
-                    Libc.Poll(&pfd, 1, wait); // EINTR, timeout and readiness all loop back to recvmsg
+                    switch (WaitReadable(fd, wait, -1))
+                    {
+                        case Readiness.ShutDown: shutDown = true; break;
+                    }
                 }
             }
         }
@@ -196,14 +200,24 @@ public sealed partial class DatagramSocket
     /// <paramref name="timeout"/> for the first. Allocates nothing. Datagrams filtered by
     /// <see cref="DatagramSocketOptions.FilterByJoinedInterface"/> are counted and left out.
     /// </summary>
-    public unsafe BatchReceiveResult ReceiveBatch(DatagramBatch batch, TimeSpan timeout)
+    public BatchReceiveResult ReceiveBatch(DatagramBatch batch, TimeSpan timeout)
     {
         int timeoutMs = TimeoutMs(nameof(ReceiveBatch), timeout);
         ArgumentNullExceptionIfNull(nameof(ReceiveBatch), batch);
+        return ReceiveBatch(batch, timeoutMs, null);
+    }
+
+    /// <summary>
+    /// The batch receive a read loop uses: also returns (as <see cref="ReceiveStatus.TimedOut"/>) when
+    /// <paramref name="waker"/> is woken. A socket shut down under the loop reports ESHUTDOWN, never spins.
+    /// </summary>
+    internal unsafe BatchReceiveResult ReceiveBatch(DatagramBatch batch, int timeoutMs, Waker? waker)
+    {
         if (!TryEnter(out int fd)) return new BatchReceiveResult(ReceiveStatus.Closed, 0, Errno.EBADF);
         try
         {
             long deadline = timeoutMs > 0 ? Environment.TickCount64 + timeoutMs : 0;
+            bool shutDown = false;
             while (true)
             {
                 MMsgHdr* headers = batch.Prepare(Volatile.Read(ref _controlSize));
@@ -224,6 +238,7 @@ public sealed partial class DatagramSocket
                 int errno = n == 0 ? Errno.EAGAIN : Marshal.GetLastPInvokeError();
                 if (errno == Errno.EINTR) continue;
                 if (Volatile.Read(ref _closed) != 0) return new BatchReceiveResult(ReceiveStatus.Closed, 0, Errno.EBADF);
+                if (errno == Errno.EAGAIN && shutDown) errno = Errno.ESHUTDOWN;
                 if (errno != Errno.EAGAIN)
                 {
                     Interlocked.Increment(ref Statistics._receiveErrors);
@@ -231,14 +246,33 @@ public sealed partial class DatagramSocket
                 }
                 int wait = Remaining(timeoutMs, deadline);
                 if (wait == 0) return new BatchReceiveResult(ReceiveStatus.TimedOut, 0, 0);
-                PollFd pfd = new() { Fd = fd, Events = Const.POLLIN };
-                Libc.Poll(&pfd, 1, wait);
+                switch (WaitReadable(fd, wait, waker?.Fd ?? -1))
+                {
+                    case Readiness.ShutDown: shutDown = true; break;
+                    case Readiness.Woken: waker!.Drain(); return new BatchReceiveResult(ReceiveStatus.TimedOut, 0, 0);
+                }
             }
         }
         finally
         {
             Exit();
         }
+    }
+
+    private enum Readiness { Ready, ShutDown, Woken }
+
+    /// <summary>
+    /// poll() for readability (and the waker). After shutdown() a non-blocking recvmsg returns EAGAIN
+    /// while poll keeps reporting readable, so POLLHUP/POLLRDHUP is reported to end the wait, not spin.
+    /// </summary>
+    private static unsafe Readiness WaitReadable(int fd, int waitMs, int wakeFd)
+    {
+        PollFd* p = stackalloc PollFd[2];
+        p[0] = new PollFd { Fd = fd, Events = Const.POLLIN | Const.POLLRDHUP };
+        p[1] = new PollFd { Fd = wakeFd, Events = Const.POLLIN };
+        if (Libc.Poll(p, wakeFd >= 0 ? 2u : 1u, waitMs) <= 0) return Readiness.Ready; // timeout or EINTR: recheck
+        if (wakeFd >= 0 && (p[1].Revents & Const.POLLIN) != 0) return Readiness.Woken;
+        return (p[0].Revents & (Const.POLLHUP | Const.POLLRDHUP)) != 0 ? Readiness.ShutDown : Readiness.Ready;
     }
 
     /// <summary>Milliseconds left before the deadline: -1 for infinite, 0 when due.</summary>
