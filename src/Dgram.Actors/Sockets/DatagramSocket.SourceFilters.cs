@@ -33,6 +33,25 @@ public sealed partial class DatagramSocket
     /// </summary>
     public IReadOnlyList<Membership> GetMemberships() => Volatile.Read(ref _memberships);
 
+    /// <summary>
+    /// Leaves <paramref name="group"/> by a raw interface index, which may belong to an interface that no
+    /// longer exists: a deleted interface leaves a stale membership in the socket that still counts
+    /// against igmp_max_memberships. Returns 0 or the errno.
+    /// </summary>
+    internal int TryLeaveByIndex(IPAddress group, int interfaceIndex)
+    {
+        Span<byte> req = stackalloc byte[Const.GroupReqSize];
+        req.Clear();
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(req, (uint)interfaceIndex);
+        SockAddr.Write(req.Slice(8, Const.SockAddrStorage), group, 0);
+        lock (_optionLock)
+        {
+            int errno = TrySetOption(nameof(TryLeaveByIndex), IpLevel, Const.MCAST_LEAVE_GROUP, req);
+            if (errno == 0) RecordMembership(Const.MCAST_LEAVE_GROUP, group, null, interfaceIndex, null);
+            return errno;
+        }
+    }
+
     private static IPAddress RequireSource(string op, IPAddress? source) =>
         source ?? throw new DatagramSocketException(op, DatagramSocketError.InvalidArgument, 0, "null", "the source is null");
 

@@ -1,0 +1,190 @@
+using Akka.Actor;
+using Dgram.Actors.Diagnostics;
+using Dgram.Actors.Protocol;
+using Dgram.Actors.Sockets;
+using Dgram.Actors.Sockets.Native;
+using Dgram.Actors.Supervision;
+
+namespace Dgram.Actors.Actors;
+
+/// <summary>
+/// The socket's only reader: a dedicated thread (<c>dgram-pump-NAME</c>) that takes batches with
+/// recvmmsg and hands each datagram straight to its consumers, not through the mailbox (the mailbox is
+/// for control and sends). Who gets a datagram: every raw handler and every subscribed actor, and
+/// also the oldest pending pull, if any. With no consumer at all it keeps reading and counts the
+/// datagram as dropped for want of a consumer, so nothing stale is delivered later as new.
+/// </summary>
+/// <remarks>
+/// The loop itself allocates nothing per datagram: raw handlers get spans. Each datagram that goes to
+/// actors (subscribers or a pull) costs one payload copy and one message, shared by all of them.
+/// </remarks>
+internal sealed class ReceivePump
+{
+    private readonly DatagramSocket _socket;
+    private readonly SocketShared _shared;
+    private readonly IActorRef _owner;
+    private readonly int _batchSize, _maxDatagramSize;
+    private readonly Thread _thread;
+    private readonly Waker _waker = new();
+    private readonly ManualResetEventSlim _resume = new(true), _parked = new(false);
+    private volatile bool _stop, _suspend;
+    private uint _lastKernelDrops;
+    private readonly byte[] _lastSource = new byte[Const.SockAddrStorage];
+    private int _lastSourceLength = -1;
+    private System.Net.EndPoint? _lastEndPoint;
+
+    public ReceivePump(DatagramSocket socket, SocketShared shared, IActorRef owner, int batchSize, int maxDatagramSize, bool suspended)
+    {
+        _socket = socket;
+        _shared = shared;
+        _owner = owner;
+        _batchSize = batchSize;
+        _maxDatagramSize = maxDatagramSize;
+        _suspend = suspended;
+        if (suspended) _resume.Reset();
+        _thread = new Thread(Run) { IsBackground = true, Name = "dgram-pump-" + shared.Name };
+    }
+
+    public void Start() => _thread.Start();
+
+    /// <summary>Parks the loop; returns once it is parked (nothing is delivered after).</summary>
+    public bool Suspend(TimeSpan wait)
+    {
+        _resume.Reset();
+        _suspend = true;
+        _waker.Wake();
+        return _parked.Wait(wait);
+    }
+
+    public void Resume()
+    {
+        _suspend = false;
+        _resume.Set();
+    }
+
+    /// <summary>Stops the loop (the owner disposes the socket, which also wakes it) and waits for the thread.</summary>
+    public void Stop(TimeSpan wait)
+    {
+        _stop = true;
+        _resume.Set();
+        _waker.Wake();
+        if (_thread.IsAlive && Thread.CurrentThread != _thread) _thread.Join(wait);
+        _waker.Dispose();
+        _resume.Dispose();
+        _parked.Dispose();
+    }
+
+    private void Run()
+    {
+        using var batch = new DatagramBatch(_batchSize, _maxDatagramSize);
+        while (!_stop)
+        {
+            if (_suspend)
+            {
+                _parked.Set();
+                _resume.Wait();
+                _parked.Reset();
+                continue;
+            }
+            BatchReceiveResult r = _socket.ReceiveBatch(batch, -1, _waker);
+            switch (r.Status)
+            {
+                case ReceiveStatus.Received:
+                    Dispatch(batch, r.Count);
+                    break;
+                case ReceiveStatus.TimedOut: // woken: check the flags
+                    break;
+                case ReceiveStatus.Closed:
+                    return;
+                case ReceiveStatus.Error when IsFatal(r.Errno):
+                    // The socket is broken (shut down under us): the incarnation fails and is replaced.
+                    if (!_stop) _owner.Tell(new PumpFailed(r.Errno), ActorRefs.NoSender);
+                    return;
+                case ReceiveStatus.Error:
+                    Interlocked.Increment(ref _shared._receiveErrors);
+                    DgramMetrics.ReceiveErrors.Add(1, _shared.Tag);
+                    _shared.Publish(new ReceiveErrorReported(_shared.Name, r.Errno, Errno.Name(r.Errno)));
+                    break;
+            }
+        }
+    }
+
+    /// <summary>ESHUTDOWN, EBADF, ENOTSOCK: the descriptor cannot read again. Others (ECONNREFUSED, …) are per datagram.</summary>
+    private static bool IsFatal(int errno) => errno is Errno.ESHUTDOWN or Errno.EBADF or Errno.ENOTSOCK or Errno.EINVAL or Errno.EFAULT;
+
+    private void Dispatch(DatagramBatch batch, int count)
+    {
+        long bytes = 0, noConsumer = 0, kernelDrops = 0;
+        for (int i = 0; i < count; i++)
+        {
+            ref readonly ReceiveResult result = ref batch[i];
+            long sequence = _shared.NextDatagram();
+            bytes += result.BytesReceived;
+            if (result.KernelDropCount is uint drops && drops != _lastKernelDrops)
+            {
+                kernelDrops += drops - _lastKernelDrops; // cumulative per socket; counted as deltas
+                _lastKernelDrops = drops;
+            }
+
+            IDatagramHandler[] handlers = _shared.Handlers;
+            IActorRef[] subscribers = _shared.Subscribers;
+            PendingPull? pull = NextPull();
+            if (handlers.Length == 0 && subscribers.Length == 0 && pull is null)
+            {
+                noConsumer++;
+                continue;
+            }
+            foreach (IDatagramHandler h in handlers)
+            {
+                h.OnDatagram(batch.Payload(i), batch.SourceAddress(i), in result, sequence);
+            }
+            if (subscribers.Length == 0 && pull is null) continue;
+
+            var message = new SocketProtocol.Received(batch.Payload(i).ToArray(), Source(batch.SourceAddress(i)),
+                new DatagramInfo(result.DatagramLength, result.Truncated, result.InterfaceIndex, result.GetDestinationAddress(),
+                    result.HopLimit, result.TimestampNanoseconds, sequence));
+            pull?.ReplyTo.Tell(message, ActorRefs.NoSender);
+            foreach (IActorRef s in subscribers) s.Tell(message, ActorRefs.NoSender);
+        }
+
+        Interlocked.Add(ref _shared._received, count);
+        Interlocked.Add(ref _shared._bytesReceived, bytes);
+        DgramMetrics.DatagramsReceived.Add(count, _shared.Tag);
+        DgramMetrics.BytesReceived.Add(bytes, _shared.Tag);
+        if (noConsumer > 0)
+        {
+            Interlocked.Add(ref _shared._noConsumer, noConsumer);
+            DgramMetrics.NoConsumerDrops.Add(noConsumer, _shared.Tag);
+        }
+        if (kernelDrops > 0)
+        {
+            Interlocked.Add(ref _shared._kernelDrops, kernelDrops);
+            DgramMetrics.KernelDrops.Add(kernelDrops, _shared.Tag);
+        }
+    }
+
+    /// <summary>The oldest pull still waiting, claimed for this datagram (timed-out ones are skipped).</summary>
+    private PendingPull? NextPull()
+    {
+        while (_shared.Pulls.TryDequeue(out PendingPull? pull))
+        {
+            if (pull.TryClaim()) return pull;
+        }
+        return null;
+    }
+
+    /// <summary>The sender as an endpoint, reusing the last one when the address repeats (one sender is the common case).</summary>
+    private System.Net.EndPoint? Source(ReadOnlySpan<byte> sockaddr)
+    {
+        if (sockaddr.Length != _lastSourceLength || !sockaddr.SequenceEqual(_lastSource.AsSpan(0, sockaddr.Length)))
+        {
+            sockaddr.CopyTo(_lastSource);
+            _lastSourceLength = sockaddr.Length;
+            _lastEndPoint = sockaddr.Length == 0 ? null : SockAddr.Read(sockaddr);
+        }
+        return _lastEndPoint;
+    }
+}
+
+/// <summary>The read loop found the socket broken.</summary>
+internal sealed record PumpFailed(int Errno);

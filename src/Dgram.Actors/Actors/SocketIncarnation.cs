@@ -1,0 +1,385 @@
+using System.Net;
+using Akka.Actor;
+using Akka.Event;
+using Dgram.Actors.Protocol;
+using Dgram.Actors.Sockets;
+using Dgram.Actors.Sockets.Native;
+using Dgram.Actors.Supervision;
+using static Dgram.Actors.Protocol.SocketProtocol;
+
+namespace Dgram.Actors.Actors;
+
+/// <summary>
+/// One incarnation of a socket: owns the <see cref="DatagramSocket"/> and its read loop, applies
+/// commands in mailbox order, and replays the ledger when it starts. Any failure stops it; the
+/// parent (<see cref="SocketSupervisor"/>) creates the next incarnation with backoff. Stopping it
+/// closes the socket, which takes its memberships out of the kernel.
+/// </summary>
+internal sealed class SocketIncarnation : UntypedActor
+{
+    private readonly SocketSettings _settings;
+    private readonly SocketShared _shared;
+    private readonly SocketLedger _ledger;
+    private readonly int _number;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private DatagramSocket? _socket;
+    private ReceivePump? _pump;
+    private ICancelable? _reconcileTimer;
+
+    public SocketIncarnation(SocketSettings settings, SocketShared shared, SocketLedger ledger, int number)
+    {
+        _settings = settings;
+        _shared = shared;
+        _ledger = ledger;
+        _number = number;
+    }
+
+    private DatagramSocket Socket => _socket!;
+
+    protected override void PreStart()
+    {
+        var options = _settings.SocketOptions;
+        // The read loop counts kernel drops through SO_RXQ_OVFL.
+        var socketOptions = new DatagramSocketOptions
+        {
+            DualMode = options.DualMode, KernelMulticastAll = options.KernelMulticastAll, FilterByJoinedInterface = options.FilterByJoinedInterface,
+            ControlBufferSize = options.ControlBufferSize, Logger = options.Logger,
+            ReceiveMetadata = options.ReceiveMetadata | ReceiveMetadata.QueueOverflow,
+        };
+        _socket = DatagramSocket.Create(_settings.Family, socketOptions);
+        if (_settings.LocalEndPoint is not null) _socket.Bind(_settings.LocalEndPoint, _settings.Reuse);
+        Replay();
+        _pump = new ReceivePump(_socket, _shared, Self, _settings.BatchSize, _settings.MaxDatagramSize, _ledger.Suspended);
+        _pump.Start();
+        _reconcileTimer = Context.System.Scheduler.ScheduleTellRepeatedlyCancelable(
+            _settings.InterfaceCheckInterval, _settings.InterfaceCheckInterval, Self, Reconcile.Instance, Self);
+        Context.Parent.Tell(new IncarnationStarted(_number));
+    }
+
+    protected override void PostStop()
+    {
+        _reconcileTimer?.Cancel();
+        _socket?.Dispose(); // wakes the read loop (shutdown) and leaves every group (close)
+        _pump?.Stop(TimeSpan.FromSeconds(5));
+    }
+
+    /// <summary>Re-applies every recorded option and membership to the new socket, in order.</summary>
+    private void Replay()
+    {
+        if (_ledger.Loop is bool loop) Socket.SetMulticastLoop(loop);
+        if (_ledger.Ttl is int ttl) Socket.SetMulticastTtl(ttl);
+        if (_ledger.Broadcast is bool broadcast) Socket.SetBroadcast(broadcast);
+        if (_ledger.ReceiveBufferSize is int rcv) Socket.SetReceiveBufferSize(rcv);
+        if (_ledger.MulticastInterfaceSet) ApplyMulticastInterface();
+        foreach (SocketLedger.Entry entry in _ledger.Memberships())
+        {
+            entry.ActiveIndex = 0;
+            entry.Status = MembershipStatus.Pending;
+            TryJoin(entry, countRestored: _number > 1);
+        }
+    }
+
+    private void ApplyMulticastInterface()
+    {
+        string? name = _ledger.MulticastInterface;
+        if (name is not null && NetworkInterfaceNames.TryGetIndex(name, out _) == Errno.ENODEV)
+        {
+            _log.Warning("Socket {0}: multicast interface {1} is absent; using the default until it appears", _shared.Name, name);
+            return;
+        }
+        Socket.SetMulticastInterface(name);
+    }
+
+    /// <summary>Joins a recorded membership with its sources; leaves it pending when its interface is absent.</summary>
+    private bool TryJoin(SocketLedger.Entry entry, bool countRestored)
+    {
+        int index = 0;
+        if (entry.InterfaceName is not null)
+        {
+            int errno = NetworkInterfaceNames.TryGetIndex(entry.InterfaceName, out index);
+            if (errno == Errno.ENODEV)
+            {
+                if (_settings.AbsentInterface == AbsentInterfacePolicy.Fail && _number == 1)
+                {
+                    throw new DatagramSocketException("JoinGroup", DatagramSocketError.UnknownInterface, Errno.ENODEV,
+                        $"{entry.Group}, {entry.InterfaceName}", "the interface is absent and AbsentInterface is Fail");
+                }
+                _log.Warning("Socket {0}: interface {1} is absent; membership {2} is pending", _shared.Name, entry.InterfaceName, entry.Group);
+                _shared.Publish(new MembershipPending(_shared.Name, entry.ToMembership(), "interface absent"));
+                return false;
+            }
+        }
+        if (entry.Mode == FilterMode.Include)
+        {
+            foreach (IPAddress source in entry.Sources) Socket.JoinSourceGroup(entry.Group, source, entry.InterfaceName);
+        }
+        else
+        {
+            Socket.JoinGroup(entry.Group, entry.InterfaceName);
+            foreach (IPAddress source in entry.Sources) Socket.BlockSource(entry.Group, source, entry.InterfaceName);
+        }
+        entry.ActiveIndex = index;
+        entry.Status = MembershipStatus.Active;
+        if (countRestored)
+        {
+            _shared.CountRestored();
+            _shared.Publish(new MembershipRestored(_shared.Name, entry.ToMembership()));
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Brings memberships in line with the interfaces that exist. A deleted interface leaves a stale
+    /// entry in the socket (under the old index) that still counts against igmp_max_memberships, so it
+    /// is dropped by that index; when the interface (re)appears the membership is joined again.
+    /// </summary>
+    private void ReconcileInterfaces()
+    {
+        foreach (SocketLedger.Entry entry in _ledger.Memberships())
+        {
+            if (entry.InterfaceName is null) continue;
+            NetworkInterfaceNames.TryGetIndex(entry.InterfaceName, out int index);
+            if (entry.Status == MembershipStatus.Active && entry.ActiveIndex != index)
+            {
+                DropStale(entry);
+                entry.Status = MembershipStatus.Pending;
+                entry.ActiveIndex = 0;
+                _shared.Publish(new MembershipPending(_shared.Name, entry.ToMembership(), index == 0 ? "interface removed" : "interface re-created"));
+            }
+            if (entry.Status == MembershipStatus.Pending && index != 0)
+            {
+                try
+                {
+                    TryJoin(entry, countRestored: true);
+                }
+                catch (DatagramSocketException e)
+                {
+                    _log.Warning("Socket {0}: rejoining {1} on {2} failed: {3}", _shared.Name, entry.Group, entry.InterfaceName, e.Message);
+                }
+            }
+        }
+        if (_ledger.MulticastInterfaceSet && _ledger.MulticastInterface is string name && !Socket.IsClosed)
+        {
+            NetworkInterfaceNames.TryGetIndex(name, out int index);
+            if (index != 0 && index != _multicastInterfaceIndex)
+            {
+                Socket.SetMulticastInterface(name);
+                _multicastInterfaceIndex = index;
+            }
+        }
+    }
+
+    private int _multicastInterfaceIndex;
+
+    /// <summary>Leaves a membership by the index it was joined under (the interface may be gone).</summary>
+    private void DropStale(SocketLedger.Entry entry)
+    {
+        int errno = Socket.TryLeaveByIndex(entry.Group, entry.ActiveIndex);
+        if (errno != 0 && errno != Errno.EADDRNOTAVAIL && errno != Errno.ENODEV)
+        {
+            _log.Warning("Socket {0}: dropping stale membership {1} (index {2}) failed: {3}", _shared.Name, entry.Group, entry.ActiveIndex, Errno.Name(errno));
+        }
+    }
+
+    protected override void OnReceive(object message)
+    {
+        switch (message)
+        {
+            case Send send:
+                DoSend(send.Payload, send.Destination);
+                break;
+            case SendWithOptions send:
+                DoSendWithOptions(send);
+                break;
+            case OptionCommand command:
+                DoOption(command);
+                break;
+            case SocketProtocol.Receive pull:
+                var pending = new PendingPull(Sender);
+                _shared.Pulls.Enqueue(pending);
+                Context.System.Scheduler.ScheduleTellOnce(pull.Timeout, Context.Parent, new PullExpired(pending), ActorRefs.NoSender);
+                break;
+            case SuspendReading:
+                _pump!.Suspend(TimeSpan.FromSeconds(5));
+                _ledger.Suspended = true;
+                Sender.Tell(ReadingSuspended.Instance);
+                break;
+            case ResumeReading:
+                _pump!.Resume();
+                _ledger.Suspended = false;
+                Sender.Tell(ReadingResumed.Instance);
+                break;
+            case GetState:
+                Sender.Tell(State());
+                break;
+            case Reconcile:
+                ReconcileInterfaces();
+                break;
+            case PumpFailed failed:
+                throw new DatagramSocketException("Receive", DatagramSocketError.Kernel, failed.Errno, null, "the read loop found the socket broken");
+            case TestHook hook:
+                hook.Action(Socket);
+                Sender.Tell(hook);
+                break;
+            default:
+                Unhandled(message);
+                break;
+        }
+    }
+
+    private void DoOption(OptionCommand command)
+    {
+        long seq = _shared.NextSequence();
+        try
+        {
+            object reply = command switch
+            {
+                GetMulticastLoop => new OptionValue<bool>(Socket.GetMulticastLoop(), seq),
+                SetMulticastLoop c => new OptionValue<bool>(Socket.SetMulticastLoop(c.Enable), seq),
+                GetMulticastTtl => new OptionValue<int>(Socket.GetMulticastTtl(), seq),
+                SetMulticastTtl c => new OptionValue<int>(Socket.SetMulticastTtl(c.Ttl), seq),
+                GetMulticastInterface => new OptionValue<string?>(Socket.GetMulticastInterface(), seq),
+                SetMulticastInterface c => new OptionValue<string?>(SetInterface(c.InterfaceName), seq),
+                GetBroadcast => new OptionValue<bool>(Socket.GetBroadcast(), seq),
+                SetBroadcast c => new OptionValue<bool>(Socket.SetBroadcast(c.Enable), seq),
+                ChangeMembership c => new Applied(seq, DoMembership(c)),
+                _ => throw new InvalidOperationException("unknown option command " + command),
+            };
+            _ledger.RecordOption(command);
+            Sender.Tell(reply);
+        }
+        catch (DatagramSocketException e)
+        {
+            Sender.Tell(new CommandFailed(command, e));
+        }
+    }
+
+    private string? SetInterface(string? name)
+    {
+        string? previous = Socket.SetMulticastInterface(name);
+        _multicastInterfaceIndex = name is null ? 0 : NetworkInterfaceNames.GetIndex(name);
+        return previous;
+    }
+
+    private MembershipStatus DoMembership(ChangeMembership c)
+    {
+        SocketLedger.Entry? existing = _ledger.Find(c.Group, c.InterfaceName);
+        bool interfaceAbsent = c.InterfaceName is not null && NetworkInterfaceNames.TryGetIndex(c.InterfaceName, out _) == Errno.ENODEV;
+        if (existing is { Status: MembershipStatus.Pending } || (interfaceAbsent && c.Change is MembershipChange.Join or MembershipChange.JoinSource))
+        {
+            if (_settings.AbsentInterface == AbsentInterfacePolicy.Fail && existing is null)
+            {
+                NetworkInterfaceNames.GetIndex(c.InterfaceName!, c.Change.ToString()); // throws UnknownInterface
+            }
+            // Waiting for the interface: record only; the join happens when it appears.
+            var entry = _ledger.Record(c, 0, MembershipStatus.Pending);
+            if (entry is not null && c.Change is MembershipChange.Join or MembershipChange.JoinSource)
+            {
+                _shared.Publish(new MembershipPending(_shared.Name, entry.ToMembership(), "interface absent"));
+            }
+            return MembershipStatus.Pending;
+        }
+        switch (c.Change)
+        {
+            case MembershipChange.Join: Socket.JoinGroup(c.Group, c.InterfaceName); break;
+            case MembershipChange.Leave: Socket.LeaveGroup(c.Group, c.InterfaceName); break;
+            case MembershipChange.JoinSource: Socket.JoinSourceGroup(c.Group, c.Source!, c.InterfaceName); break;
+            case MembershipChange.LeaveSource: Socket.LeaveSourceGroup(c.Group, c.Source!, c.InterfaceName); break;
+            case MembershipChange.BlockSource: Socket.BlockSource(c.Group, c.Source!, c.InterfaceName); break;
+            case MembershipChange.UnblockSource: Socket.UnblockSource(c.Group, c.Source!, c.InterfaceName); break;
+        }
+        int index = c.InterfaceName is null ? 0 : NetworkInterfaceNames.GetIndex(c.InterfaceName);
+        _ledger.Record(c, index, MembershipStatus.Active);
+        return MembershipStatus.Active;
+    }
+
+    private void DoSend(ReadOnlyMemory<byte> payload, EndPoint destination)
+    {
+        long seq = _shared.NextSequence();
+        SendResult result;
+        try
+        {
+            result = Socket.SendTo(payload.Span, destination, _settings.SendTimeout);
+        }
+        catch (DatagramSocketException e)
+        {
+            Sender.Tell(new CommandFailed(new Send(payload, destination), e));
+            return;
+        }
+        _shared.CountSend(result);
+        Sender.Tell(new Sent(result, seq));
+        if (result.Status == SendStatus.Error && result.Errno is Errno.EPIPE or Errno.EBADF or Errno.ENOTSOCK)
+        {
+            // The socket is broken: fail this incarnation so the parent builds a new one.
+            throw new DatagramSocketException("SendTo", DatagramSocketError.Kernel, result.Errno, destination.ToString(), "the socket is broken");
+        }
+    }
+
+    /// <summary>TTL and interface for one datagram: set, send, restore, all in one mailbox step.</summary>
+    private void DoSendWithOptions(SendWithOptions send)
+    {
+        int? previousTtl = null;
+        string? previousInterface = null;
+        bool interfaceChanged = false;
+        try
+        {
+            if (send.Ttl is int ttl) previousTtl = Socket.SetMulticastTtl(ttl);
+            if (send.InterfaceName is not null)
+            {
+                previousInterface = Socket.SetMulticastInterface(send.InterfaceName);
+                interfaceChanged = true;
+            }
+        }
+        catch (DatagramSocketException e)
+        {
+            Restore();
+            Sender.Tell(new CommandFailed(send, e));
+            return;
+        }
+        try
+        {
+            DoSend(send.Payload, send.Destination);
+        }
+        finally
+        {
+            Restore();
+        }
+
+        void Restore()
+        {
+            if (previousTtl is int t) Socket.SetMulticastTtl(t);
+            if (interfaceChanged) Socket.SetMulticastInterface(previousInterface);
+        }
+    }
+
+    private SocketState State()
+    {
+        long seq = _shared.NextSequence();
+        bool ip = _settings.Family != System.Net.Sockets.AddressFamily.Unix;
+        return new SocketState(
+            _shared.Name,
+            Socket.LocalEndPoint,
+            ip ? Socket.GetMulticastLoop() : null,
+            ip ? Socket.GetMulticastTtl() : null,
+            ip ? Socket.GetMulticastInterface() : null,
+            _settings.Family == System.Net.Sockets.AddressFamily.InterNetwork ? Socket.GetBroadcast() : null,
+            _ledger.Memberships().Select(e => new MembershipState(e.ToMembership(), e.Status)).ToArray(),
+            _ledger.Suspended,
+            _shared.Counters(),
+            KernelSocketTable.Drops(Socket),
+            seq);
+    }
+}
+
+internal sealed class Reconcile
+{
+    public static readonly Reconcile Instance = new();
+    private Reconcile() { }
+}
+
+internal sealed record IncarnationStarted(int Number);
+
+internal sealed record PullExpired(PendingPull Pull);
+
+/// <summary>Runs an action on the current incarnation's socket (tests inject faults with it). Answered with itself.</summary>
+internal sealed record TestHook(Action<DatagramSocket> Action);

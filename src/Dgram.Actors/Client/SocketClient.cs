@@ -1,0 +1,135 @@
+using System.Net;
+using Akka.Actor;
+using Dgram.Actors.Protocol;
+using Dgram.Actors.Sockets;
+using Dgram.Actors.Supervision;
+using static Dgram.Actors.Protocol.SocketProtocol;
+
+namespace Dgram.Actors.Client;
+
+/// <summary>The answer to a pull receive: a datagram, or timed out (never an exception).</summary>
+/// <param name="Datagram">The datagram, or null when timed out.</param>
+public readonly record struct PullResult(Received? Datagram)
+{
+    /// <summary>No datagram arrived within the timeout.</summary>
+    public bool TimedOut => Datagram is null;
+}
+
+/// <summary>
+/// A typed client for a socket actor, so nobody hand-writes <c>Ask</c>: one async method per seed
+/// operation. Setters return the previous value. A failed command throws the socket core's
+/// <see cref="DatagramSocketException"/> (operation, errno); timeouts of pulls and sends are results.
+/// The reference stays valid across socket restarts.
+/// </summary>
+public sealed class SocketClient
+{
+    private readonly TimeSpan _askTimeout;
+
+    /// <summary>Wraps a socket actor reference.</summary>
+    public SocketClient(IActorRef socket, TimeSpan? askTimeout = null)
+    {
+        Socket = socket;
+        _askTimeout = askTimeout ?? TimeSpan.FromSeconds(30);
+    }
+
+    /// <summary>The socket actor (a <see cref="SocketSupervisor"/>).</summary>
+    public IActorRef Socket { get; }
+
+    /// <summary>Creates a socket actor and waits until it is bound and configured.</summary>
+    public static async Task<SocketClient> StartAsync(IActorRefFactory system, SocketSettings settings, TimeSpan? timeout = null)
+    {
+        IActorRef actor = system.ActorOf(SocketSupervisor.Props(settings), settings.Name);
+        var client = new SocketClient(actor);
+        try
+        {
+            await actor.Ask<AwaitStarted>(AwaitStarted.Instance, timeout ?? TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not DatagramSocketException)
+        {
+            actor.Tell(PoisonPill.Instance);
+            if (e.InnerException is DatagramSocketException inner) throw inner;
+            throw;
+        }
+        return client;
+    }
+
+    /// <summary>Seed <c>mcastloop()</c>.</summary>
+    public async Task<bool> GetMulticastLoopAsync() => (await AskAsync<OptionValue<bool>>(GetMulticastLoop.Instance).ConfigureAwait(false)).Value;
+    /// <summary>Seed <c>mcastloop(enable)</c>: returns the previous value.</summary>
+    public async Task<bool> SetMulticastLoopAsync(bool enable) => (await AskAsync<OptionValue<bool>>(new SetMulticastLoop(enable)).ConfigureAwait(false)).Value;
+    /// <summary>Seed <c>mcastttl()</c>.</summary>
+    public async Task<int> GetMulticastTtlAsync() => (await AskAsync<OptionValue<int>>(GetMulticastTtl.Instance).ConfigureAwait(false)).Value;
+    /// <summary>Seed <c>mcastttl(ttl)</c>: returns the previous value.</summary>
+    public async Task<int> SetMulticastTtlAsync(int ttl) => (await AskAsync<OptionValue<int>>(new SetMulticastTtl(ttl)).ConfigureAwait(false)).Value;
+    /// <summary>Seed <c>mcastif()</c>.</summary>
+    public async Task<string?> GetMulticastInterfaceAsync() => (await AskAsync<OptionValue<string?>>(GetMulticastInterface.Instance).ConfigureAwait(false)).Value;
+    /// <summary>Seed <c>mcastif(ifname)</c>: returns the previous name.</summary>
+    public async Task<string?> SetMulticastInterfaceAsync(string? interfaceName) => (await AskAsync<OptionValue<string?>>(new SetMulticastInterface(interfaceName)).ConfigureAwait(false)).Value;
+    /// <summary>Seed <c>broadcast()</c>.</summary>
+    public async Task<bool> GetBroadcastAsync() => (await AskAsync<OptionValue<bool>>(GetBroadcast.Instance).ConfigureAwait(false)).Value;
+    /// <summary>Seed <c>broadcast(enable)</c>: returns the previous value.</summary>
+    public async Task<bool> SetBroadcastAsync(bool enable) => (await AskAsync<OptionValue<bool>>(new SetBroadcast(enable)).ConfigureAwait(false)).Value;
+
+    /// <summary>Seed <c>mcastjoin</c>. Pending when the interface is absent (and the policy allows).</summary>
+    public Task<MembershipStatus> JoinGroupAsync(IPAddress group, string? interfaceName = null) => Membership(MembershipChange.Join, group, null, interfaceName);
+    /// <summary>Seed <c>mcastleave</c>.</summary>
+    public Task<MembershipStatus> LeaveGroupAsync(IPAddress group, string? interfaceName = null) => Membership(MembershipChange.Leave, group, null, interfaceName);
+    /// <summary>Seed <c>mcastjoinsrc</c>.</summary>
+    public Task<MembershipStatus> JoinSourceGroupAsync(IPAddress group, IPAddress source, string? interfaceName = null) => Membership(MembershipChange.JoinSource, group, source, interfaceName);
+    /// <summary>Seed <c>mcastleavesrc</c>.</summary>
+    public Task<MembershipStatus> LeaveSourceGroupAsync(IPAddress group, IPAddress source, string? interfaceName = null) => Membership(MembershipChange.LeaveSource, group, source, interfaceName);
+    /// <summary>Seed <c>mcastblocksrc</c>.</summary>
+    public Task<MembershipStatus> BlockSourceAsync(IPAddress group, IPAddress source, string? interfaceName = null) => Membership(MembershipChange.BlockSource, group, source, interfaceName);
+    /// <summary>Seed <c>mcastunblocksrc</c>.</summary>
+    public Task<MembershipStatus> UnblockSourceAsync(IPAddress group, IPAddress source, string? interfaceName = null) => Membership(MembershipChange.UnblockSource, group, source, interfaceName);
+
+    private async Task<MembershipStatus> Membership(MembershipChange change, IPAddress group, IPAddress? source, string? interfaceName) =>
+        (await AskAsync<Applied>(new ChangeMembership(change, group, source, interfaceName)).ConfigureAwait(false)).Status;
+
+    /// <summary>Seed <c>sendto</c> (and <c>sendtosync</c>: the mailbox serialises sends). A send error is in the result.</summary>
+    public async Task<SendResult> SendToAsync(ReadOnlyMemory<byte> payload, EndPoint destination) =>
+        (await AskAsync<Sent>(new Send(payload, destination)).ConfigureAwait(false)).Result;
+
+    /// <summary>Sends with this datagram's own TTL and/or interface, whatever other callers set meanwhile.</summary>
+    public async Task<SendResult> SendToAsync(ReadOnlyMemory<byte> payload, EndPoint destination, int? ttl, string? interfaceName) =>
+        (await AskAsync<Sent>(new SendWithOptions(payload, destination, ttl, interfaceName)).ConfigureAwait(false)).Result;
+
+    /// <summary>Seed <c>recvfrom</c> (and <c>recvfromsync</c>): the next datagram, or timed out.</summary>
+    public async Task<PullResult> ReceiveFromAsync(TimeSpan timeout)
+    {
+        object reply = await Socket.Ask(new SocketProtocol.Receive(timeout), timeout + _askTimeout).ConfigureAwait(false);
+        return reply switch
+        {
+            Received r => new PullResult(r),
+            ReceiveTimedOut => new PullResult(null),
+            CommandFailed f => throw f.Cause,
+            _ => throw new InvalidOperationException("unexpected reply " + reply),
+        };
+    }
+
+    /// <summary>Subscribes an actor to every datagram and status event.</summary>
+    public Task SubscribeAsync(IActorRef subscriber) => AskAsync<Subscribed>(new Subscribe(subscriber));
+    /// <summary>Ends an actor's subscription.</summary>
+    public Task UnsubscribeAsync(IActorRef subscriber) => AskAsync<Unsubscribed>(new Unsubscribe(subscriber));
+    /// <summary>Adds a span handler the read loop calls on its own thread (zero-copy, zero allocation).</summary>
+    public Task AddHandlerAsync(IDatagramHandler handler) => Socket.Ask<Subscribed>(new AddHandler(handler), _askTimeout);
+    /// <summary>Removes a span handler.</summary>
+    public Task RemoveHandlerAsync(IDatagramHandler handler) => Socket.Ask<Unsubscribed>(new RemoveHandler(handler), _askTimeout);
+    /// <summary>Stops reading (the kernel queue fills; its drops are counted).</summary>
+    public Task SuspendReadingAsync() => AskAsync<ReadingSuspended>(SuspendReading.Instance);
+    /// <summary>Reads again.</summary>
+    public Task ResumeReadingAsync() => AskAsync<ReadingResumed>(ResumeReading.Instance);
+    /// <summary>The socket's state, read from the kernel where it can tell.</summary>
+    public Task<SocketState> GetStateAsync() => AskAsync<SocketState>(GetState.Instance);
+
+    private async Task<T> AskAsync<T>(Command command)
+    {
+        object reply = await Socket.Ask(command, _askTimeout).ConfigureAwait(false);
+        return reply switch
+        {
+            T t => t,
+            CommandFailed f => throw f.Cause,
+            _ => throw new InvalidOperationException($"unexpected reply to {command}: {reply}"),
+        };
+    }
+}

@@ -1,0 +1,29 @@
+using System.Diagnostics.Metrics;
+
+namespace Dgram.Actors.Diagnostics;
+
+/// <summary>
+/// The <c>Dgram.Actors</c> meter: datagrams and bytes received and sent, drops, send failures, restarts
+/// and restored memberships, each tagged <c>socket</c> = the socket's name. The read loop adds once
+/// per batch, not per datagram.
+/// </summary>
+public static class DgramMetrics
+{
+    /// <summary>The meter's name.</summary>
+    public const string MeterName = "Dgram.Actors";
+
+    private static readonly Meter s_meter = new(MeterName, "1.0");
+
+    internal static readonly Counter<long> DatagramsReceived = s_meter.CreateCounter<long>("dgram.datagrams.received", "{datagram}");
+    internal static readonly Counter<long> BytesReceived = s_meter.CreateCounter<long>("dgram.bytes.received", "By");
+    internal static readonly Counter<long> DatagramsSent = s_meter.CreateCounter<long>("dgram.datagrams.sent", "{datagram}");
+    internal static readonly Counter<long> BytesSent = s_meter.CreateCounter<long>("dgram.bytes.sent", "By");
+    internal static readonly Counter<long> SendFailures = s_meter.CreateCounter<long>("dgram.send.failures", "{datagram}");
+    internal static readonly Counter<long> ReceiveErrors = s_meter.CreateCounter<long>("dgram.receive.errors", "{error}");
+    internal static readonly Counter<long> KernelDrops = s_meter.CreateCounter<long>("dgram.drops.kernel", "{datagram}", "Dropped by the kernel on a full receive queue (SO_RXQ_OVFL)");
+    internal static readonly Counter<long> NoConsumerDrops = s_meter.CreateCounter<long>("dgram.drops.no_consumer", "{datagram}", "Read while nobody consumed");
+    internal static readonly Counter<long> Restarts = s_meter.CreateCounter<long>("dgram.restarts", "{restart}");
+    internal static readonly Counter<long> MembershipsRestored = s_meter.CreateCounter<long>("dgram.memberships.restored", "{membership}");
+
+    internal static KeyValuePair<string, object?> Tag(string socket) => new("socket", socket);
+}

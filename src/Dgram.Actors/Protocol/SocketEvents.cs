@@ -1,0 +1,81 @@
+using System.Net;
+using Dgram.Actors.Sockets;
+
+namespace Dgram.Actors.Protocol;
+
+/// <summary>Per-datagram facts the kernel reported (what <see cref="DatagramSocketOptions.ReceiveMetadata"/> enabled).</summary>
+/// <param name="Length">The datagram's real length (larger than the payload when truncated).</param>
+/// <param name="Truncated">The payload was cut to the read buffer.</param>
+/// <param name="InterfaceIndex">Arrival interface, 0 when unknown.</param>
+/// <param name="Destination">The group or address it was sent to, or null when unknown.</param>
+/// <param name="HopLimit">TTL / hop limit, -1 when unknown.</param>
+/// <param name="TimestampNanoseconds">Kernel receive time (Unix epoch, ns), 0 when unknown.</param>
+/// <param name="Sequence">The read loop's running number of this datagram on the socket (across restarts).</param>
+public sealed record DatagramInfo(int Length, bool Truncated, int InterfaceIndex, IPAddress? Destination, int HopLimit, long TimestampNanoseconds, long Sequence);
+
+/// <summary>Whether a recorded membership is in the kernel.</summary>
+public enum MembershipStatus
+{
+    /// <summary>In the kernel tables.</summary>
+    Active,
+    /// <summary>Wanted, but its interface is absent; rejoined when the interface (re)appears.</summary>
+    Pending,
+}
+
+/// <summary>A membership as the socket actor wants it and where it stands.</summary>
+/// <param name="Membership">Group, interface, filter mode, sources.</param>
+/// <param name="Status">Active or pending.</param>
+public sealed record MembershipState(Membership Membership, MembershipStatus Status);
+
+/// <summary>Counters of a socket actor, kept across restarts.</summary>
+/// <param name="DatagramsReceived">Datagrams read from the kernel.</param>
+/// <param name="BytesReceived">Their bytes.</param>
+/// <param name="DatagramsSent">Datagrams sent.</param>
+/// <param name="BytesSent">Their bytes.</param>
+/// <param name="SendFailures">Sends that failed or timed out.</param>
+/// <param name="ReceiveErrors">Transient receive errors (e.g. ECONNREFUSED), which restart nothing.</param>
+/// <param name="NoConsumerDrops">Datagrams read while nobody consumed (no subscriber, handler or pull).</param>
+/// <param name="KernelDrops">Datagrams the kernel dropped on the full receive queue (SO_RXQ_OVFL), summed over incarnations.</param>
+/// <param name="Restarts">Socket incarnations created after the first.</param>
+/// <param name="MembershipsRestored">Memberships rejoined after a restart or an interface's return.</param>
+public sealed record SocketCounters(long DatagramsReceived, long BytesReceived, long DatagramsSent, long BytesSent, long SendFailures,
+    long ReceiveErrors, long NoConsumerDrops, long KernelDrops, long Restarts, long MembershipsRestored);
+
+/// <summary>Answer to <see cref="SocketProtocol.GetState"/>: read from the kernel where it can tell.</summary>
+/// <param name="Name">The socket's name.</param>
+/// <param name="LocalEndPoint">Bound address (getsockname).</param>
+/// <param name="MulticastLoop">IP(V6)_MULTICAST_LOOP read back.</param>
+/// <param name="MulticastTtl">Multicast TTL / hops read back.</param>
+/// <param name="MulticastInterface">Outgoing multicast interface (IPv4: as recorded; IPv6: read back).</param>
+/// <param name="Broadcast">SO_BROADCAST read back (false on IPv6).</param>
+/// <param name="Memberships">Memberships with their status and source filters.</param>
+/// <param name="ReadingSuspended">True while reading is suspended.</param>
+/// <param name="Counters">Counters.</param>
+/// <param name="KernelQueueDrops">The socket's <c>drops</c> column of /proc/net/udp(6), or -1 when not found.</param>
+/// <param name="Sequence">The actor's sequence number for this query.</param>
+public sealed record SocketState(string Name, EndPoint? LocalEndPoint, bool? MulticastLoop, int? MulticastTtl, string? MulticastInterface,
+    bool? Broadcast, IReadOnlyList<MembershipState> Memberships, bool ReadingSuspended, SocketCounters Counters, long KernelQueueDrops, long Sequence);
+
+/// <summary>A status event of a socket actor (to subscribers and the status stream).</summary>
+public abstract record SocketStatus(string Socket);
+
+/// <summary>The socket failed and a new incarnation is being created.</summary>
+public sealed record SocketRestarting(string Socket, Exception Cause, int Attempt, TimeSpan Backoff) : SocketStatus(Socket);
+
+/// <summary>A new incarnation is bound and its ledger replayed.</summary>
+public sealed record SocketRestored(string Socket, int Incarnation) : SocketStatus(Socket);
+
+/// <summary>A membership waits for its interface.</summary>
+public sealed record MembershipPending(string Socket, Membership Membership, string Reason) : SocketStatus(Socket);
+
+/// <summary>A membership is back in the kernel.</summary>
+public sealed record MembershipRestored(string Socket, Membership Membership) : SocketStatus(Socket);
+
+/// <summary>A transient receive error (counted; nothing restarts).</summary>
+public sealed record ReceiveErrorReported(string Socket, int Errno, string ErrorName) : SocketStatus(Socket);
+
+/// <summary>The socket could not be recovered; subscriptions end with this cause and the failure escalates.</summary>
+public sealed record SocketFailed(string Socket, Exception Cause) : SocketStatus(Socket);
+
+/// <summary>The socket was stopped normally; subscriptions end.</summary>
+public sealed record SocketStopped(string Socket) : SocketStatus(Socket);

@@ -1,0 +1,62 @@
+using System.Net;
+using System.Net.Sockets;
+using Dgram.Actors.Sockets;
+
+namespace Dgram.Actors.Protocol;
+
+/// <summary>What to do with a membership whose interface does not exist.</summary>
+public enum AbsentInterfacePolicy
+{
+    /// <summary>Record it as pending (with a warning) and join when the interface appears.</summary>
+    Pending,
+    /// <summary>Fail: at start, the socket actor does not start.</summary>
+    Fail,
+}
+
+/// <summary>A membership to establish when the socket starts.</summary>
+/// <param name="Group">The group.</param>
+/// <param name="InterfaceName">The interface name (null: kernel's choice).</param>
+/// <param name="Sources">Source-specific sources (include mode); empty for any-source.</param>
+/// <param name="BlockedSources">Sources to block on an any-source membership.</param>
+public sealed record GroupSettings(IPAddress Group, string? InterfaceName, IReadOnlyList<IPAddress>? Sources = null, IReadOnlyList<IPAddress>? BlockedSources = null);
+
+/// <summary>How a socket actor is created and recovered.</summary>
+public sealed record SocketSettings
+{
+    /// <summary>The socket's name (actor name, metric tag, thread name).</summary>
+    public required string Name { get; init; }
+    /// <summary>InterNetwork, InterNetworkV6 or Unix.</summary>
+    public required AddressFamily Family { get; init; }
+    /// <summary>Where to bind (the group address or the wildcard, for receivers); null: unbound until the first send.</summary>
+    public EndPoint? LocalEndPoint { get; init; }
+    /// <summary>Address reuse (SO_REUSEADDR alone unless ReusePort is asked for).</summary>
+    public AddressReuse Reuse { get; init; }
+    /// <summary>Socket creation options (dual mode, metadata, interface filter, logger).</summary>
+    public DatagramSocketOptions SocketOptions { get; init; } = new() { ReceiveMetadata = ReceiveMetadata.PacketInfo | ReceiveMetadata.HopLimit | ReceiveMetadata.QueueOverflow };
+    /// <summary>Initial multicast TTL, or null for the kernel default.</summary>
+    public int? MulticastTtl { get; init; }
+    /// <summary>Initial multicast loop, or null for the kernel default.</summary>
+    public bool? MulticastLoop { get; init; }
+    /// <summary>Initial outgoing multicast interface name.</summary>
+    public string? MulticastInterface { get; init; }
+    /// <summary>Initial SO_RCVBUF request, or null.</summary>
+    public int? ReceiveBufferSize { get; init; }
+    /// <summary>Memberships to join at start.</summary>
+    public IReadOnlyList<GroupSettings> Groups { get; init; } = [];
+    /// <summary>Membership on an absent interface: pending (default) or fail.</summary>
+    public AbsentInterfacePolicy AbsentInterface { get; init; } = AbsentInterfacePolicy.Pending;
+    /// <summary>How long a send may wait for a full send buffer before it reports timed out.</summary>
+    public TimeSpan SendTimeout { get; init; } = TimeSpan.FromMilliseconds(100);
+    /// <summary>Datagrams per recvmmsg in the read loop.</summary>
+    public int BatchSize { get; init; } = 32;
+    /// <summary>Read buffer per datagram; longer datagrams are truncated (and counted).</summary>
+    public int MaxDatagramSize { get; init; } = 65535;
+    /// <summary>First restart delay; doubles per consecutive failure up to <see cref="MaxBackoff"/>.</summary>
+    public TimeSpan MinBackoff { get; init; } = TimeSpan.FromMilliseconds(100);
+    /// <summary>Longest restart delay.</summary>
+    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>Consecutive failed incarnations before the socket gives up and escalates.</summary>
+    public int MaxRetries { get; init; } = 10;
+    /// <summary>How often memberships are reconciled against the interfaces that exist.</summary>
+    public TimeSpan InterfaceCheckInterval { get; init; } = TimeSpan.FromMilliseconds(200);
+}

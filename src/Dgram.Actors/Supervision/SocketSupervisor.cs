@@ -1,0 +1,218 @@
+using Akka.Actor;
+using Akka.Event;
+using Dgram.Actors.Actors;
+using Dgram.Actors.Protocol;
+using Dgram.Actors.Sockets;
+using static Dgram.Actors.Protocol.SocketProtocol;
+
+namespace Dgram.Actors.Supervision;
+
+/// <summary>
+/// The socket actor users talk to: a stable reference that outlives socket incarnations. It owns what
+/// must survive a fault (the ledger of wanted options and memberships, subscribers, pending pulls,
+/// counters) and creates one <see cref="SocketIncarnation"/> child at a time. Any failure of the child
+/// (an exception, a kill, a failed start such as a bind error) stops it; the supervisor then creates a
+/// new one after an exponential backoff, which binds the same address and replays the ledger. Commands
+/// that arrive meanwhile wait, in order. After <see cref="SocketSettings.MaxRetries"/> consecutive failed
+/// incarnations it gives up: subscribers get <see cref="SocketFailed"/> and the failure escalates.
+/// </summary>
+/// <remarks>
+/// Akka's default decider stops a child on ActorKilledException and ActorInitializationException, and
+/// a restarted child would be a new instance anyway, so the decision here is explicit: stop the child,
+/// build a fresh incarnation. No state lives in the child.
+/// </remarks>
+public sealed class SocketSupervisor : UntypedActor, IWithTimers
+{
+    private const int MaxBuffered = 10_000;
+
+    private readonly SocketSettings _settings;
+    private readonly SocketShared _shared;
+    private readonly SocketLedger _ledger;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly Queue<(object Message, IActorRef Sender)> _buffer = new();
+    private readonly List<IActorRef> _startWaiters = [];
+    private IActorRef? _child;
+    private bool _ready;
+    private int _incarnation, _consecutiveFailures;
+    private Exception? _lastCause;
+    private bool _started;
+
+    /// <summary>Creates the supervisor for one socket.</summary>
+    public SocketSupervisor(SocketSettings settings)
+    {
+        _settings = settings;
+        _shared = new SocketShared(settings.Name);
+        _ledger = SocketLedger.From(settings);
+    }
+
+    /// <summary>Props for a socket actor.</summary>
+    public static Props Props(SocketSettings settings) => Akka.Actor.Props.Create(() => new SocketSupervisor(settings));
+
+    /// <inheritdoc />
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    internal SocketShared Shared => _shared;
+
+    /// <inheritdoc />
+    protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(e =>
+    {
+        _lastCause = e is ActorInitializationException { InnerException: { } inner } ? inner : e;
+        return Directive.Stop;
+    });
+
+    /// <inheritdoc />
+    protected override void PreStart() => StartIncarnation();
+
+    /// <inheritdoc />
+    protected override void PostStop()
+    {
+        _shared.Publish(new SocketStopped(_settings.Name));
+        foreach (IActorRef waiter in _startWaiters) waiter.Tell(new Status.Failure(new DatagramSocketException("Start", DatagramSocketError.Closed, 0, _settings.Name, "stopped")));
+    }
+
+    private void StartIncarnation()
+    {
+        _incarnation++;
+        _ready = false;
+        _child = Context.ActorOf(Akka.Actor.Props.Create(() => new SocketIncarnation(_settings, _shared, _ledger, _incarnation)), "socket-" + _incarnation);
+        Context.Watch(_child);
+    }
+
+    /// <inheritdoc />
+    protected override void OnReceive(object message)
+    {
+        switch (message)
+        {
+            case Subscribe s:
+                if (_shared.AddSubscriber(s.Subscriber)) Context.Watch(s.Subscriber);
+                Sender.Tell(Subscribed.Instance);
+                break;
+            case Unsubscribe u:
+                if (_shared.RemoveSubscriber(u.Subscriber)) Context.Unwatch(u.Subscriber);
+                Sender.Tell(Unsubscribed.Instance);
+                break;
+            case AddHandler h:
+                _shared.AddHandler(h.Handler);
+                Sender.Tell(Subscribed.Instance);
+                break;
+            case RemoveHandler h:
+                _shared.RemoveHandler(h.Handler);
+                Sender.Tell(Unsubscribed.Instance);
+                break;
+            case AwaitStarted:
+                if (_started) Sender.Tell(AwaitStarted.Instance);
+                else _startWaiters.Add(Sender);
+                break;
+            case Command or TestHook:
+                if (_ready) _child!.Forward(message);
+                else Buffer(message);
+                break;
+            case IncarnationStarted started when Sender.Equals(_child):
+                OnIncarnationStarted(started.Number);
+                break;
+            case PullExpired expired:
+                if (expired.Pull.TryClaim()) expired.Pull.ReplyTo.Tell(ReceiveTimedOut.Instance);
+                break;
+            case StartNext:
+                StartIncarnation();
+                break;
+            case Terminated t when t.ActorRef.Equals(_child):
+                OnIncarnationStopped();
+                break;
+            case Terminated t:
+                _shared.RemoveSubscriber(t.ActorRef);
+                break;
+            default:
+                Unhandled(message);
+                break;
+        }
+    }
+
+    private void Buffer(object message)
+    {
+        if (_buffer.Count >= MaxBuffered)
+        {
+            if (message is Command c)
+            {
+                Sender.Tell(new CommandFailed(c, new DatagramSocketException(c.GetType().Name, DatagramSocketError.Closed, 0, _settings.Name,
+                    $"the socket is being restored and {MaxBuffered} commands already wait")));
+            }
+            return;
+        }
+        _buffer.Enqueue((message, Sender));
+    }
+
+    private void OnIncarnationStarted(int number)
+    {
+        _ready = true;
+        _consecutiveFailures = 0;
+        if (number > 1)
+        {
+            _log.Info("Socket {0}: incarnation {1} bound and restored", _settings.Name, number);
+            _shared.Publish(new SocketRestored(_settings.Name, number));
+        }
+        if (!_started)
+        {
+            _started = true;
+            foreach (IActorRef waiter in _startWaiters) waiter.Tell(AwaitStarted.Instance);
+            _startWaiters.Clear();
+        }
+        while (_buffer.Count > 0)
+        {
+            var (message, sender) = _buffer.Dequeue();
+            _child!.Tell(message, sender);
+        }
+    }
+
+    private void OnIncarnationStopped()
+    {
+        _ready = false;
+        _child = null;
+        Exception cause = _lastCause ?? new DatagramSocketException("Socket", DatagramSocketError.Closed, 0, _settings.Name, "the socket actor stopped");
+        _lastCause = null;
+        _consecutiveFailures++;
+        bool startFailure = !_started && cause is DatagramSocketException { Error: DatagramSocketError.UnknownInterface } && _settings.AbsentInterface == AbsentInterfacePolicy.Fail;
+        if (startFailure || _consecutiveFailures > _settings.MaxRetries)
+        {
+            _log.Error(cause, "Socket {0}: giving up after {1} failed incarnation(s)", _settings.Name, _consecutiveFailures);
+            _shared.Publish(new SocketFailed(_settings.Name, cause));
+            foreach (IActorRef waiter in _startWaiters) waiter.Tell(new Status.Failure(cause));
+            _startWaiters.Clear();
+            throw new SocketUnrecoverableException(_settings.Name, cause);
+        }
+        TimeSpan backoff = Backoff(_consecutiveFailures);
+        _log.Warning("Socket {0}: incarnation {1} failed ({2}); restarting in {3} ms", _settings.Name, _incarnation, cause.Message, (int)backoff.TotalMilliseconds);
+        _shared.CountRestart();
+        _shared.Publish(new SocketRestarting(_settings.Name, cause, _consecutiveFailures, backoff));
+        Timers.StartSingleTimer(StartNext.Instance, StartNext.Instance, backoff);
+    }
+
+    private TimeSpan Backoff(int failures)
+    {
+        double ms = _settings.MinBackoff.TotalMilliseconds * Math.Pow(2, Math.Min(failures - 1, 20));
+        return TimeSpan.FromMilliseconds(Math.Min(ms, _settings.MaxBackoff.TotalMilliseconds));
+    }
+
+    private sealed class StartNext
+    {
+        public static readonly StartNext Instance = new();
+    }
+}
+
+/// <summary>A socket that could not be recovered; escalated to the supervisor's parent.</summary>
+public sealed class SocketUnrecoverableException(string socket, Exception cause)
+    : Exception($"socket {socket} could not be recovered: {cause.Message}", cause)
+{
+    /// <summary>The socket's name.</summary>
+    public string Socket { get; } = socket;
+}
+
+/// <summary>Answered (with itself) once the first incarnation is bound and configured, or with a failure.</summary>
+internal sealed class AwaitStarted
+{
+    public static readonly AwaitStarted Instance = new();
+}
+
+internal sealed record AddHandler(IDatagramHandler Handler);
+
+internal sealed record RemoveHandler(IDatagramHandler Handler);

@@ -1,0 +1,68 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Akka.Actor;
+using Dgram.Actors.Client;
+using Dgram.Actors.Protocol;
+using Dgram.Actors.Sockets;
+using Dgram.Actors.Tests.Lab;
+using Xunit;
+
+namespace Dgram.Actors.Tests.Actors;
+
+/// <summary>An actor system per test (TestKit), the lab check, and plain sockets for the far end.</summary>
+public abstract class ActorTestBase : Akka.TestKit.Xunit2.TestKit
+{
+    protected static readonly TimeSpan Arrival = TimeSpan.FromSeconds(5);
+    private readonly List<IDisposable> _owned = [];
+
+    protected ActorTestBase(Xunit.Abstractions.ITestOutputHelper? output = null)
+        : base("akka.loglevel = INFO\nakka.stdout-loglevel = INFO", output)
+    {
+        LabNet.Require();
+    }
+
+    protected DatagramSocket Core(AddressFamily family, DatagramSocketOptions? options = null)
+    {
+        var s = DatagramSocket.Create(family, options);
+        _owned.Add(s);
+        return s;
+    }
+
+    /// <summary>A plain sender bound to <paramref name="source"/>, sending multicast out of <paramref name="ifname"/>.</summary>
+    protected DatagramSocket CoreSender(LabFamily f, IPAddress source, string ifname)
+    {
+        var s = Core(f.Family);
+        s.Bind(new IPEndPoint(source, 0));
+        s.SetMulticastInterface(ifname);
+        return s;
+    }
+
+    protected static void SendText(DatagramSocket s, IPAddress to, int port, string text) =>
+        Assert.Equal(SendStatus.Sent, s.SendTo(Encoding.UTF8.GetBytes(text), new IPEndPoint(to, port), Arrival).Status);
+
+    /// <summary>A socket actor bound to the wildcard on a fresh port.</summary>
+    protected async Task<(SocketClient Client, int Port)> StartReceiver(LabFamily f, Func<SocketSettings, SocketSettings>? configure = null)
+    {
+        int port = LabNet.NextPort();
+        var settings = new SocketSettings { Name = "rx-" + port, Family = f.Family, LocalEndPoint = new IPEndPoint(f.Any, port) };
+        if (configure is not null) settings = configure(settings);
+        return (await SocketClient.StartAsync(Sys, settings), port);
+    }
+
+    /// <summary>Runs an action on the actor's current socket (test hook), e.g. to read an option back.</summary>
+    protected async Task<T> OnSocket<T>(SocketClient client, Func<DatagramSocket, T> read)
+    {
+        T value = default!;
+        await client.Socket.Ask<Dgram.Actors.Actors.TestHook>(new Dgram.Actors.Actors.TestHook(s => value = read(s)), Arrival);
+        return value;
+    }
+
+    protected static string Text(SocketProtocol.Received r) => Encoding.UTF8.GetString(r.Payload.Span);
+
+    protected override void AfterAll()
+    {
+        base.AfterAll();
+        foreach (var d in _owned) d.Dispose();
+    }
+}
