@@ -68,15 +68,14 @@ internal sealed class ReceivePump
         _stop = true;
         _resume.Set();
         _waker.Wake();
-        if (_thread.IsAlive && Thread.CurrentThread != _thread) _thread.Join(wait);
-        _waker.Dispose();
-        _resume.Dispose();
-        _parked.Dispose();
+        bool joined = !_thread.IsAlive || Thread.CurrentThread == _thread || _thread.Join(wait);
+        // A loop still running keeps its waker (its descriptor must not be reused under it).
+        if (joined) _waker.Dispose();
     }
 
     private void Run()
     {
-        using var batch = new DatagramBatch(_batchSize, _maxDatagramSize);
+        using var batch = new DatagramBatch(_batchSize, _maxDatagramSize, _socket.ControlSize);
         while (!_stop)
         {
             if (_suspend)

@@ -48,7 +48,7 @@ public sealed record SocketSettings
     /// <summary>How long a send may wait for a full send buffer before it reports timed out.</summary>
     public TimeSpan SendTimeout { get; init; } = TimeSpan.FromMilliseconds(100);
     /// <summary>Datagrams per recvmmsg in the read loop.</summary>
-    public int BatchSize { get; init; } = 32;
+    public int BatchSize { get; init; } = 16;
     /// <summary>Read buffer per datagram; longer datagrams are truncated (and counted).</summary>
     public int MaxDatagramSize { get; init; } = 65535;
     /// <summary>First restart delay; doubles per consecutive failure up to <see cref="MaxBackoff"/>.</summary>

@@ -5,14 +5,18 @@ using Dgram.Actors.Sockets.Native;
 namespace Dgram.Actors.Sockets;
 
 /// <summary>
-/// Reusable storage for receiving many datagrams with one recvmmsg call: payload buffers, source
-/// addresses and control buffers in one native block allocated once, so a batch receive allocates
-/// nothing. Contents are valid until the next receive into this batch. Not thread-safe: one reader.
+/// Reusable storage for receiving many datagrams with one recvmmsg call: headers, payload buffers,
+/// source addresses and control buffers in one pinned array allocated once, so a batch receive
+/// allocates nothing. The spans it hands out reference that array (no use-after-free if the batch is
+/// dropped while a span is in use). Contents are valid until the next receive into this batch.
+/// Not thread-safe: one reader.
 /// </summary>
 public sealed unsafe class DatagramBatch : IDisposable
 {
     private readonly int _datagramSize, _controlSize;
-    private byte* _block;
+    private byte[]? _storage; // on the pinned object heap: never moves
+    private readonly byte* _block;
+    private readonly int _namesOffset, _payloadsOffset;
     private readonly MMsgHdr* _headers;
     private readonly IoVec* _iovecs;
     private readonly byte* _names, _controls, _payloads;
@@ -31,14 +35,19 @@ public sealed unsafe class DatagramBatch : IDisposable
         Capacity = capacity;
         _datagramSize = datagramSize;
         _controlSize = (controlSize + 7) & ~7;
-        nuint size = (nuint)(capacity * (sizeof(MMsgHdr) + sizeof(IoVec) + Const.SockAddrStorage + _controlSize + datagramSize));
-        _block = (byte*)NativeMemory.AlignedAlloc(size, 64);
-        NativeMemory.Clear(_block, size);
+        int size = capacity * (sizeof(MMsgHdr) + sizeof(IoVec) + Const.SockAddrStorage + _controlSize + datagramSize) + 8;
+        _storage = GC.AllocateArray<byte>(size, pinned: true);
+        // 8-byte alignment for the headers (the array data is 8-aligned on 64-bit, checked anyway).
+        byte* data = (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage));
+        int pad = (int)((8 - ((nint)data & 7)) & 7);
+        _block = data + pad;
         _headers = (MMsgHdr*)_block;
         _iovecs = (IoVec*)(_headers + capacity);
         _names = (byte*)(_iovecs + capacity);
         _controls = _names + capacity * Const.SockAddrStorage;
         _payloads = _controls + capacity * _controlSize;
+        _namesOffset = pad + (int)(_names - _block);
+        _payloadsOffset = pad + (int)(_payloads - _block);
         _results = new ReceiveResult[capacity];
         _nameLengths = new int[capacity];
     }
@@ -53,10 +62,15 @@ public sealed unsafe class DatagramBatch : IDisposable
     public ref readonly ReceiveResult this[int index] => ref _results[Check(index)];
 
     /// <summary>The payload of datagram <paramref name="index"/> (valid until the next receive into this batch).</summary>
-    public ReadOnlySpan<byte> Payload(int index) => new(_payloads + (long)Check(index) * _datagramSize, _results[index].BytesReceived);
+    public ReadOnlySpan<byte> Payload(int index) => Storage.AsSpan(_payloadsOffset + Check(index) * _datagramSize, _results[index].BytesReceived);
 
     /// <summary>The raw sockaddr of the sender of datagram <paramref name="index"/>.</summary>
-    public ReadOnlySpan<byte> SourceAddress(int index) => new(_names + Check(index) * Const.SockAddrStorage, _nameLengths[index]);
+    public ReadOnlySpan<byte> SourceAddress(int index) => Storage.AsSpan(_namesOffset + Check(index) * Const.SockAddrStorage, _nameLengths[index]);
+
+    /// <summary>Control buffer bytes per datagram.</summary>
+    public int ControlSize => _controlSize;
+
+    private byte[] Storage => _storage ?? throw new ObjectDisposedException(nameof(DatagramBatch));
 
     /// <summary>The sender of datagram <paramref name="index"/> as an endpoint (allocates).</summary>
     public EndPoint? GetSource(int index) => SockAddr.Read(SourceAddress(index));
@@ -66,7 +80,7 @@ public sealed unsafe class DatagramBatch : IDisposable
     /// <summary>Prepares every header for a receive; returns the header array.</summary>
     internal MMsgHdr* Prepare(int controlSize)
     {
-        ObjectDisposedException.ThrowIf(_block == null, this);
+        ObjectDisposedException.ThrowIf(_storage is null, this);
         int control = Math.Min(controlSize, _controlSize);
         for (int i = 0; i < Capacity; i++)
         {
@@ -102,18 +116,12 @@ public sealed unsafe class DatagramBatch : IDisposable
 
     internal byte* Control(int index) => _controls + index * _controlSize;
 
-    /// <summary>Frees the native block.</summary>
+    /// <summary>Drops the storage (the GC frees it once no span refers to it).</summary>
     public void Dispose()
     {
-        byte* block = _block;
-        _block = null;
+        _storage = null;
         Count = 0;
-        if (block != null) NativeMemory.AlignedFree(block);
-        GC.SuppressFinalize(this);
     }
-
-    /// <summary>Frees the native block if the batch was not disposed.</summary>
-    ~DatagramBatch() => Dispose();
 }
 
 /// <summary>The outcome of one batch receive.</summary>

@@ -20,6 +20,9 @@ public sealed partial class DatagramSocket
     private ReceiveMetadata _metadata;
     private int _controlSize;
 
+    /// <summary>The control buffer size each receive uses for the enabled metadata.</summary>
+    internal int ControlSize => Volatile.Read(ref _controlSize);
+
     /// <summary>The ancillary data received with each datagram.</summary>
     public ReceiveMetadata ReceiveMetadata => _metadata;
 
@@ -46,6 +49,13 @@ public sealed partial class DatagramSocket
                 SetInt(op, level, IsIPv6 ? Const.IPV6_RECVPKTINFO : Const.IP_PKTINFO, metadata.HasFlag(ReceiveMetadata.PacketInfo) ? 1 : 0, args);
                 SetInt(op, level, IsIPv6 ? Const.IPV6_RECVHOPLIMIT : Const.IP_RECVTTL, metadata.HasFlag(ReceiveMetadata.HopLimit) ? 1 : 0, args);
                 SetInt(op, level, IsIPv6 ? Const.IPV6_RECVTCLASS : Const.IP_RECVTOS, metadata.HasFlag(ReceiveMetadata.TrafficClass) ? 1 : 0, args);
+                if (IsIPv6 && _options.DualMode)
+                {
+                    // IPv4 datagrams on a dual-mode socket carry only the IPPROTO_IP cmsgs.
+                    SetInt(op, Const.IPPROTO_IP, Const.IP_PKTINFO, metadata.HasFlag(ReceiveMetadata.PacketInfo) ? 1 : 0, args);
+                    SetInt(op, Const.IPPROTO_IP, Const.IP_RECVTTL, metadata.HasFlag(ReceiveMetadata.HopLimit) ? 1 : 0, args);
+                    SetInt(op, Const.IPPROTO_IP, Const.IP_RECVTOS, metadata.HasFlag(ReceiveMetadata.TrafficClass) ? 1 : 0, args);
+                }
             }
             SetInt(op, Const.SOL_SOCKET, Const.SO_RXQ_OVFL, metadata.HasFlag(ReceiveMetadata.QueueOverflow) ? 1 : 0, args);
             SetInt(op, Const.SOL_SOCKET, Const.SO_TIMESTAMPNS, metadata.HasFlag(ReceiveMetadata.Timestamp) ? 1 : 0, args);
@@ -62,7 +72,9 @@ public sealed partial class DatagramSocket
     /// <param name="buffer">Where the payload goes; a longer datagram is truncated and reported with its real length.</param>
     /// <param name="source">Receives the sender's raw address; reuse one per loop (see <see cref="CreateSocketAddress"/>). May be null.</param>
     /// <param name="timeout"><see cref="TimeSpan.Zero"/> polls, <see cref="Timeout.InfiniteTimeSpan"/> waits for ever.</param>
-    /// <param name="flags">Receive flags (peek).</param>
+    /// <param name="flags">Receive flags (peek). With <see cref="DatagramSocketOptions.FilterByJoinedInterface"/> a peeked
+    /// foreign datagram is discarded; with several concurrent readers that could discard another reader's datagram,
+    /// so peek with one reader.</param>
     public unsafe ReceiveResult ReceiveFrom(Span<byte> buffer, SocketAddress? source, TimeSpan timeout, ReceiveFlags flags = ReceiveFlags.None)
     {
         int timeoutMs = TimeoutMs(nameof(ReceiveFrom), timeout);
@@ -204,6 +216,11 @@ public sealed partial class DatagramSocket
     {
         int timeoutMs = TimeoutMs(nameof(ReceiveBatch), timeout);
         ArgumentNullExceptionIfNull(nameof(ReceiveBatch), batch);
+        if (_options.FilterByJoinedInterface && batch.ControlSize < Volatile.Read(ref _controlSize))
+        {
+            throw new DatagramSocketException(nameof(ReceiveBatch), DatagramSocketError.InvalidArgument, 0, batch.ControlSize.ToString(),
+                $"the interface filter needs packet info: give the batch a control size of at least {_controlSize}");
+        }
         return ReceiveBatch(batch, timeoutMs, null);
     }
 
@@ -214,8 +231,11 @@ public sealed partial class DatagramSocket
     internal unsafe BatchReceiveResult ReceiveBatch(DatagramBatch batch, int timeoutMs, Waker? waker)
     {
         if (!TryEnter(out int fd)) return new BatchReceiveResult(ReceiveStatus.Closed, 0, Errno.EBADF);
+        bool wakerHeld = false;
         try
         {
+            if (waker is not null && !waker.TryAcquire()) return new BatchReceiveResult(ReceiveStatus.Closed, 0, Errno.EBADF);
+            wakerHeld = waker is not null;
             long deadline = timeoutMs > 0 ? Environment.TickCount64 + timeoutMs : 0;
             bool shutDown = false;
             while (true)
@@ -255,6 +275,7 @@ public sealed partial class DatagramSocket
         }
         finally
         {
+            if (wakerHeld) waker!.Release();
             Exit();
         }
     }
@@ -271,7 +292,7 @@ public sealed partial class DatagramSocket
         p[0] = new PollFd { Fd = fd, Events = Const.POLLIN | Const.POLLRDHUP };
         p[1] = new PollFd { Fd = wakeFd, Events = Const.POLLIN };
         if (Libc.Poll(p, wakeFd >= 0 ? 2u : 1u, waitMs) <= 0) return Readiness.Ready; // timeout or EINTR: recheck
-        if (wakeFd >= 0 && (p[1].Revents & Const.POLLIN) != 0) return Readiness.Woken;
+        if (wakeFd >= 0 && (p[1].Revents & (Const.POLLIN | Const.POLLERR | Const.POLLNVAL)) != 0) return Readiness.Woken;
         return (p[0].Revents & (Const.POLLHUP | Const.POLLRDHUP)) != 0 ? Readiness.ShutDown : Readiness.Ready;
     }
 
@@ -285,7 +306,8 @@ public sealed partial class DatagramSocket
 
     private bool IsForeignInterface(in ReceiveMetadataValues meta)
     {
-        if (meta.DestinationFamily == 0) return false;
+        // Without packet info (a control buffer too small) the arrival is unknown: not provably ours.
+        if (meta.DestinationFamily == 0) return true;
         ReadOnlySpan<byte> dst = ((ReadOnlySpan<byte>)meta.Destination)[..(meta.DestinationFamily == Const.AF_INET ? 4 : 16)];
         bool multicast = dst.Length == 4 ? (dst[0] & 0xF0) == 0xE0 : dst[0] == 0xFF;
         return multicast && !ArrivedOnJoinedInterface(dst, meta.InterfaceIndex);

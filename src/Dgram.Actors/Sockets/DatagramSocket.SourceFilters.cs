@@ -55,34 +55,53 @@ public sealed partial class DatagramSocket
     private static IPAddress RequireSource(string op, IPAddress? source) =>
         source ?? throw new DatagramSocketException(op, DatagramSocketError.InvalidArgument, 0, "null", "the source is null");
 
-    /// <summary>Mirrors a successful kernel call in the membership records (called under the option lock).</summary>
+    /// <summary>
+    /// Mirrors a successful kernel call in the membership records (called under the option lock).
+    /// Addresses compare by bytes (an IPv6 scope id is the interface, already in the index); index 0
+    /// ("kernel's choice") matches the group's record on any interface, since the kernel stores the
+    /// index it resolved.
+    /// </summary>
     private void RecordMembership(int option, IPAddress group, IPAddress? source, int index, string? name)
     {
         var list = new List<Membership>(_memberships);
-        int at = list.FindIndex(m => m.Group.Equals(group) && m.InterfaceIndex == index);
+        int at = list.FindIndex(m => SameAddress(m.Group, group) && m.InterfaceIndex == index);
+        if (at < 0) at = list.FindIndex(m => SameAddress(m.Group, group) && (index == 0 || m.InterfaceIndex == 0));
         Membership? current = at >= 0 ? list[at] : null;
         switch (option)
         {
             case Const.MCAST_JOIN_GROUP:
                 list.Add(new Membership(group, index, name, FilterMode.Exclude, []));
                 break;
-            case Const.MCAST_LEAVE_GROUP when current is not null:
-                list.RemoveAt(at);
+            case Const.MCAST_LEAVE_GROUP:
+                if (current is not null) list.RemoveAt(at);
                 break;
             case Const.MCAST_JOIN_SOURCE_GROUP when current is null:
                 list.Add(new Membership(group, index, name, FilterMode.Include, [source!]));
                 break;
-            case Const.MCAST_JOIN_SOURCE_GROUP or Const.MCAST_BLOCK_SOURCE:
-                list[at] = current! with { Sources = [.. current!.Sources, source!] };
+            case Const.MCAST_JOIN_SOURCE_GROUP:
+                // A source join on an any-source membership with no blocked source switches the kernel's
+                // filter to INCLUDE {source}.
+                list[at] = current.Mode == FilterMode.Exclude && current.Sources.Count == 0
+                    ? current with { Mode = FilterMode.Include, Sources = [source!] }
+                    : current with { Sources = [.. current.Sources, source!] };
+                break;
+            case Const.MCAST_BLOCK_SOURCE when current is not null:
+                list[at] = current with { Sources = [.. current.Sources, source!] };
                 break;
             case Const.MCAST_LEAVE_SOURCE_GROUP or Const.MCAST_UNBLOCK_SOURCE when current is not null:
-                var rest = current.Sources.Where(s => !s.Equals(source)).ToArray();
+                var rest = current.Sources.Where(s => !SameAddress(s, source!)).ToArray();
                 if (rest.Length == 0 && current.Mode == FilterMode.Include) list.RemoveAt(at);
                 else list[at] = current with { Sources = rest };
                 break;
         }
         Volatile.Write(ref _memberships, list.ToArray());
         Volatile.Write(ref _joined, list.Select(m => new JoinedKey(m.Group, m.InterfaceIndex)).ToArray());
+    }
+
+    private static bool SameAddress(IPAddress a, IPAddress b)
+    {
+        Span<byte> x = stackalloc byte[16], y = stackalloc byte[16];
+        return a.TryWriteBytes(x, out int n) && b.TryWriteBytes(y, out int m) && x[..n].SequenceEqual(y[..m]);
     }
 
     /// <summary>True when a datagram for <paramref name="destination"/> arriving on <paramref name="ifindex"/> matches a membership's interface.</summary>

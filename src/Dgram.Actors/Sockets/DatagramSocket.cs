@@ -27,6 +27,8 @@ public sealed partial class DatagramSocket : IDisposable
     private readonly DatagramSocketOptions _options;
     private readonly ILogger _logger;
     private readonly object _optionLock = new();
+    /// <summary>The largest control buffer a receive takes (it lives on the stack).</summary>
+    internal const int MaxControlBufferSize = 4096;
     private int _closed;
 
     private DatagramSocket(AddressFamily family, int fd, DatagramSocketOptions options)
@@ -43,7 +45,11 @@ public sealed partial class DatagramSocket : IDisposable
     /// <summary>Counters of what this socket received, sent, truncated and dropped.</summary>
     public SocketStatistics Statistics { get; } = new();
 
-    /// <summary>The file descriptor, for interop (reference-counted: use DangerousAddRef while you hold it).</summary>
+    /// <summary>
+    /// The file descriptor, for interop and reading options back (reference-counted: use DangerousAddRef
+    /// while you hold it). Options changed through it bypass this socket's records (the IPv4 multicast
+    /// interface, memberships), so change them through the socket's methods.
+    /// </summary>
     public SafeHandle SafeHandle => _handle;
 
     /// <summary>True once <see cref="Dispose"/> ran.</summary>
@@ -67,6 +73,11 @@ public sealed partial class DatagramSocket : IDisposable
                 "a datagram socket is InterNetwork, InterNetworkV6 or Unix"),
         };
         options ??= DatagramSocketOptions.Default;
+        if (options.ControlBufferSize is < 0 or > MaxControlBufferSize)
+        {
+            throw new DatagramSocketException(nameof(Create), DatagramSocketError.OutOfRange, 0, options.ControlBufferSize.ToString(),
+                $"ControlBufferSize is 0 (automatic) to {MaxControlBufferSize} bytes");
+        }
         int fd = Libc.Socket(af, Const.SOCK_DGRAM | Const.SOCK_CLOEXEC, 0);
         if (fd < 0)
         {
@@ -118,7 +129,11 @@ public sealed partial class DatagramSocket : IDisposable
         {
             if (Libc.Bind(fd, sa, (uint)len) != 0)
             {
-                throw new DatagramSocketException(op, DatagramSocketError.Kernel, Marshal.GetLastPInvokeError(), localEndPoint.ToString());
+                int errno = Marshal.GetLastPInvokeError();
+                // Nothing changed: take back the reuse options set for this bind.
+                if (reuse.HasFlag(AddressReuse.ReuseAddress)) SetInt(op, Const.SOL_SOCKET, Const.SO_REUSEADDR, 0, "SO_REUSEADDR");
+                if (reuse.HasFlag(AddressReuse.ReusePort)) SetInt(op, Const.SOL_SOCKET, Const.SO_REUSEPORT, 0, "SO_REUSEPORT");
+                throw new DatagramSocketException(op, DatagramSocketError.Kernel, errno, localEndPoint.ToString());
             }
         }
         finally

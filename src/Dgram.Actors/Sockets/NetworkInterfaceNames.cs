@@ -11,9 +11,12 @@ public static class NetworkInterfaceNames
     {
         int errno = TryGetIndex(name, out int index);
         if (errno == 0) return index;
-        var error = errno == Errno.ENODEV ? DatagramSocketError.UnknownInterface : DatagramSocketError.InvalidInterfaceName;
-        throw new DatagramSocketException(operation, error, errno == Errno.EINVAL ? 0 : errno, $"\"{name}\"",
-            errno == Errno.EINVAL ? "an interface name is 1 to 15 bytes" : "no interface has this name");
+        throw errno switch
+        {
+            Errno.ENODEV => new DatagramSocketException(operation, DatagramSocketError.UnknownInterface, errno, $"\"{name}\"", "no interface has this name"),
+            Errno.EINVAL => new DatagramSocketException(operation, DatagramSocketError.InvalidInterfaceName, 0, $"\"{name}\"", "an interface name is 1 to 15 bytes"),
+            _ => new DatagramSocketException(operation, DatagramSocketError.Kernel, errno, $"\"{name}\"", "if_nametoindex failed"),
+        };
     }
 
     /// <summary>Looks up an interface index; returns 0 on success or the errno (EINVAL for a malformed name).</summary>

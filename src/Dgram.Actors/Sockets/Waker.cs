@@ -21,6 +21,23 @@ internal sealed unsafe class Waker : IDisposable
     /// <summary>The descriptor to poll (valid until disposed).</summary>
     public int Fd => _fd.Fd;
 
+    /// <summary>Takes a reference on the descriptor for the length of a wait (false once disposed).</summary>
+    public bool TryAcquire()
+    {
+        bool added = false;
+        try
+        {
+            _fd.DangerousAddRef(ref added);
+            return added;
+        }
+        catch (ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
+    public void Release() => _fd.DangerousRelease();
+
     /// <summary>Makes the descriptor readable: a receive polling it returns.</summary>
     public void Wake()
     {
