@@ -94,6 +94,8 @@ internal sealed class ReceivePump
                 case ReceiveStatus.TimedOut: // woken: check the flags
                     break;
                 case ReceiveStatus.Closed:
+                    // Closed by the owner when stopping; closed by anything else, it is a fault.
+                    if (!_stop) _owner.Tell(new PumpFailed(Errno.EBADF), ActorRefs.NoSender);
                     return;
                 case ReceiveStatus.Error when IsFatal(r.Errno):
                     // The socket is broken (shut down under us): the incarnation fails and is replaced.

@@ -48,6 +48,7 @@ internal sealed class SocketIncarnation : UntypedActor
         };
         _socket = DatagramSocket.Create(_settings.Family, socketOptions);
         if (_settings.LocalEndPoint is not null) _socket.Bind(_settings.LocalEndPoint, _settings.Reuse);
+        if (_settings.RemoteEndPoint is not null) _socket.Connect(_settings.RemoteEndPoint);
         Replay();
         _pump = new ReceivePump(_socket, _shared, Self, _settings.BatchSize, _settings.MaxDatagramSize, _ledger.Suspended);
         _pump.Start();
@@ -182,6 +183,24 @@ internal sealed class SocketIncarnation : UntypedActor
     }
 
     protected override void OnReceive(object message)
+    {
+        if (message is Dispatched dispatched)
+        {
+            try
+            {
+                Handle(dispatched.Message);
+            }
+            finally
+            {
+                // Acknowledged even when the command fails this incarnation: it is not retried.
+                Context.Parent.Tell(new Done(dispatched.Id));
+            }
+            return;
+        }
+        Handle(message);
+    }
+
+    private void Handle(object message)
     {
         switch (message)
         {

@@ -38,6 +38,7 @@ public sealed class SocketClient
     /// <summary>Creates a socket actor and waits until it is bound and configured.</summary>
     public static async Task<SocketClient> StartAsync(IActorRefFactory system, SocketSettings settings, TimeSpan? timeout = null)
     {
+        settings.Validate();
         IActorRef actor = system.ActorOf(SocketSupervisor.Props(settings), settings.Name);
         var client = new SocketClient(actor);
         try

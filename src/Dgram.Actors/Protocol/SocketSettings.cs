@@ -29,6 +29,8 @@ public sealed record SocketSettings
     public required AddressFamily Family { get; init; }
     /// <summary>Where to bind (the group address or the wildcard, for receivers); null: unbound until the first send.</summary>
     public EndPoint? LocalEndPoint { get; init; }
+    /// <summary>A peer to connect to (fixes the default destination and accepts datagrams only from it), or null.</summary>
+    public EndPoint? RemoteEndPoint { get; init; }
     /// <summary>Address reuse (SO_REUSEADDR alone unless ReusePort is asked for).</summary>
     public AddressReuse Reuse { get; init; }
     /// <summary>Socket creation options (dual mode, metadata, interface filter, logger).</summary>
@@ -59,4 +61,46 @@ public sealed record SocketSettings
     public int MaxRetries { get; init; } = 10;
     /// <summary>How often memberships are reconciled against the interfaces that exist.</summary>
     public TimeSpan InterfaceCheckInterval { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>
+    /// Checks what can be checked before a socket exists: a name, groups that are multicast addresses of
+    /// the socket's family, well-formed interface names (an absent interface is not an error here; a
+    /// malformed name always is). Throws <see cref="DatagramSocketException"/> naming the setting.
+    /// </summary>
+    public void Validate()
+    {
+        const string op = "SocketSettings";
+        if (string.IsNullOrWhiteSpace(Name)) throw new DatagramSocketException(op, DatagramSocketError.InvalidArgument, 0, "Name", "a socket needs a name");
+        if (BatchSize is < 1 or > 1024) throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"BatchSize={BatchSize}", "1 to 1024");
+        if (MaxDatagramSize is < 1 or > 65536) throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"MaxDatagramSize={MaxDatagramSize}", "1 to 65536");
+        CheckInterfaceName(MulticastInterface, nameof(MulticastInterface));
+        foreach (GroupSettings g in Groups)
+        {
+            string setting = $"Groups[{g.Group}]";
+            if (g.Group.AddressFamily != Family)
+            {
+                throw new DatagramSocketException(op, DatagramSocketError.FamilyMismatch, 0, setting, $"group {g.Group} is {g.Group.AddressFamily}; the socket is {Family}");
+            }
+            if (!DatagramSocket.IsMulticast(g.Group))
+            {
+                throw new DatagramSocketException(op, DatagramSocketError.NotMulticast, 0, setting, $"{g.Group} is not a multicast address");
+            }
+            foreach (IPAddress source in (g.Sources ?? []).Concat(g.BlockedSources ?? []))
+            {
+                if (source.AddressFamily != Family)
+                {
+                    throw new DatagramSocketException(op, DatagramSocketError.FamilyMismatch, 0, setting, $"source {source} is {source.AddressFamily}; the socket is {Family}");
+                }
+            }
+            CheckInterfaceName(g.InterfaceName, setting + ".InterfaceName");
+        }
+
+        static void CheckInterfaceName(string? name, string setting)
+        {
+            if (name is not null && NetworkInterfaceNames.TryGetIndex(name, out _) == Sockets.Native.Errno.EINVAL)
+            {
+                throw new DatagramSocketException(op, DatagramSocketError.InvalidInterfaceName, 0, $"{setting}=\"{name}\"", "an interface name is 1 to 15 bytes");
+            }
+        }
+    }
 }

@@ -29,7 +29,10 @@ public sealed class SocketSupervisor : UntypedActor, IWithTimers
     private readonly SocketShared _shared;
     private readonly SocketLedger _ledger;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly Queue<(object Message, IActorRef Sender)> _buffer = new();
+    private LinkedList<(object Message, IActorRef Sender)> _buffer = new();
+    // Commands handed to the current incarnation and not yet acknowledged: if it dies, the next one gets them.
+    private readonly LinkedList<(long Id, object Message, IActorRef Sender)> _inFlight = new();
+    private long _nextId;
     private readonly List<IActorRef> _startWaiters = [];
     private IActorRef? _child;
     private bool _ready;
@@ -104,8 +107,11 @@ public sealed class SocketSupervisor : UntypedActor, IWithTimers
                 else _startWaiters.Add(Sender);
                 break;
             case Command or TestHook:
-                if (_ready) _child!.Forward(message);
+                if (_ready) Dispatch(message, Sender);
                 else Buffer(message);
+                break;
+            case Done done:
+                while (_inFlight.First is { } first && first.Value.Id <= done.Id) _inFlight.RemoveFirst();
                 break;
             case IncarnationStarted started when Sender.Equals(_child):
                 OnIncarnationStarted(started.Number);
@@ -139,7 +145,15 @@ public sealed class SocketSupervisor : UntypedActor, IWithTimers
             }
             return;
         }
-        _buffer.Enqueue((message, Sender));
+        _buffer.AddLast((message, Sender));
+    }
+
+    /// <summary>Hands a command to the incarnation; the reply goes straight to the original sender.</summary>
+    private void Dispatch(object message, IActorRef sender)
+    {
+        long id = ++_nextId;
+        _inFlight.AddLast((id, message, sender));
+        _child!.Tell(new Dispatched(id, message), sender);
     }
 
     private void OnIncarnationStarted(int number)
@@ -157,10 +171,10 @@ public sealed class SocketSupervisor : UntypedActor, IWithTimers
             foreach (IActorRef waiter in _startWaiters) waiter.Tell(AwaitStarted.Instance);
             _startWaiters.Clear();
         }
-        while (_buffer.Count > 0)
+        while (_buffer.First is { } next)
         {
-            var (message, sender) = _buffer.Dequeue();
-            _child!.Tell(message, sender);
+            _buffer.RemoveFirst();
+            Dispatch(next.Value.Message, next.Value.Sender);
         }
     }
 
@@ -168,6 +182,11 @@ public sealed class SocketSupervisor : UntypedActor, IWithTimers
     {
         _ready = false;
         _child = null;
+        // Commands the dead incarnation never acknowledged (queued behind a Kill, say) go first, in order.
+        var requeue = new LinkedList<(object Message, IActorRef Sender)>(_inFlight.Select(f => (f.Message, f.Sender)));
+        foreach (var b in _buffer) requeue.AddLast(b);
+        _buffer = requeue;
+        _inFlight.Clear();
         Exception cause = _lastCause ?? new DatagramSocketException("Socket", DatagramSocketError.Closed, 0, _settings.Name, "the socket actor stopped");
         _lastCause = null;
         _consecutiveFailures++;
@@ -214,5 +233,11 @@ internal sealed class AwaitStarted
 }
 
 internal sealed record AddHandler(IDatagramHandler Handler);
+
+/// <summary>A command on its way to the incarnation, numbered so the supervisor knows what was handled.</summary>
+internal sealed record Dispatched(long Id, object Message);
+
+/// <summary>The incarnation handled command <paramref name="Id"/> (and all before it).</summary>
+internal sealed record Done(long Id);
 
 internal sealed record RemoveHandler(IDatagramHandler Handler);
