@@ -98,6 +98,12 @@ internal sealed class SocketIncarnation : UntypedActor
         if (entry.InterfaceName is not null)
         {
             int errno = NetworkInterfaceNames.TryGetIndex(entry.InterfaceName, out index);
+            if (errno == 0 && Socket.InterfaceIsUp(entry.InterfaceName) == false)
+            {
+                // Joined when it comes up (a join made while down loses IPv6 source filters).
+                _shared.Publish(new MembershipPending(_shared.Name, entry.ToMembership(), "interface down"));
+                return false;
+            }
             if (errno == Errno.ENODEV)
             {
                 if (_settings.AbsentInterface == AbsentInterfacePolicy.Fail && _number == 1)
@@ -130,9 +136,12 @@ internal sealed class SocketIncarnation : UntypedActor
     }
 
     /// <summary>
-    /// Brings memberships in line with the interfaces that exist. A deleted interface leaves a stale
-    /// entry in the socket (under the old index) that still counts against igmp_max_memberships, so it
-    /// is dropped by that index; when the interface (re)appears the membership is joined again.
+    /// Brings memberships in line with the interfaces that exist and are up. A deleted interface leaves a
+    /// stale entry in the socket (under the old index) that still counts against igmp_max_memberships,
+    /// so it is dropped by that index; when the interface (re)appears and is up the membership is joined
+    /// again. An interface that went down and came back is rejoined too: measured here, IPv6 loses the
+    /// interface's source filter (mcfilter6) across down/up, and a join made while it is down loses it
+    /// when it comes up.
     /// </summary>
     private void ReconcileInterfaces()
     {
@@ -140,14 +149,16 @@ internal sealed class SocketIncarnation : UntypedActor
         {
             if (entry.InterfaceName is null) continue;
             NetworkInterfaceNames.TryGetIndex(entry.InterfaceName, out int index);
-            if (entry.Status == MembershipStatus.Active && entry.ActiveIndex != index)
+            bool up = index != 0 && Socket.InterfaceIsUp(entry.InterfaceName) == true;
+            if (entry.Status == MembershipStatus.Active && (entry.ActiveIndex != index || !up))
             {
                 DropStale(entry);
                 entry.Status = MembershipStatus.Pending;
                 entry.ActiveIndex = 0;
-                _shared.Publish(new MembershipPending(_shared.Name, entry.ToMembership(), index == 0 ? "interface removed" : "interface re-created"));
+                string reason = index == 0 ? "interface removed" : !up ? "interface down" : "interface re-created";
+                _shared.Publish(new MembershipPending(_shared.Name, entry.ToMembership(), reason));
             }
-            if (entry.Status == MembershipStatus.Pending && index != 0)
+            if (entry.Status == MembershipStatus.Pending && up)
             {
                 try
                 {

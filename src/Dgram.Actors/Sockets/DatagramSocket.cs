@@ -52,6 +52,9 @@ public sealed partial class DatagramSocket : IDisposable
     /// </summary>
     public SafeHandle SafeHandle => _handle;
 
+    /// <summary>Whether interface <paramref name="name"/> is up (null: absent), as seen from this socket's namespace.</summary>
+    internal bool? InterfaceIsUp(string name) => NetworkInterfaceNames.IsUp(_handle, name);
+
     /// <summary>True once <see cref="Dispose"/> ran.</summary>
     public bool IsClosed => Volatile.Read(ref _closed) != 0;
 

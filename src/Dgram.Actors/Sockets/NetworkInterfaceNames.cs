@@ -40,6 +40,33 @@ public static class NetworkInterfaceNames
         return 0;
     }
 
+    /// <summary>
+    /// Whether the interface is administratively up (SIOCGIFFLAGS), or null when it does not exist.
+    /// Read through a socket's descriptor, so it sees the socket's network namespace (sysfs may not).
+    /// </summary>
+    internal static unsafe bool? IsUp(SafeFdHandle socket, string name)
+    {
+        byte* ifreq = stackalloc byte[Const.IfReqSize];
+        new Span<byte>(ifreq, Const.IfReqSize).Clear();
+        if (Encoding.UTF8.GetByteCount(name) >= Const.IfNameSize) return null;
+        Encoding.UTF8.GetBytes(name, new Span<byte>(ifreq, Const.IfNameSize));
+        bool added = false;
+        try
+        {
+            socket.DangerousAddRef(ref added);
+            if (Libc.Ioctl(socket.Fd, Const.SIOCGIFFLAGS, ifreq) != 0) return null;
+        }
+        catch (ObjectDisposedException)
+        {
+            return null;
+        }
+        finally
+        {
+            if (added) socket.DangerousRelease();
+        }
+        return (*(short*)(ifreq + Const.IfNameSize) & Const.IFF_UP) != 0;
+    }
+
     /// <summary>The name of interface <paramref name="index"/>, or null when none has it.</summary>
     public static unsafe string? GetName(int index)
     {

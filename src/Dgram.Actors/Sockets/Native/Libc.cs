@@ -62,6 +62,9 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "write", SetLastError = true)]
     internal static partial nint Write(int fd, void* buf, nuint count);
 
+    [LibraryImport(Lib, EntryPoint = "ioctl", SetLastError = true)]
+    internal static partial int Ioctl(int fd, nuint request, void* arg);
+
     [LibraryImport(Lib, EntryPoint = "if_nametoindex", SetLastError = true)]
     internal static partial uint IfNameToIndex(byte* name);
 
@@ -140,6 +143,10 @@ internal static class Const
     public const int GroupReqSize = 8 + SockAddrStorage;
     /// <summary>sizeof(struct group_source_req): group at 8, source at 136.</summary>
     public const int GroupSourceReqSize = 8 + 2 * SockAddrStorage;
+    public const nuint SIOCGIFFLAGS = 0x8913;
+    public const short IFF_UP = 0x1;
+    /// <summary>sizeof(struct ifreq).</summary>
+    public const int IfReqSize = 40;
     /// <summary>IFNAMSIZ including the terminating NUL.</summary>
     public const int IfNameSize = 16;
 }

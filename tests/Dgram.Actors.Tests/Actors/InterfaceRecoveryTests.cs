@@ -1,0 +1,155 @@
+using System.Diagnostics;
+using System.Net;
+using Dgram.Actors.Client;
+using Dgram.Actors.Protocol;
+using Dgram.Actors.Sockets;
+using Dgram.Actors.Tests.Lab;
+using Dgram.Actors.Tests.Sockets;
+using Xunit;
+using Xunit.Abstractions;
+using static Dgram.Actors.Protocol.SocketProtocol;
+
+namespace Dgram.Actors.Tests.Actors;
+
+/// <summary>
+/// An interface deleted and re-created with the same name: /proc forgets the membership, the socket
+/// keeps a stale entry under the old index; the actor marks the membership pending, drops the stale
+/// entry, and rejoins on the new index when the interface returns. Each test makes its own veth pair.
+/// </summary>
+public abstract class InterfaceRecoveryTests : ActorTestBase
+{
+    private readonly LabFamily _f;
+    private readonly ITestOutputHelper _output;
+
+    protected InterfaceRecoveryTests(LabFamily family, ITestOutputHelper output) : base(output)
+    {
+        _f = family;
+        _output = output;
+    }
+
+    [Fact]
+    public async Task InterfaceDeletedAndRecreated_MembershipPendingThenRestoredOnTheNewIndex()
+    {
+        using var link = new LabLink();
+        IPAddress group = _f.NewGroup(), ssm = _f.NewSsmGroup();
+        var (client, port) = await StartReceiver(_f, s => s with { InterfaceCheckInterval = TimeSpan.FromMilliseconds(50) });
+        var probe = CreateTestProbe();
+        await client.SubscribeAsync(probe);
+        await client.JoinGroupAsync(group, link.A);
+        await client.JoinSourceGroupAsync(ssm, link.SourceB(_f), link.A);
+        int oldIndex = LabNet.Index(link.A);
+        Assert.Contains(group, KernelTables.Groups(_f, oldIndex));
+        Assert.Equal(1, KernelTables.SourceFilter(_f, oldIndex, ssm, link.SourceB(_f))?.Include);
+
+        link.Delete();
+        probe.FishForMessage(m => m is MembershipPending, Arrival);
+        await AwaitAssertAsync(async () => Assert.All((await client.GetStateAsync()).Memberships, m => Assert.Equal(MembershipStatus.Pending, m.Status)), Arrival);
+
+        var clock = Stopwatch.StartNew();
+        link.Create();
+        int newIndex = LabNet.Index(link.A);
+        Assert.NotEqual(oldIndex, newIndex);
+        probe.FishForMessage(m => m is MembershipRestored, TimeSpan.FromSeconds(10));
+        await AwaitAssertAsync(() =>
+        {
+            Assert.Contains(group, KernelTables.Groups(_f, newIndex));
+            Assert.True(KernelTables.SourceFilter(_f, newIndex, ssm, link.SourceB(_f))?.Include == 1,
+                $"index {newIndex}: " + string.Join("; ", KernelTables.SourceFilters(_f).Where(r => r.Group.Equals(ssm))) + " groups: " + string.Join(",", KernelTables.Groups(_f, newIndex)));
+        }, TimeSpan.FromSeconds(10));
+        _output.WriteLine($"{_f}: membership back in the kernel {clock.ElapsedMilliseconds} ms after the interface returned");
+
+        var tx = CoreSender(_f, link.SourceB(_f), link.B);
+        SendText(tx, group, port, "after-recreate");
+        Assert.Equal("after-recreate", Text((Received)probe.FishForMessage(m => m is Received, Arrival)));
+        var state = await client.GetStateAsync();
+        Assert.All(state.Memberships, m => Assert.Equal(MembershipStatus.Active, m.Status));
+        Assert.Equal(0, state.Counters.Restarts);
+    }
+
+    [Fact]
+    public async Task InterfaceDownAndUp_MembershipAndSourceFiltersComeBack()
+    {
+        using var link = new LabLink();
+        IPAddress ssm = _f.NewSsmGroup();
+        var (client, port) = await StartReceiver(_f, s => s with { InterfaceCheckInterval = TimeSpan.FromMilliseconds(50) });
+        var probe = CreateTestProbe();
+        await client.SubscribeAsync(probe);
+        await client.JoinSourceGroupAsync(ssm, link.SourceB(_f), link.A);
+        int index = LabNet.Index(link.A);
+        Assert.Equal(1, KernelTables.SourceFilter(_f, index, ssm, link.SourceB(_f))?.Include);
+
+        LabLink.Ip("link", "set", link.A, "down");
+        Assert.Equal("interface down", ((MembershipPending)probe.FishForMessage(m => m is MembershipPending, Arrival)).Reason);
+        LabLink.Ip("link", "set", link.A, "up");
+        probe.FishForMessage(m => m is MembershipRestored, TimeSpan.FromSeconds(10));
+        await AwaitAssertAsync(() => Assert.Equal(1, KernelTables.SourceFilter(_f, index, ssm, link.SourceB(_f))?.Include), TimeSpan.FromSeconds(10));
+
+        var tx = CoreSender(_f, link.SourceB(_f), link.B);
+        SendText(tx, ssm, port, "after-up");
+        Assert.Equal("after-up", Text((Received)probe.FishForMessage(m => m is Received, Arrival)));
+    }
+}
+
+[Trait("Area", "Supervision")]
+public sealed class InterfaceRecoveryTestsV4(ITestOutputHelper output) : InterfaceRecoveryTests(LabFamily.V4, output);
+
+[Trait("Area", "Supervision")]
+public sealed class InterfaceRecoveryTestsV6(ITestOutputHelper output) : InterfaceRecoveryTests(LabFamily.V6, output);
+
+/// <summary>
+/// 50 delete/re-create cycles under igmp_max_memberships = 3 with two groups joined: without dropping
+/// the stale entries the second cycle would already fail with ENOBUFS. Lowers a namespace-wide sysctl,
+/// so it runs alone and restores it.
+/// </summary>
+[Collection(SerialCollection.Name)]
+[Trait("Area", "Supervision")]
+public sealed class InterfaceCycleTests : ActorTestBase
+{
+    private readonly ITestOutputHelper _output;
+
+    public InterfaceCycleTests(ITestOutputHelper output) : base(output) => _output = output;
+
+    private const string MaxMemberships = "/proc/sys/net/ipv4/igmp_max_memberships";
+
+    [Fact]
+    public async Task FiftyDeleteRecreateCycles_UnderLoweredIgmpMaxMemberships_AlwaysRestored()
+    {
+        var f = LabFamily.V4;
+        string saved = File.ReadAllText(MaxMemberships).Trim();
+        using var link = new LabLink();
+        try
+        {
+            File.WriteAllText(MaxMemberships, "3");
+            IPAddress g1 = f.NewGroup(), g2 = f.NewGroup();
+            var (client, _) = await StartReceiver(f, s => s with { InterfaceCheckInterval = TimeSpan.FromMilliseconds(20) });
+            await client.JoinGroupAsync(g1, link.A);
+            await client.JoinGroupAsync(g2, link.A);
+            var latencies = new List<long>();
+            for (int cycle = 0; cycle < 50; cycle++)
+            {
+                link.Delete();
+                await AwaitAssertAsync(async () => Assert.All((await client.GetStateAsync()).Memberships, m => Assert.Equal(MembershipStatus.Pending, m.Status)),
+                    TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(10));
+                var clock = Stopwatch.StartNew();
+                link.Create();
+                int index = LabNet.Index(link.A);
+                await AwaitAssertAsync(() =>
+                {
+                    var groups = KernelTables.IgmpGroups(index);
+                    Assert.Contains(g1, groups);
+                    Assert.Contains(g2, groups);
+                }, TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(5));
+                latencies.Add(clock.ElapsedMilliseconds);
+            }
+            var state = await client.GetStateAsync();
+            Assert.All(state.Memberships, m => Assert.Equal(MembershipStatus.Active, m.Status));
+            Assert.True(state.Counters.MembershipsRestored >= 100);
+            latencies.Sort();
+            _output.WriteLine($"50 cycles: rejoin latency median {latencies[25]} ms, max {latencies[^1]} ms (check interval 20 ms)");
+        }
+        finally
+        {
+            File.WriteAllText(MaxMemberships, saved);
+        }
+    }
+}

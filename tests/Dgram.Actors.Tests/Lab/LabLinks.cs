@@ -1,0 +1,68 @@
+using System.Diagnostics;
+using System.Net;
+
+namespace Dgram.Actors.Tests.Lab;
+
+/// <summary>
+/// A veth pair a test makes for itself (so deleting or downing it disturbs no other test): names
+/// dgNNNa / dgNNNb, IPv4 198.51.100.(100+NNN)/(150+NNN) as /32s and IPv6 fd00:d9a:9:NNN::1 / ::2.
+/// </summary>
+public sealed class LabLink : IDisposable
+{
+    private static int s_next;
+
+    public LabLink()
+    {
+        Number = Interlocked.Increment(ref s_next);
+        if (Number > 49) throw new InvalidOperationException("out of lab link numbers");
+        Create();
+    }
+
+    public int Number { get; }
+    public string A => $"dg{Number:D3}a";
+    public string B => $"dg{Number:D3}b";
+    public IPAddress A4 => IPAddress.Parse($"198.51.100.{100 + Number}");
+    public IPAddress B4 => IPAddress.Parse($"198.51.100.{150 + Number}");
+    public IPAddress A6 => IPAddress.Parse($"fd00:d9a:9:{Number}::1");
+    public IPAddress B6 => IPAddress.Parse($"fd00:d9a:9:{Number}::2");
+
+    public IPAddress SourceB(LabFamily f) => f.IsV6 ? B6 : B4;
+
+    /// <summary>Creates (or re-creates) the pair with its addresses, up.</summary>
+    public void Create()
+    {
+        Ip("link", "add", A, "type", "veth", "peer", "name", B);
+        foreach (string dev in new[] { A, B })
+        {
+            File.WriteAllText($"/proc/sys/net/ipv6/conf/{dev}/accept_dad", "0");
+            File.WriteAllText($"/proc/sys/net/ipv4/conf/{dev}/accept_local", "1");
+            File.WriteAllText($"/proc/sys/net/ipv4/conf/{dev}/rp_filter", "0");
+        }
+        Ip("addr", "add", A4 + "/32", "dev", A);
+        Ip("addr", "add", B4 + "/32", "dev", B);
+        Ip("-6", "addr", "add", A6 + "/64", "dev", A, "nodad");
+        Ip("-6", "addr", "add", B6 + "/64", "dev", B, "nodad");
+        Ip("link", "set", A, "up");
+        Ip("link", "set", B, "up");
+    }
+
+    /// <summary>Deletes the pair (both ends go).</summary>
+    public void Delete() => Ip("link", "del", A);
+
+    public void Dispose()
+    {
+        // Not /sys/class/net: sysfs shows the namespace it was mounted in, not this one.
+        if (Dgram.Actors.Sockets.NetworkInterfaceNames.TryGetIndex(A, out _) == 0) Delete();
+    }
+
+    public static void Ip(params string[] args)
+    {
+        var psi = new ProcessStartInfo("ip") { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (string a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        string err = p.StandardError.ReadToEnd();
+        p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"ip {string.Join(' ', args)}: {err.Trim()}");
+    }
+}
