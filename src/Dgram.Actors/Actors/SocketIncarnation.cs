@@ -145,17 +145,35 @@ internal sealed class SocketIncarnation : UntypedActor
     /// </summary>
     private void ReconcileInterfaces()
     {
-        foreach (SocketLedger.Entry entry in _ledger.Memberships())
+        SocketLedger.Entry[] entries = _ledger.Memberships();
+        HashSet<string>? filters6 = null;
+        foreach (SocketLedger.Entry entry in entries)
         {
             if (entry.InterfaceName is null) continue;
             NetworkInterfaceNames.TryGetIndex(entry.InterfaceName, out int index);
             bool up = index != 0 && Socket.InterfaceIsUp(entry.InterfaceName) == true;
-            if (entry.Status == MembershipStatus.Active && (entry.ActiveIndex != index || !up))
+            string? reason = null;
+            if (entry.Status == MembershipStatus.Active)
+            {
+                if (index == 0) reason = "interface removed";
+                else if (entry.ActiveIndex != index) reason = "interface re-created";
+                else if (!up) reason = "interface down";
+                else if (entry.Sources.Count > 0 && _settings.Family == System.Net.Sockets.AddressFamily.InterNetworkV6)
+                {
+                    // IPv6 drops an interface's source filter when the interface's link (re)starts after the
+                    // join (seen here with a veth whose peer came up a moment later): check mcfilter6.
+                    filters6 ??= KernelSocketTable.SourceFilters6();
+                    if (entry.Sources.Any(src => !filters6.Contains(KernelSocketTable.SourceFilterKey(index, entry.Group, src))))
+                    {
+                        reason = "kernel lost the source filter";
+                    }
+                }
+            }
+            if (reason is not null)
             {
                 DropStale(entry);
                 entry.Status = MembershipStatus.Pending;
                 entry.ActiveIndex = 0;
-                string reason = index == 0 ? "interface removed" : !up ? "interface down" : "interface re-created";
                 _shared.Publish(new MembershipPending(_shared.Name, entry.ToMembership(), reason));
             }
             if (entry.Status == MembershipStatus.Pending && up)

@@ -41,7 +41,8 @@ public static class NetworkInterfaceNames
     }
 
     /// <summary>
-    /// Whether the interface is administratively up (SIOCGIFFLAGS), or null when it does not exist.
+    /// Whether the interface is up and running (IFF_UP and IFF_RUNNING, i.e. operationally up, from
+    /// SIOCGIFFLAGS), or null when it does not exist.
     /// Read through a socket's descriptor, so it sees the socket's network namespace (sysfs may not).
     /// </summary>
     internal static unsafe bool? IsUp(SafeFdHandle socket, string name)
@@ -64,7 +65,8 @@ public static class NetworkInterfaceNames
         {
             if (added) socket.DangerousRelease();
         }
-        return (*(short*)(ifreq + Const.IfNameSize) & Const.IFF_UP) != 0;
+        const short upAndRunning = Const.IFF_UP | Const.IFF_RUNNING;
+        return (*(short*)(ifreq + Const.IfNameSize) & upAndRunning) == upAndRunning;
     }
 
     /// <summary>The name of interface <paramref name="index"/>, or null when none has it.</summary>

@@ -144,7 +144,7 @@ internal static class Const
     /// <summary>sizeof(struct group_source_req): group at 8, source at 136.</summary>
     public const int GroupSourceReqSize = 8 + 2 * SockAddrStorage;
     public const nuint SIOCGIFFLAGS = 0x8913;
-    public const short IFF_UP = 0x1;
+    public const short IFF_UP = 0x1, IFF_RUNNING = 0x40;
     /// <summary>sizeof(struct ifreq).</summary>
     public const int IfReqSize = 40;
     /// <summary>IFNAMSIZ including the terminating NUL.</summary>
