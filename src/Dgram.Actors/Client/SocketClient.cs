@@ -125,7 +125,17 @@ public sealed class SocketClient
 
     private async Task<T> AskAsync<T>(Command command)
     {
-        object reply = await Socket.Ask(command, _askTimeout).ConfigureAwait(false);
+        object reply;
+        try
+        {
+            reply = await Socket.Ask(command, _askTimeout).ConfigureAwait(false);
+        }
+        catch (AskTimeoutException)
+        {
+            // Only a dead or wedged actor leaves a command unanswered; report it as the socket error it is.
+            throw new DatagramSocketException(command.GetType().Name, DatagramSocketError.Closed, Sockets.Native.Errno.ETIMEDOUT,
+                Socket.Path.Name, $"no answer within {_askTimeout.TotalSeconds:0.#} s: the socket actor is stopped or not responding");
+        }
         return reply switch
         {
             T t => t,
