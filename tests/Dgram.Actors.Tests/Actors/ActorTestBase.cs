@@ -32,14 +32,12 @@ public abstract class ActorTestBase : Akka.TestKit.Xunit2.TestKit
     /// <summary>A plain sender bound to <paramref name="source"/>, sending multicast out of <paramref name="ifname"/>.</summary>
     protected DatagramSocket CoreSender(LabFamily f, IPAddress source, string ifname)
     {
-        var s = Core(f.Family);
-        s.Bind(new IPEndPoint(source, 0));
-        s.SetMulticastInterface(ifname);
+        var s = LabNet.OpenSender(f, source, ifname);
+        _owned.Add(s);
         return s;
     }
 
-    protected static void SendText(DatagramSocket s, IPAddress to, int port, string text) =>
-        Assert.Equal(SendStatus.Sent, s.SendTo(Encoding.UTF8.GetBytes(text), new IPEndPoint(to, port), Arrival).Status);
+    protected static void SendText(DatagramSocket s, IPAddress to, int port, string text) => LabNet.SendText(s, to, port, text);
 
     /// <summary>A socket actor bound to the wildcard on a fresh port.</summary>
     protected async Task<(SocketClient Client, int Port)> StartReceiver(LabFamily f, Func<SocketSettings, SocketSettings>? configure = null)

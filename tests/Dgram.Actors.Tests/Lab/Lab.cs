@@ -39,6 +39,30 @@ public static class LabNet
     /// <summary>A number no other test uses in this run, for building unique group addresses.</summary>
     public static int NextGroupNumber() => Interlocked.Increment(ref s_group);
 
+    /// <summary>A plain socket bound to <paramref name="source"/> that sends multicast out of <paramref name="ifname"/>.</summary>
+    public static DatagramSocket OpenSender(LabFamily f, IPAddress source, string ifname)
+    {
+        var s = DatagramSocket.Create(f.Family);
+        try
+        {
+            s.Bind(new IPEndPoint(source, 0));
+            s.SetMulticastInterface(ifname);
+            return s;
+        }
+        catch
+        {
+            s.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Sends <paramref name="text"/> and asserts the kernel took it.</summary>
+    public static void SendText(DatagramSocket s, IPAddress to, int port, string text)
+    {
+        SendResult r = s.SendTo(System.Text.Encoding.UTF8.GetBytes(text), new IPEndPoint(to, port), TimeSpan.FromSeconds(5));
+        Xunit.Assert.True(r.Status == SendStatus.Sent, $"send of '{text}' to {to}:{port}: {r}");
+    }
+
     /// <summary>The fe80:: address of an interface, from /proc/net/if_inet6, with its scope set.</summary>
     public static IPAddress LinkLocal(string ifname)
     {

@@ -34,19 +34,9 @@ public abstract class SocketTestBase : IDisposable
     }
 
     /// <summary>A sender bound to <paramref name="source"/> sending multicast out of <paramref name="ifname"/>.</summary>
-    protected DatagramSocket Sender(LabFamily f, IPAddress source, string ifname)
-    {
-        var s = Create(f.Family);
-        s.Bind(new IPEndPoint(source, 0));
-        s.SetMulticastInterface(ifname);
-        return s;
-    }
+    protected DatagramSocket Sender(LabFamily f, IPAddress source, string ifname) => Own(LabNet.OpenSender(f, source, ifname));
 
-    protected static void Send(DatagramSocket s, IPAddress to, int port, string text)
-    {
-        SendResult r = s.SendTo(Encoding.UTF8.GetBytes(text), new IPEndPoint(to, port), Arrival);
-        Assert.True(r.Status == SendStatus.Sent, $"send of '{text}' to {to}:{port}: {r}");
-    }
+    protected static void Send(DatagramSocket s, IPAddress to, int port, string text) => LabNet.SendText(s, to, port, text);
 
     /// <summary>The next datagram as text with its source and metadata; fails when none arrives in time.</summary>
     protected static (string Text, IPEndPoint Source, ReceiveResult Result) Next(DatagramSocket s, TimeSpan? timeout = null)
