@@ -129,17 +129,17 @@ internal sealed class ReceivePump
 
             IDatagramHandler[] handlers = _shared.Handlers;
             IActorRef[] subscribers = _shared.Subscribers;
-            PendingPull? pull = NextPull();
-            if (handlers.Length == 0 && subscribers.Length == 0 && pull is null)
-            {
-                noConsumer++;
-                continue;
-            }
+            bool consumed = false;
             foreach (IDatagramHandler h in handlers)
             {
-                h.OnDatagram(batch.Payload(i), batch.SourceAddress(i), in result, sequence);
+                consumed |= h.OnDatagram(batch.Payload(i), batch.SourceAddress(i), in result, sequence);
             }
-            if (subscribers.Length == 0 && pull is null) continue;
+            PendingPull? pull = NextPull();
+            if (subscribers.Length == 0 && pull is null)
+            {
+                if (!consumed) noConsumer++;
+                continue;
+            }
 
             var message = new SocketProtocol.Received(batch.Payload(i).ToArray(), Source(batch.SourceAddress(i)),
                 new DatagramInfo(result.DatagramLength, result.Truncated, result.InterfaceIndex, result.GetDestinationAddress(),

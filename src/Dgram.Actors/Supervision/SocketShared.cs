@@ -11,8 +11,11 @@ namespace Dgram.Actors.Supervision;
 /// </summary>
 public interface IDatagramHandler
 {
-    /// <summary>One datagram: payload, raw sender sockaddr, and what the kernel reported.</summary>
-    void OnDatagram(ReadOnlySpan<byte> payload, ReadOnlySpan<byte> sourceAddress, in Sockets.ReceiveResult result, long sequence);
+    /// <summary>
+    /// One datagram: payload, raw sender sockaddr, and what the kernel reported. Returns true when the
+    /// handler consumed it; when no consumer did, the read loop counts it as dropped for want of one.
+    /// </summary>
+    bool OnDatagram(ReadOnlySpan<byte> payload, ReadOnlySpan<byte> sourceAddress, in Sockets.ReceiveResult result, long sequence);
 
     /// <summary>A status event of the socket (restarting, restored, failed, stopped).</summary>
     void OnStatus(SocketStatus status);

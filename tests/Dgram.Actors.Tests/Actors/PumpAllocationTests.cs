@@ -25,10 +25,11 @@ public sealed class PumpAllocationTests : ActorTestBase
         public long Count => Volatile.Read(ref _count);
         public long Bytes => Volatile.Read(ref _bytes);
 
-        public void OnDatagram(ReadOnlySpan<byte> payload, ReadOnlySpan<byte> sourceAddress, in ReceiveResult result, long sequence)
+        public bool OnDatagram(ReadOnlySpan<byte> payload, ReadOnlySpan<byte> sourceAddress, in ReceiveResult result, long sequence)
         {
             Interlocked.Add(ref _bytes, payload.Length);
             Interlocked.Increment(ref _count);
+            return true;
         }
 
         public void OnStatus(SocketStatus status) { }
