@@ -29,9 +29,7 @@ internal sealed class ReceivePump
     private readonly ManualResetEventSlim _resume = new(true), _parked = new(false);
     private volatile bool _stop, _suspend;
     private uint _lastKernelDrops;
-    private readonly byte[] _lastSource = new byte[Const.SockAddrStorage];
-    private int _lastSourceLength = -1;
-    private System.Net.EndPoint? _lastEndPoint;
+    private readonly SocketAddressCache _sources = new();
 
     public ReceivePump(DatagramSocket socket, SocketShared shared, IActorRef owner, int batchSize, int maxDatagramSize, bool suspended)
     {
@@ -141,7 +139,7 @@ internal sealed class ReceivePump
                 continue;
             }
 
-            var message = new SocketProtocol.Received(batch.Payload(i).ToArray(), Source(batch.SourceAddress(i)),
+            var message = new SocketProtocol.Received(batch.Payload(i).ToArray(), _sources.Get(batch.SourceAddress(i)),
                 new DatagramInfo(result.DatagramLength, result.Truncated, result.InterfaceIndex, result.GetDestinationAddress(),
                     result.HopLimit, result.TimestampNanoseconds, sequence));
             pull?.ReplyTo.Tell(message, ActorRefs.NoSender);
@@ -172,18 +170,6 @@ internal sealed class ReceivePump
             if (pull.TryClaim()) return pull;
         }
         return null;
-    }
-
-    /// <summary>The sender as an endpoint, reusing the last one when the address repeats (one sender is the common case).</summary>
-    private System.Net.EndPoint? Source(ReadOnlySpan<byte> sockaddr)
-    {
-        if (sockaddr.Length != _lastSourceLength || !sockaddr.SequenceEqual(_lastSource.AsSpan(0, sockaddr.Length)))
-        {
-            sockaddr.CopyTo(_lastSource);
-            _lastSourceLength = sockaddr.Length;
-            _lastEndPoint = sockaddr.Length == 0 ? null : SockAddr.Read(sockaddr);
-        }
-        return _lastEndPoint;
     }
 }
 

@@ -1,0 +1,284 @@
+using System.Diagnostics.Metrics;
+
+namespace Dgram.Rx.Internal;
+
+/// <summary>Turns a raw datagram into what a subscriber receives, and releases what it did not deliver.</summary>
+internal interface IDatagramConverter<T>
+{
+    T Convert(in RawDatagram raw);
+    void Release(T item);
+}
+
+internal sealed class OwnedConverter : IDatagramConverter<Datagram>
+{
+    public static readonly OwnedConverter Instance = new();
+
+    public Datagram Convert(in RawDatagram raw) => new(raw.Payload.ToArray(), raw.Source, raw.Destination, raw.InterfaceIndex,
+        raw.HopLimit, raw.TimestampNanoseconds, raw.Sequence, raw.Truncated);
+
+    public void Release(Datagram item) { }
+}
+
+internal sealed class LeaseConverter(LeasePool pool) : IDatagramConverter<DatagramLease>
+{
+    public DatagramLease Convert(in RawDatagram raw)
+    {
+        DatagramLease lease = pool.Rent(raw.Payload.Length, out byte[] buffer);
+        lease.Fill(raw.Payload, buffer, raw.Source, raw.Destination, raw.InterfaceIndex, raw.Sequence, raw.Truncated);
+        return lease;
+    }
+
+    public void Release(DatagramLease item) => item.Dispose();
+}
+
+/// <summary>The meter instruments of the Rx layer (same meter name as the socket layer).</summary>
+internal static class RxMetrics
+{
+    private static readonly Meter s_meter = new(Dgram.Actors.Diagnostics.DgramMetrics.MeterName, "1.0");
+    public static readonly Counter<long> SubscriberDrops = s_meter.CreateCounter<long>("dgram.drops.subscriber", "{datagram}", "Dropped by a subscriber's overflow policy");
+    public static readonly Counter<long> ObserverFaults = s_meter.CreateCounter<long>("dgram.observer.faults", "{fault}", "OnNext threw; the subscription was ended");
+}
+
+/// <summary>One Rx subscription of a hub.</summary>
+internal abstract class HubSubscriber : IDisposable
+{
+    public abstract bool PausesSocket { get; }
+    public abstract void Offer(in RawDatagram raw);
+    public abstract void Terminate(Exception? error);
+    public abstract void Dispose();
+}
+
+/// <summary>
+/// Calls OnNext on the read loop's thread: no buffer, no hop. The read loop is one thread, so calls are
+/// serialised. An observer that throws is detached (counted), never allowed to stop the read loop.
+/// </summary>
+internal sealed class InlineSubscriber<T>(DatagramHub hub, IObserver<T> observer, IDatagramConverter<T> converter, SubscriberStatistics? stats) : HubSubscriber
+{
+    private int _done;
+
+    public override bool PausesSocket => false;
+
+    public override void Offer(in RawDatagram raw)
+    {
+        if (Volatile.Read(ref _done) != 0) return;
+        T item = converter.Convert(in raw);
+        try
+        {
+            observer.OnNext(item);
+            if (stats is not null) Interlocked.Increment(ref stats._delivered);
+        }
+        catch (Exception e)
+        {
+            RxMetrics.ObserverFaults.Add(1, new KeyValuePair<string, object?>("socket", hub.Name));
+            Dispose();
+            Terminate(e);
+        }
+    }
+
+    public override void Terminate(Exception? error)
+    {
+        if (Interlocked.Exchange(ref _done, 1) != 0) return;
+        hub.Remove(this);
+        if (error is null) observer.OnCompleted();
+        else observer.OnError(error);
+    }
+
+    public override void Dispose()
+    {
+        Volatile.Write(ref _done, 1);
+        hub.Remove(this);
+    }
+}
+
+/// <summary>
+/// A bounded ring buffer per subscriber, drained on the thread pool by at most one work item at a time
+/// (so OnNext calls are serialised). The read loop never waits for it: a full buffer applies the
+/// overflow policy, and every drop is counted. Zero allocations per datagram (ring slots and the work
+/// item are reused; the lease path rents pooled buffers).
+/// </summary>
+internal sealed class BufferedSubscriber<T> : HubSubscriber, IThreadPoolWorkItem
+{
+    private readonly DatagramHub _hub;
+    private readonly IObserver<T> _observer;
+    private readonly IDatagramConverter<T> _converter;
+    private readonly SubscriberOptions _options;
+    private readonly T[] _ring;
+    private readonly object _lock = new();
+    private readonly KeyValuePair<string, object?> _tag;
+    private int _head, _count;
+    private bool _scheduled, _terminal, _disposed, _pausing;
+    private Exception? _error;
+
+    public BufferedSubscriber(DatagramHub hub, IObserver<T> observer, IDatagramConverter<T> converter, SubscriberOptions options)
+    {
+        _hub = hub;
+        _observer = observer;
+        _converter = converter;
+        _options = options;
+        // PauseSocket needs headroom for what the read loop delivers before it parks.
+        _ring = new T[options.Overflow == OverflowPolicy.PauseSocket ? options.Capacity * 2 : options.Capacity];
+        _tag = new KeyValuePair<string, object?>("socket", hub.Name);
+    }
+
+    public override bool PausesSocket => _options.Overflow == OverflowPolicy.PauseSocket;
+
+    public override void Offer(in RawDatagram raw)
+    {
+        T? dropped = default;
+        bool drop = false, schedule = false, pause = false;
+        lock (_lock)
+        {
+            if (_terminal || _disposed) return;
+            if (_count >= _options.Capacity && _options.Overflow != OverflowPolicy.PauseSocket || _count == _ring.Length)
+            {
+                switch (_options.Overflow)
+                {
+                    case OverflowPolicy.DropOldest:
+                        dropped = _ring[_head];
+                        _ring[_head] = default!;
+                        _head = (_head + 1) % _ring.Length;
+                        _count--;
+                        drop = true;
+                        break;
+                    case OverflowPolicy.Fail:
+                        _terminal = true;
+                        _error = new SubscriberOverflowException(_hub.Name, _options.Capacity);
+                        schedule = !_scheduled;
+                        _scheduled = true;
+                        break;
+                    default: // DropNewest, and PauseSocket past its headroom
+                        Dropped();
+                        return;
+                }
+            }
+            if (!_terminal)
+            {
+                _ring[(_head + _count) % _ring.Length] = _converter.Convert(in raw);
+                _count++;
+                if (PausesSocket && !_pausing && _count >= _options.Capacity)
+                {
+                    _pausing = true;
+                    pause = true;
+                }
+                schedule = !_scheduled;
+                _scheduled = true;
+            }
+        }
+        if (drop)
+        {
+            _converter.Release(dropped!);
+            Dropped();
+        }
+        if (pause) _hub.RequestPause();
+        if (schedule) ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+    }
+
+    private void Dropped()
+    {
+        if (_options.Statistics is { } s) Interlocked.Increment(ref s._dropped);
+        RxMetrics.SubscriberDrops.Add(1, _tag);
+    }
+
+    /// <summary>Drains the ring on a pool thread; only one runs at a time.</summary>
+    public void Execute()
+    {
+        while (true)
+        {
+            T item;
+            bool release = false;
+            lock (_lock)
+            {
+                if (_disposed)
+                {
+                    _scheduled = false;
+                    return;
+                }
+                if (_count == 0)
+                {
+                    if (_terminal)
+                    {
+                        _disposed = true;
+                        _scheduled = false;
+                        Finish();
+                        return;
+                    }
+                    _scheduled = false;
+                    return;
+                }
+                item = _ring[_head];
+                _ring[_head] = default!;
+                _head = (_head + 1) % _ring.Length;
+                _count--;
+                if (_pausing && _count <= _options.Capacity / 2)
+                {
+                    _pausing = false;
+                    release = true;
+                }
+            }
+            if (release) _hub.ReleasePause();
+            try
+            {
+                _observer.OnNext(item);
+                if (_options.Statistics is { } s) Interlocked.Increment(ref s._delivered);
+            }
+            catch (Exception e)
+            {
+                RxMetrics.ObserverFaults.Add(1, _tag);
+                Dispose();
+                _observer.OnError(e);
+                return;
+            }
+        }
+    }
+
+    private void Finish()
+    {
+        _hub.Remove(this);
+        if (_pausing)
+        {
+            _pausing = false;
+            _hub.ReleasePause();
+        }
+        if (_error is null) _observer.OnCompleted();
+        else _observer.OnError(_error);
+    }
+
+    public override void Terminate(Exception? error)
+    {
+        bool schedule;
+        lock (_lock)
+        {
+            if (_terminal || _disposed) return;
+            _terminal = true;
+            _error = error;
+            schedule = !_scheduled;
+            _scheduled = true;
+        }
+        // Queued datagrams are delivered first, then the terminal notification.
+        if (schedule) ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+    }
+
+    /// <summary>Stops delivery and releases every queued item (leases go back to the pool).</summary>
+    public override void Dispose()
+    {
+        bool wasPausing;
+        T[] leftovers;
+        lock (_lock)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            wasPausing = _pausing;
+            _pausing = false;
+            leftovers = new T[_count];
+            for (int i = 0; i < _count; i++)
+            {
+                leftovers[i] = _ring[(_head + i) % _ring.Length];
+                _ring[(_head + i) % _ring.Length] = default!;
+            }
+            _count = 0;
+        }
+        _hub.Remove(this);
+        foreach (T item in leftovers) _converter.Release(item);
+        if (wasPausing) _hub.ReleasePause();
+    }
+}
