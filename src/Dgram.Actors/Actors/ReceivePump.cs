@@ -60,6 +60,9 @@ internal sealed class ReceivePump
         _resume.Set();
     }
 
+    /// <summary>Marks the loop as stopping, so a close that follows is not reported as a fault.</summary>
+    public void RequestStop() => _stop = true;
+
     /// <summary>Stops the loop (the owner disposes the socket, which also wakes it) and waits for the thread.</summary>
     public void Stop(TimeSpan wait)
     {

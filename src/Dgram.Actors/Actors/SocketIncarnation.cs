@@ -26,13 +26,17 @@ internal sealed class SocketIncarnation : UntypedActor
     private ReceivePump? _pump;
     private ICancelable? _reconcileTimer;
 
-    public SocketIncarnation(SocketSettings settings, SocketShared shared, SocketLedger ledger, int number)
+    public SocketIncarnation(SocketSettings settings, SocketShared shared, SocketLedger ledger, int number, bool firstStart)
     {
         _settings = settings;
         _shared = shared;
         _ledger = ledger;
         _number = number;
+        _firstStart = firstStart;
     }
+
+    /// <summary>True until an incarnation of this socket has started once: AbsentInterface = Fail applies then.</summary>
+    private readonly bool _firstStart;
 
     private DatagramSocket Socket => _socket!;
 
@@ -47,9 +51,18 @@ internal sealed class SocketIncarnation : UntypedActor
             ReceiveMetadata = options.ReceiveMetadata | ReceiveMetadata.QueueOverflow,
         };
         _socket = DatagramSocket.Create(_settings.Family, socketOptions);
-        if (_settings.LocalEndPoint is not null) _socket.Bind(_settings.LocalEndPoint, _settings.Reuse);
-        if (_settings.RemoteEndPoint is not null) _socket.Connect(_settings.RemoteEndPoint);
-        Replay();
+        try
+        {
+            if (_settings.LocalEndPoint is not null) _socket.Bind(_settings.LocalEndPoint, _settings.Reuse);
+            if (_settings.RemoteEndPoint is not null) _socket.Connect(_settings.RemoteEndPoint);
+            Replay();
+        }
+        catch
+        {
+            // Akka does not call PostStop when PreStart throws: close the socket here, or it stays bound.
+            _socket.Dispose();
+            throw;
+        }
         _pump = new ReceivePump(_socket, _shared, Self, _settings.BatchSize, _settings.MaxDatagramSize, _ledger.Suspended);
         _pump.Start();
         _reconcileTimer = Context.System.Scheduler.ScheduleTellRepeatedlyCancelable(
@@ -60,6 +73,7 @@ internal sealed class SocketIncarnation : UntypedActor
     protected override void PostStop()
     {
         _reconcileTimer?.Cancel();
+        _pump?.RequestStop(); // first, so the loop does not take the close below for a fault
         _socket?.Dispose(); // wakes the read loop (shutdown) and leaves every group (close)
         _pump?.Stop(TimeSpan.FromSeconds(5));
     }
@@ -106,7 +120,7 @@ internal sealed class SocketIncarnation : UntypedActor
             }
             if (errno == Errno.ENODEV)
             {
-                if (_settings.AbsentInterface == AbsentInterfacePolicy.Fail && _number == 1)
+                if (_settings.AbsentInterface == AbsentInterfacePolicy.Fail && _firstStart)
                 {
                     throw new DatagramSocketException("JoinGroup", DatagramSocketError.UnknownInterface, Errno.ENODEV,
                         $"{entry.Group}, {entry.InterfaceName}", "the interface is absent and AbsentInterface is Fail");

@@ -45,10 +45,11 @@ public sealed class SocketClient
         {
             await actor.Ask<AwaitStarted>(AwaitStarted.Instance, timeout ?? TimeSpan.FromSeconds(30)).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is not DatagramSocketException)
+        catch (Exception e)
         {
-            actor.Tell(PoisonPill.Instance);
-            if (e.InnerException is DatagramSocketException inner) throw inner;
+            // A socket that did not start is not left behind retrying.
+            await actor.GracefulStop(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+            if (e is not DatagramSocketException && e.InnerException is DatagramSocketException inner) throw inner;
             throw;
         }
         return client;

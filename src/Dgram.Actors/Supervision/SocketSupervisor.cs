@@ -77,7 +77,7 @@ public sealed class SocketSupervisor : UntypedActor, IWithTimers
     {
         _incarnation++;
         _ready = false;
-        _child = Context.ActorOf(Akka.Actor.Props.Create(() => new SocketIncarnation(_settings, _shared, _ledger, _incarnation)), "socket-" + _incarnation);
+        _child = Context.ActorOf(Akka.Actor.Props.Create(() => new SocketIncarnation(_settings, _shared, _ledger, _incarnation, !_started)), "socket-" + _incarnation);
         Context.Watch(_child);
     }
 
@@ -190,7 +190,7 @@ public sealed class SocketSupervisor : UntypedActor, IWithTimers
         Exception cause = _lastCause ?? new DatagramSocketException("Socket", DatagramSocketError.Closed, 0, _settings.Name, "the socket actor stopped");
         _lastCause = null;
         _consecutiveFailures++;
-        bool startFailure = !_started && cause is DatagramSocketException { Error: DatagramSocketError.UnknownInterface } && _settings.AbsentInterface == AbsentInterfacePolicy.Fail;
+        bool startFailure = !_started && cause is DatagramSocketException { Error: DatagramSocketError.UnknownInterface or DatagramSocketError.InvalidInterfaceName };
         if (startFailure || _consecutiveFailures > _settings.MaxRetries)
         {
             _log.Error(cause, "Socket {0}: giving up after {1} failed incarnation(s)", _settings.Name, _consecutiveFailures);

@@ -67,11 +67,11 @@ internal sealed class InlineSubscriber<T>(DatagramHub hub, IObserver<T> observer
             observer.OnNext(item);
             if (stats is not null) Interlocked.Increment(ref stats._delivered);
         }
-        catch (Exception e)
+        catch (Exception)
         {
+            // An observer that throws has broken its subscription (Rx detaches it): drop it, never the read loop.
             RxMetrics.ObserverFaults.Add(1, new KeyValuePair<string, object?>("socket", hub.Name));
             Dispose();
-            Terminate(e);
         }
     }
 
@@ -221,11 +221,12 @@ internal sealed class BufferedSubscriber<T> : HubSubscriber, IThreadPoolWorkItem
                 _observer.OnNext(item);
                 if (_options.Statistics is { } s) Interlocked.Increment(ref s._delivered);
             }
-            catch (Exception e)
+            catch (Exception)
             {
+                // The observer broke its own subscription (Rx detaches it); the other subscribers go on.
                 RxMetrics.ObserverFaults.Add(1, _tag);
+                lock (_lock) _scheduled = false;
                 Dispose();
-                _observer.OnError(e);
                 return;
             }
         }

@@ -1,0 +1,112 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using System.Net;
+using Dgram.Actors.Client;
+using Dgram.Actors.Diagnostics;
+using Dgram.Actors.Protocol;
+using Dgram.Actors.Sockets;
+using Dgram.Actors.Tests.Lab;
+using Xunit;
+using static Dgram.Actors.Protocol.SocketProtocol;
+
+namespace Dgram.Actors.Tests.Actors;
+
+/// <summary>
+/// The <c>Dgram.Actors</c> meter, as any <see cref="MeterListener"/> sees it: datagrams and bytes sent
+/// and received, tagged with the socket's name. Other tests' sockets report to the same meter at the
+/// same time, so measurements are filtered by this test's socket names.
+/// </summary>
+public abstract class MetricsTests : ActorTestBase
+{
+    private readonly LabFamily _f;
+
+    protected MetricsTests(LabFamily family) => _f = family;
+
+    /// <summary>Sums of long measurements per (instrument, socket tag), for the sockets it is told to watch.</summary>
+    private sealed class Totals : IDisposable
+    {
+        private readonly MeterListener _listener = new();
+        private readonly HashSet<string> _sockets;
+        private readonly ConcurrentDictionary<(string Instrument, string Socket), long> _sums = new();
+
+        public Totals(params string[] sockets)
+        {
+            _sockets = [.. sockets];
+            _listener.InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Meter.Name == DgramMetrics.MeterName) listener.EnableMeasurementEvents(instrument);
+            };
+            _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+            {
+                foreach (KeyValuePair<string, object?> tag in tags)
+                {
+                    if (tag.Key == "socket" && tag.Value is string s && _sockets.Contains(s))
+                    {
+                        _sums.AddOrUpdate((instrument.Name, s), value, (_, old) => old + value);
+                    }
+                }
+            });
+            _listener.Start();
+        }
+
+        public long this[string instrument, string socket] => _sums.TryGetValue((instrument, socket), out long v) ? v : 0;
+
+        public void Dispose() => _listener.Dispose();
+    }
+
+    [Fact]
+    public async Task SendAndReceive_MeterCountsDatagramsAndBytes_TaggedBySocketName()
+    {
+        const int count = 12;
+        int rxPort = LabNet.NextPort(), txPort = LabNet.NextPort();
+        string rxName = "mrx-" + rxPort, txName = "mtx-" + txPort;
+        using var totals = new Totals(rxName, txName);
+
+        SocketClient rx = await SocketClient.StartAsync(Sys, new SocketSettings
+        {
+            Name = rxName, Family = _f.Family, LocalEndPoint = new IPEndPoint(_f.Loopback, rxPort),
+        });
+        SocketClient tx = await SocketClient.StartAsync(Sys, new SocketSettings
+        {
+            Name = txName, Family = _f.Family, LocalEndPoint = new IPEndPoint(_f.Loopback, txPort),
+        });
+        var probe = CreateTestProbe();
+        await rx.SubscribeAsync(probe);
+
+        long bytes = 0;
+        var to = new IPEndPoint(_f.Loopback, rxPort);
+        for (int i = 0; i < count; i++)
+        {
+            byte[] payload = new byte[100 + i]; // every size different: a wrong sum cannot hide
+            bytes += payload.Length;
+            SendResult sent = await tx.SendToAsync(payload, to);
+            Assert.Equal(SendStatus.Sent, sent.Status);
+        }
+        for (int i = 0; i < count; i++) probe.ExpectMsg<Received>(Arrival);
+
+        await AwaitAssertAsync(() =>
+        {
+            Assert.Equal(count, totals["dgram.datagrams.sent", txName]);
+            Assert.Equal(bytes, totals["dgram.bytes.sent", txName]);
+            Assert.Equal(count, totals["dgram.datagrams.received", rxName]);
+            Assert.Equal(bytes, totals["dgram.bytes.received", rxName]);
+            return Task.CompletedTask;
+        }, Arrival);
+        // Each socket is credited with its own side only.
+        Assert.Equal(0, totals["dgram.datagrams.received", txName]);
+        Assert.Equal(0, totals["dgram.datagrams.sent", rxName]);
+        Assert.Equal(0, totals["dgram.send.failures", txName]);
+        Assert.Equal(0, totals["dgram.drops.no_consumer", rxName]);
+
+        // The meter and the actor's own counters agree.
+        SocketCounters rxCounters = (await rx.GetStateAsync()).Counters, txCounters = (await tx.GetStateAsync()).Counters;
+        Assert.Equal((count, bytes), (rxCounters.DatagramsReceived, rxCounters.BytesReceived));
+        Assert.Equal((count, bytes), (txCounters.DatagramsSent, txCounters.BytesSent));
+    }
+}
+
+[Trait("Area", "Actor")]
+public sealed class MetricsTestsV4() : MetricsTests(LabFamily.V4);
+
+[Trait("Area", "Actor")]
+public sealed class MetricsTestsV6() : MetricsTests(LabFamily.V6);
