@@ -91,12 +91,14 @@ internal sealed class InlineSubscriber<T>(DatagramHub hub, IObserver<T> observer
 }
 
 /// <summary>
-/// A bounded ring buffer per subscriber, drained on the thread pool by at most one work item at a time
-/// (so OnNext calls are serialised). The read loop never waits for it: a full buffer applies the
-/// overflow policy, and every drop is counted. Zero allocations per datagram (ring slots and the work
-/// item are reused; the lease path rents pooled buffers).
+/// A bounded ring buffer per subscriber, drained by the subscriber's own delivery thread
+/// (<c>dgram-rx-SOCKET</c>), so OnNext calls are serialised and a slow subscriber delays nobody else.
+/// The read loop never waits for it: a full buffer applies the overflow policy, and every drop is
+/// counted. Zero allocations per datagram: ring slots are reused and the lease path rents pooled
+/// buffers. (A thread-pool work item per wake-up was tried first: the pool's queue allocated about
+/// 13 B per datagram.)
 /// </summary>
-internal sealed class BufferedSubscriber<T> : HubSubscriber, IThreadPoolWorkItem
+internal sealed class BufferedSubscriber<T> : HubSubscriber
 {
     private readonly DatagramHub _hub;
     private readonly IObserver<T> _observer;
@@ -105,8 +107,9 @@ internal sealed class BufferedSubscriber<T> : HubSubscriber, IThreadPoolWorkItem
     private readonly T[] _ring;
     private readonly object _lock = new();
     private readonly KeyValuePair<string, object?> _tag;
+    private readonly SemaphoreSlim _wake = new(0);
     private int _head, _count;
-    private bool _scheduled, _terminal, _disposed, _pausing;
+    private bool _signalled, _terminal, _disposed, _pausing;
     private Exception? _error;
 
     public BufferedSubscriber(DatagramHub hub, IObserver<T> observer, IDatagramConverter<T> converter, SubscriberOptions options)
@@ -118,18 +121,21 @@ internal sealed class BufferedSubscriber<T> : HubSubscriber, IThreadPoolWorkItem
         // PauseSocket needs headroom for what the read loop delivers before it parks.
         _ring = new T[options.Overflow == OverflowPolicy.PauseSocket ? options.Capacity * 2 : options.Capacity];
         _tag = new KeyValuePair<string, object?>("socket", hub.Name);
+        new Thread(Run) { IsBackground = true, Name = "dgram-rx-" + hub.Name }.Start();
     }
 
     public override bool PausesSocket => _options.Overflow == OverflowPolicy.PauseSocket;
 
+    /// <summary>Called on the read loop's thread: queue, or apply the overflow policy. Never blocks.</summary>
     public override void Offer(in RawDatagram raw)
     {
         T? dropped = default;
-        bool drop = false, schedule = false, pause = false;
+        bool drop = false, signal = false, pause = false;
         lock (_lock)
         {
             if (_terminal || _disposed) return;
-            if (_count >= _options.Capacity && _options.Overflow != OverflowPolicy.PauseSocket || _count == _ring.Length)
+            bool full = PausesSocket ? _count == _ring.Length : _count >= _options.Capacity;
+            if (full)
             {
                 switch (_options.Overflow)
                 {
@@ -143,8 +149,7 @@ internal sealed class BufferedSubscriber<T> : HubSubscriber, IThreadPoolWorkItem
                     case OverflowPolicy.Fail:
                         _terminal = true;
                         _error = new SubscriberOverflowException(_hub.Name, _options.Capacity);
-                        schedule = !_scheduled;
-                        _scheduled = true;
+                        signal = Signal();
                         break;
                     default: // DropNewest, and PauseSocket past its headroom
                         Dropped();
@@ -160,8 +165,7 @@ internal sealed class BufferedSubscriber<T> : HubSubscriber, IThreadPoolWorkItem
                     _pausing = true;
                     pause = true;
                 }
-                schedule = !_scheduled;
-                _scheduled = true;
+                signal = Signal();
             }
         }
         if (drop)
@@ -170,7 +174,15 @@ internal sealed class BufferedSubscriber<T> : HubSubscriber, IThreadPoolWorkItem
             Dropped();
         }
         if (pause) _hub.RequestPause();
-        if (schedule) ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+        if (signal) _wake.Release();
+    }
+
+    /// <summary>True when the delivery thread must be woken (called under the lock).</summary>
+    private bool Signal()
+    {
+        if (_signalled) return false;
+        _signalled = true;
+        return true;
     }
 
     private void Dropped()
@@ -179,59 +191,55 @@ internal sealed class BufferedSubscriber<T> : HubSubscriber, IThreadPoolWorkItem
         RxMetrics.SubscriberDrops.Add(1, _tag);
     }
 
-    /// <summary>Drains the ring on a pool thread; only one runs at a time.</summary>
-    public void Execute()
+    /// <summary>The delivery thread: sleeps until signalled, then drains; ends with the subscription.</summary>
+    private void Run()
     {
         while (true)
         {
-            T item;
-            bool release = false;
-            lock (_lock)
+            _wake.Wait();
+            while (true)
             {
-                if (_disposed)
+                T item;
+                bool release = false;
+                lock (_lock)
                 {
-                    _scheduled = false;
-                    return;
-                }
-                if (_count == 0)
-                {
-                    if (_terminal)
+                    if (_disposed) return;
+                    if (_count == 0)
                     {
+                        _signalled = false;
+                        if (!_terminal) break;
                         _disposed = true;
-                        _scheduled = false;
                         Finish();
                         return;
                     }
-                    _scheduled = false;
+                    item = _ring[_head];
+                    _ring[_head] = default!;
+                    _head = (_head + 1) % _ring.Length;
+                    _count--;
+                    if (_pausing && _count <= _options.Capacity / 2)
+                    {
+                        _pausing = false;
+                        release = true;
+                    }
+                }
+                if (release) _hub.ReleasePause();
+                try
+                {
+                    _observer.OnNext(item);
+                    if (_options.Statistics is { } s) Interlocked.Increment(ref s._delivered);
+                }
+                catch (Exception)
+                {
+                    // The observer broke its own subscription (Rx detaches it); the other subscribers go on.
+                    RxMetrics.ObserverFaults.Add(1, _tag);
+                    Dispose();
                     return;
                 }
-                item = _ring[_head];
-                _ring[_head] = default!;
-                _head = (_head + 1) % _ring.Length;
-                _count--;
-                if (_pausing && _count <= _options.Capacity / 2)
-                {
-                    _pausing = false;
-                    release = true;
-                }
-            }
-            if (release) _hub.ReleasePause();
-            try
-            {
-                _observer.OnNext(item);
-                if (_options.Statistics is { } s) Interlocked.Increment(ref s._delivered);
-            }
-            catch (Exception)
-            {
-                // The observer broke its own subscription (Rx detaches it); the other subscribers go on.
-                RxMetrics.ObserverFaults.Add(1, _tag);
-                lock (_lock) _scheduled = false;
-                Dispose();
-                return;
             }
         }
     }
 
+    /// <summary>The terminal notification, after every queued datagram (called by the delivery thread under the lock).</summary>
     private void Finish()
     {
         _hub.Remove(this);
@@ -246,20 +254,19 @@ internal sealed class BufferedSubscriber<T> : HubSubscriber, IThreadPoolWorkItem
 
     public override void Terminate(Exception? error)
     {
-        bool schedule;
+        bool signal;
         lock (_lock)
         {
             if (_terminal || _disposed) return;
             _terminal = true;
             _error = error;
-            schedule = !_scheduled;
-            _scheduled = true;
+            signal = Signal();
         }
         // Queued datagrams are delivered first, then the terminal notification.
-        if (schedule) ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+        if (signal) _wake.Release();
     }
 
-    /// <summary>Stops delivery and releases every queued item (leases go back to the pool).</summary>
+    /// <summary>Stops delivery, releases every queued item (leases go back to the pool) and ends the thread.</summary>
     public override void Dispose()
     {
         bool wasPausing;
@@ -278,6 +285,7 @@ internal sealed class BufferedSubscriber<T> : HubSubscriber, IThreadPoolWorkItem
             }
             _count = 0;
         }
+        _wake.Release(); // the thread sees _disposed and ends
         _hub.Remove(this);
         foreach (T item in leftovers) _converter.Release(item);
         if (wasPausing) _hub.ReleasePause();

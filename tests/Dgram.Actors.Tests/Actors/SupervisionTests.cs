@@ -29,7 +29,7 @@ public abstract partial class SupervisionTests : ActorTestBase
     private async Task<Setup> StartWithMemberships()
     {
         IPAddress asm = _f.NewGroup(), ssm = _f.NewSsmGroup();
-        var (client, port) = await StartReceiver(_f, s => s with { MinBackoff = TimeSpan.FromMilliseconds(50) });
+        var (client, port) = await StartReceiver(_f, s => s with { MinBackoff = TimeSpan.FromMilliseconds(50), InterfaceCheckInterval = TimeSpan.FromMilliseconds(50) });
         await client.JoinGroupAsync(asm, LabNet.Rx0);
         await client.BlockSourceAsync(asm, _f.Tx0Sources[2], LabNet.Rx0);
         await client.JoinSourceGroupAsync(ssm, _f.Tx0Sources[1], LabNet.Rx0);
@@ -54,7 +54,9 @@ public abstract partial class SupervisionTests : ActorTestBase
         s.Probe.FishForMessage(m => m is SocketRestarting, Arrival);
         var restored = (SocketRestored)s.Probe.FishForMessage(m => m is SocketRestored, Arrival);
         Assert.True(restored.Incarnation >= 2);
-        Assert.Equal(before, KernelView(s));
+        // IPv6 sometimes drops the source filters a new socket re-adds right after the old one closed
+        // (seen: groups back, mcfilter6 rows missing); the incarnation's reconcile (50 ms here) re-joins.
+        await AwaitAssertAsync(() => Assert.Equal(before, KernelView(s)), Arrival);
         Assert.Equal(17, await OnSocket(s.Client, sock => sock.GetMulticastTtl()));
         // Datagrams flow again: the allowed source arrives, the blocked one and the non-included one do not.
         var good = CoreSender(_f, _f.Tx0Sources[1], LabNet.Tx0);
@@ -117,7 +119,7 @@ public abstract partial class SupervisionTests : ActorTestBase
         SendResult sent = await s.Client.SendToAsync(new byte[4], new IPEndPoint(_f.Loopback, s.Port));
         Assert.Equal((SendStatus.Error, "EPIPE"), (sent.Status, sent.ErrorName));
         s.Probe.FishForMessage(m => m is SocketRestored, Arrival);
-        Assert.Equal(before, KernelView(s));
+        await AwaitAssertAsync(() => Assert.Equal(before, KernelView(s)), Arrival);
         await s.Client.ResumeReadingAsync();
         Assert.True((await s.Client.GetStateAsync()).Counters.SendFailures >= 1);
     }
