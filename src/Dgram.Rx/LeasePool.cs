@@ -14,7 +14,10 @@ public sealed class LeasePool
     private long _rented, _returned;
 
     /// <summary>Creates a pool for payloads up to <paramref name="maxPayload"/> bytes.</summary>
-    public LeasePool(int maxPayload = 65536) => _buffers = ArrayPool<byte>.Create(Math.Max(maxPayload, 16), 1024);
+    /// <param name="maxPayload">The largest payload.</param>
+    /// <param name="buffersPerSize">Buffers kept per size class: leases outstanding beyond this are allocated and not kept.</param>
+    public LeasePool(int maxPayload = 65536, int buffersPerSize = 4096) =>
+        _buffers = ArrayPool<byte>.Create(Math.Max(maxPayload, 16), Math.Max(buffersPerSize, 1));
 
     /// <summary>Leases handed out.</summary>
     public long Rented => Volatile.Read(ref _rented);

@@ -10,8 +10,9 @@ public enum OverflowPolicy
     /// <summary>End the subscription with <see cref="SubscriberOverflowException"/>.</summary>
     Fail,
     /// <summary>
-    /// Suspend the socket's reading until the buffer drains to half (the kernel queue then fills and its
-    /// drops are counted). A per-socket policy: it stops every subscriber, so it is refused unless every
+    /// Stop the socket's read loop while the buffer is full, until it drains to half: the read loop parks
+    /// after its current batch (the buffer has room for it), the kernel queue fills, and the kernel's
+    /// drops are counted. A per-socket policy: it stops every subscriber, so it is refused unless every
     /// current subscriber of the socket asked for it.
     /// </summary>
     PauseSocket,

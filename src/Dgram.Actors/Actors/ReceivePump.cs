@@ -27,7 +27,7 @@ internal sealed class ReceivePump
     private readonly Thread _thread;
     private readonly Waker _waker = new();
     private readonly ManualResetEventSlim _resume = new(true), _parked = new(false);
-    private volatile bool _stop, _suspend;
+    private volatile bool _stop, _suspend, _selfPaused;
     private uint _lastKernelDrops;
     private readonly SocketAddressCache _sources = new();
 
@@ -44,6 +44,9 @@ internal sealed class ReceivePump
     }
 
     public void Start() => _thread.Start();
+
+    /// <summary>True while a handler's back-pressure keeps the loop from reading.</summary>
+    public bool SelfPaused => _selfPaused;
 
     /// <summary>Parks the loop; returns once it is parked (nothing is delivered after).</summary>
     public bool Suspend(TimeSpan wait)
@@ -91,6 +94,7 @@ internal sealed class ReceivePump
             {
                 case ReceiveStatus.Received:
                     Dispatch(batch, r.Count);
+                    if (PauseRequested()) WaitWhilePaused();
                     break;
                 case ReceiveStatus.TimedOut: // woken: check the flags
                     break;
@@ -109,6 +113,23 @@ internal sealed class ReceivePump
                     break;
             }
         }
+    }
+
+    private bool PauseRequested()
+    {
+        foreach (IDatagramHandler h in _shared.Handlers)
+        {
+            if (h.PauseRequested) return true;
+        }
+        return false;
+    }
+
+    /// <summary>Back-pressure from a handler: stop reading until none wants the pause (checked every millisecond).</summary>
+    private void WaitWhilePaused()
+    {
+        _selfPaused = true;
+        while (!_stop && !_suspend && PauseRequested()) _parked.Wait(1); // _parked stays unset here: a plain 1 ms wait
+        _selfPaused = false;
     }
 
     /// <summary>ESHUTDOWN, EBADF, ENOTSOCK: the descriptor cannot read again. Others (ECONNREFUSED, …) are per datagram.</summary>

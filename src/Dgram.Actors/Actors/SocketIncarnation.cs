@@ -426,7 +426,7 @@ internal sealed class SocketIncarnation : UntypedActor
             ip ? Socket.GetMulticastInterface() : null,
             _settings.Family == System.Net.Sockets.AddressFamily.InterNetwork ? Socket.GetBroadcast() : null,
             _ledger.Memberships().Select(e => new MembershipState(e.ToMembership(), e.Status)).ToArray(),
-            _ledger.Suspended,
+            _ledger.Suspended || _pump?.SelfPaused == true,
             _shared.Counters(),
             KernelSocketTable.Drops(Socket),
             seq);

@@ -19,6 +19,13 @@ public interface IDatagramHandler
 
     /// <summary>A status event of the socket (restarting, restored, failed, stopped).</summary>
     void OnStatus(SocketStatus status);
+
+    /// <summary>
+    /// True while this handler wants the read loop to stop reading (its consumers are full). The loop
+    /// checks it after each batch and parks at once, without a round trip through the mailbox; the
+    /// kernel queue then fills and its drops are counted. Reading resumes when no handler wants a pause.
+    /// </summary>
+    bool PauseRequested => false;
 }
 
 /// <summary>

@@ -122,15 +122,12 @@ internal sealed class DatagramHub : IDatagramHandler
         lock (_lock) _subscribers = _subscribers.Where(s => !ReferenceEquals(s, subscriber)).ToArray();
     }
 
-    /// <summary>A PauseSocket subscriber is full: suspend reading (once for all of them).</summary>
-    public void RequestPause()
-    {
-        if (Interlocked.Increment(ref _pauseRequests) == 1) Client.Socket.Tell(SocketProtocol.SuspendReading.Instance, Akka.Actor.ActorRefs.NoSender);
-    }
+    /// <summary>Read by the read loop after each batch: it parks while any PauseSocket subscriber is full.</summary>
+    public bool PauseRequested => Volatile.Read(ref _pauseRequests) > 0;
 
-    /// <summary>It drained: resume when no subscriber still wants the pause.</summary>
-    public void ReleasePause()
-    {
-        if (Interlocked.Decrement(ref _pauseRequests) == 0) Client.Socket.Tell(SocketProtocol.ResumeReading.Instance, Akka.Actor.ActorRefs.NoSender);
-    }
+    /// <summary>A PauseSocket subscriber is full: the read loop parks after its current batch.</summary>
+    public void RequestPause() => Interlocked.Increment(ref _pauseRequests);
+
+    /// <summary>It drained: the read loop resumes when no subscriber still wants the pause.</summary>
+    public void ReleasePause() => Interlocked.Decrement(ref _pauseRequests);
 }

@@ -111,6 +111,7 @@ internal sealed class BufferedSubscriber<T> : HubSubscriber
     private int _head, _count;
     private bool _signalled, _terminal, _disposed, _pausing;
     private Exception? _error;
+    private const int MaxBatch = 1024; // SocketSettings.BatchSize's upper bound
 
     public BufferedSubscriber(DatagramHub hub, IObserver<T> observer, IDatagramConverter<T> converter, SubscriberOptions options)
     {
@@ -118,8 +119,8 @@ internal sealed class BufferedSubscriber<T> : HubSubscriber
         _observer = observer;
         _converter = converter;
         _options = options;
-        // PauseSocket needs headroom for what the read loop delivers before it parks.
-        _ring = new T[options.Overflow == OverflowPolicy.PauseSocket ? options.Capacity * 2 : options.Capacity];
+        // PauseSocket needs headroom for the rest of the batch the read loop is dispatching when it fills.
+        _ring = new T[options.Overflow == OverflowPolicy.PauseSocket ? options.Capacity + MaxBatch : options.Capacity];
         _tag = new KeyValuePair<string, object?>("socket", hub.Name);
         new Thread(Run) { IsBackground = true, Name = "dgram-rx-" + hub.Name }.Start();
     }

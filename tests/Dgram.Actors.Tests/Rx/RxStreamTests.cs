@@ -123,6 +123,37 @@ public abstract class RxStreamTests : ActorTestBase
     }
 
     [Fact]
+    public async Task PauseSocketPolicy_SuspendsReadingWhenFull_ResumesWhenDrained_NothingDroppedByTheSubscriber()
+    {
+        var (client, port, streams) = await Open(s => s with { ReceiveBufferSize = 1 << 20 });
+        using var gate = new ManualResetEventSlim(false);
+        var stats = new SubscriberStatistics();
+        var slow = new Recorder<Datagram>(60, Text) { Gate = gate };
+        using var s1 = streams.Datagrams(new SubscriberOptions { Capacity = 10, Overflow = OverflowPolicy.PauseSocket, Statistics = stats }).Subscribe(slow);
+
+        // Mixing policies is refused: pausing the socket would stop the other subscriber too.
+        var refused = new TaskCompletionSource<Exception>();
+        using var s2 = streams.Datagrams().Subscribe(_ => { }, e => refused.TrySetResult(e));
+        Assert.IsType<InvalidOperationException>(await refused.Task.WaitAsync(Arrival));
+
+        SendMany(port, 60);
+        await AwaitAssertAsync(async () => Assert.True((await client.GetStateAsync()).ReadingSuspended), Arrival);
+        gate.Set();
+        try
+        {
+            await slow.Enough.Task.WaitAsync(Arrival); // the kernel queue held the rest while reading was suspended
+        }
+        catch (TimeoutException)
+        {
+            var st = await client.GetStateAsync();
+            Assert.Fail($"got {slow.Items.Count}: {string.Join(",", slow.Items)}; dropped {stats.Dropped}; suspended {st.ReadingSuspended}; counters {st.Counters}");
+        }
+        Assert.Equal(Enumerable.Range(0, 60).Select(i => i.ToString()), slow.Items);
+        Assert.Equal(0, stats.Dropped);
+        await AwaitAssertAsync(async () => Assert.False((await client.GetStateAsync()).ReadingSuspended), Arrival);
+    }
+
+    [Fact]
     public async Task FailPolicy_EndsOnlyThatSubscriptionWithOverflowError()
     {
         var (_, port, streams) = await Open(s => s with { ReceiveBufferSize = 1 << 20 });
