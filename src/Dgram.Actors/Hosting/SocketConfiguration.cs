@@ -1,0 +1,132 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using Dgram.Actors.Protocol;
+using Dgram.Actors.Sockets;
+using Microsoft.Extensions.Configuration;
+
+namespace Dgram.Actors.Hosting;
+
+/// <summary>A socket setting that is missing or malformed; the message names the setting's path.</summary>
+public sealed class DgramConfigurationException(string setting, string problem)
+    : Exception($"{setting}: {problem}")
+{
+    /// <summary>The configuration path of the setting (e.g. <c>Dgram:Sockets:rx:Groups:0:Group</c>).</summary>
+    public string Setting { get; } = setting;
+}
+
+/// <summary>
+/// Reads socket settings from configuration, one section per socket, and validates them before any
+/// socket exists. Keys: Family (IPv4|IPv6|Unix), Bind ("address:port", "[v6]:port" or a Unix path),
+/// Interface (outgoing multicast interface name), Ttl, Loop, ReceiveBufferSize, AbsentInterface
+/// (Pending|Fail), BatchSize, MaxDatagramSize, Groups (list of { Group, Interface, Sources[], Block[] }).
+/// </summary>
+public static class SocketConfiguration
+{
+    /// <summary>Reads every child of <paramref name="section"/> as a socket named after its key.</summary>
+    public static IReadOnlyList<SocketSettings> ReadAll(IConfiguration section) =>
+        section.GetChildren().Select(Read).ToArray();
+
+    /// <summary>Reads one socket section; throws <see cref="DgramConfigurationException"/> naming the bad setting.</summary>
+    public static SocketSettings Read(IConfigurationSection s)
+    {
+        string path = s.Path;
+        AddressFamily family = (s["Family"] ?? "IPv4").ToUpperInvariant() switch
+        {
+            "IPV4" or "INTERNETWORK" => AddressFamily.InterNetwork,
+            "IPV6" or "INTERNETWORKV6" => AddressFamily.InterNetworkV6,
+            "UNIX" => AddressFamily.Unix,
+            var other => throw new DgramConfigurationException(path + ":Family", $"'{other}' is not IPv4, IPv6 or Unix"),
+        };
+        var groups = new List<GroupSettings>();
+        foreach (IConfigurationSection g in s.GetSection("Groups").GetChildren())
+        {
+            IPAddress group = Address(g, "Group", family, required: true)!;
+            if (!DatagramSocket.IsMulticast(group)) throw new DgramConfigurationException(g.Path + ":Group", $"{group} is not a multicast address");
+            groups.Add(new GroupSettings(group, g["Interface"],
+                g.GetSection("Sources").GetChildren().Select(x => AddressValue(x, family)).ToArray(),
+                g.GetSection("Block").GetChildren().Select(x => AddressValue(x, family)).ToArray()));
+        }
+        var settings = new SocketSettings
+        {
+            Name = s.Key,
+            Family = family,
+            LocalEndPoint = s["Bind"] is { } bind ? EndPointValue(path + ":Bind", bind, family) : null,
+            Reuse = Bool(s, "ReuseAddress") == true ? AddressReuse.ReuseAddress : AddressReuse.None,
+            MulticastInterface = s["Interface"],
+            MulticastTtl = Int(s, "Ttl"),
+            MulticastLoop = Bool(s, "Loop"),
+            ReceiveBufferSize = Int(s, "ReceiveBufferSize"),
+            BatchSize = Int(s, "BatchSize") ?? 16,
+            MaxDatagramSize = Int(s, "MaxDatagramSize") ?? 65535,
+            AbsentInterface = (s["AbsentInterface"] ?? "Pending").ToUpperInvariant() switch
+            {
+                "PENDING" => AbsentInterfacePolicy.Pending,
+                "FAIL" => AbsentInterfacePolicy.Fail,
+                var other => throw new DgramConfigurationException(path + ":AbsentInterface", $"'{other}' is not Pending or Fail"),
+            },
+            Groups = groups,
+        };
+        try
+        {
+            settings.Validate();
+        }
+        catch (DatagramSocketException e)
+        {
+            throw new DgramConfigurationException(path + ":" + (e.Arguments ?? ""), e.Detail ?? e.Message);
+        }
+        return settings;
+    }
+
+    private static IPAddress? Address(IConfigurationSection s, string key, AddressFamily family, bool required)
+    {
+        string? text = s[key];
+        if (text is null)
+        {
+            return required ? throw new DgramConfigurationException(s.Path + ":" + key, "missing") : null;
+        }
+        return AddressValue(s.GetSection(key), family);
+    }
+
+    private static IPAddress AddressValue(IConfigurationSection s, AddressFamily family)
+    {
+        if (!TryParseStrict(s.Value, out IPAddress? a)) throw new DgramConfigurationException(s.Path, $"'{s.Value}' is not an IP address");
+        if (a.AddressFamily != family) throw new DgramConfigurationException(s.Path, $"{a} is {a.AddressFamily}; the socket is {family}");
+        return a;
+    }
+
+    private static EndPoint EndPointValue(string path, string text, AddressFamily family)
+    {
+        if (family == AddressFamily.Unix) return new UnixDomainSocketEndPoint(text);
+        int colon = text.LastIndexOf(':');
+        bool hasPort = colon > 0 && (text[0] != '[' || text[colon - 1] == ']') && (family == AddressFamily.InterNetwork || text[0] == '[');
+        if (!hasPort || !IPEndPoint.TryParse(text, out IPEndPoint? ep) || !TryParseStrict(text[..colon].Trim('[', ']'), out _))
+        {
+            throw new DgramConfigurationException(path, $"'{text}' is not address:port (IPv6 as [address]:port)");
+        }
+        if (ep.AddressFamily != family) throw new DgramConfigurationException(path, $"{ep.Address} is {ep.AddressFamily}; the socket is {family}");
+        return ep;
+    }
+
+    /// <summary>
+    /// IPAddress.TryParse also takes inet_aton shorthands ("232.1.1" is 232.1.0.1, "5" is 0.0.0.5);
+    /// a configuration file that says that almost surely has a typo, so IPv4 needs four parts.
+    /// </summary>
+    private static bool TryParseStrict(string? text, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out IPAddress? address)
+    {
+        address = null;
+        if (string.IsNullOrWhiteSpace(text)) return false;
+        if (!text.Contains(':') && text.Split('.').Length != 4) return false;
+        return IPAddress.TryParse(text, out address);
+    }
+
+    private static int? Int(IConfigurationSection s, string key) =>
+        s[key] is not { } text ? null
+        : int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) ? v
+        : throw new DgramConfigurationException(s.Path + ":" + key, $"'{text}' is not an integer");
+
+    private static bool? Bool(IConfigurationSection s, string key) =>
+        s[key] is not { } text ? null
+        : bool.TryParse(text, out bool v) ? v
+        : throw new DgramConfigurationException(s.Path + ":" + key, $"'{text}' is not true or false");
+}
