@@ -88,17 +88,19 @@ public static class DatagramOperators
             var gate = new object();
             var current = new Dictionary<IPAddress, (long Count, long Bytes, long Lost, long OutOfOrder)>();
             var highest = new Dictionary<IPAddress, long>();
+            bool ended = false;
+            // Windows and the end of the stream are emitted under the gate: serialised, in order, nothing after the end.
             void Flush()
             {
-                SourceWindow[] figures;
                 lock (gate)
                 {
+                    if (ended) return;
                     DateTimeOffset end = clock.Now;
-                    figures = current.Select(kv => new SourceWindow(kv.Key, end, kv.Value.Count, kv.Value.Bytes,
+                    SourceWindow[] figures = current.Select(kv => new SourceWindow(kv.Key, end, kv.Value.Count, kv.Value.Bytes,
                         kv.Value.Count / window.TotalSeconds, kv.Value.Lost, kv.Value.OutOfOrder)).ToArray();
                     current.Clear();
+                    observer.OnNext(figures);
                 }
-                observer.OnNext(figures);
             }
             IDisposable timer = Observable.Interval(window, clock).Subscribe(_ => Flush());
             IDisposable data = stream.Subscribe(d =>
@@ -120,10 +122,23 @@ public static class DatagramOperators
                     }
                     current[source] = f;
                 }
-            }, observer.OnError, () =>
+            }, error =>
+            {
+                lock (gate)
+                {
+                    if (ended) return;
+                    ended = true;
+                    observer.OnError(error);
+                }
+            }, () =>
             {
                 Flush();
-                observer.OnCompleted();
+                lock (gate)
+                {
+                    if (ended) return;
+                    ended = true;
+                    observer.OnCompleted();
+                }
             });
             return new System.Reactive.Disposables.CompositeDisposable(timer, data);
         });

@@ -1,4 +1,3 @@
-using System.Reactive.Linq;
 using Dgram.Actors.Client;
 using Dgram.Actors.Protocol;
 using Dgram.Rx.Internal;
@@ -55,13 +54,7 @@ public sealed class DatagramStreams : IDisposable
     {
         options ??= SubscriberOptions.Default;
         if (options.Capacity < 1) throw new ArgumentOutOfRangeException(nameof(options), "Capacity must be at least 1");
-        return Observable.Create<T>(observer =>
-        {
-            HubSubscriber subscriber = options.Inline
-                ? new InlineSubscriber<T>(_hub, observer, converter, options.Statistics)
-                : new BufferedSubscriber<T>(_hub, observer, converter, options);
-            return _hub.Add(subscriber);
-        });
+        return new HubObservable<T>(_hub, converter, options);
     }
 
     /// <summary>Detaches from the read loop and completes every subscription. Idempotent.</summary>
@@ -69,7 +62,24 @@ public sealed class DatagramStreams : IDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _hub.Terminate(null);
-        _ = _hub.Client.RemoveHandlerAsync(_hub);
+        // Best effort: a stopped socket has nothing to detach from.
+        _hub.Client.RemoveHandlerAsync(_hub).ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+    }
+
+    /// <summary>
+    /// The streams' observable. Not Observable.Create: its auto-detaching wrapper would silently swallow
+    /// an item in flight at disposal, and a lease swallowed there never returns to the pool.
+    /// </summary>
+    private sealed class HubObservable<T>(DatagramHub hub, IDatagramConverter<T> converter, SubscriberOptions options) : IObservable<T>
+    {
+        public IDisposable Subscribe(IObserver<T> observer)
+        {
+            ArgumentNullException.ThrowIfNull(observer);
+            HubSubscriber subscriber = options.Inline
+                ? new InlineSubscriber<T>(hub, observer, converter, options.Statistics)
+                : new BufferedSubscriber<T>(hub, observer, converter, options);
+            return hub.Add(subscriber);
+        }
     }
 }
 

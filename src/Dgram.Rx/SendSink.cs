@@ -69,7 +69,14 @@ public sealed class SendSink : IObserver<OutgoingDatagram>
         {
             outcome = new SendOutcome(value, default, e);
         }
-        _results.OnNext(outcome);
+        try
+        {
+            _results.OnNext(outcome);
+        }
+        catch (Exception)
+        {
+            // An outcome observer that throws must not break the chain for the outcomes after it.
+        }
     }
 
     /// <inheritdoc />

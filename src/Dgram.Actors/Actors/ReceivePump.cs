@@ -154,7 +154,16 @@ internal sealed class ReceivePump
             bool consumed = false;
             foreach (IDatagramHandler h in handlers)
             {
-                consumed |= h.OnDatagram(batch.Payload(i), batch.SourceAddress(i), in result, sequence);
+                try
+                {
+                    consumed |= h.OnDatagram(batch.Payload(i), batch.SourceAddress(i), in result, sequence);
+                }
+                catch (Exception)
+                {
+                    // A handler that throws must not kill the read loop (an unhandled exception on this
+                    // thread would end the process): counted, and the datagram still goes to the others.
+                    Interlocked.Increment(ref _shared._handlerFaults);
+                }
             }
             PendingPull? pull = NextPull();
             if (subscribers.Length == 0 && pull is null)

@@ -329,6 +329,17 @@ internal sealed class SocketIncarnation : UntypedActor
         bool interfaceAbsent = c.InterfaceName is not null && NetworkInterfaceNames.TryGetIndex(c.InterfaceName, out _) == Errno.ENODEV;
         if (existing is { Status: MembershipStatus.Pending } || (interfaceAbsent && c.Change is MembershipChange.Join or MembershipChange.JoinSource))
         {
+            // What the kernel would say, for a membership that only the ledger holds for now.
+            string args = c.ToString();
+            if (c.Change == MembershipChange.Join && existing is not null)
+            {
+                throw new DatagramSocketException("JoinGroup", DatagramSocketError.Kernel, Errno.EADDRINUSE, args, "already a member (pending its interface)");
+            }
+            if (existing is not null && ((c.Change == MembershipChange.JoinSource && existing.Mode == FilterMode.Exclude)
+                || (c.Change == MembershipChange.BlockSource && existing.Mode == FilterMode.Include)))
+            {
+                throw new DatagramSocketException(c.Change.ToString(), DatagramSocketError.Kernel, Errno.EINVAL, args, "the pending membership has the other filter mode");
+            }
             if (_settings.AbsentInterface == AbsentInterfacePolicy.Fail && existing is null)
             {
                 NetworkInterfaceNames.GetIndex(c.InterfaceName!, c.Change.ToString()); // throws UnknownInterface

@@ -99,7 +99,15 @@ public sealed class SocketClient
     /// <summary>Seed <c>recvfrom</c> (and <c>recvfromsync</c>): the next datagram, or timed out.</summary>
     public async Task<PullResult> ReceiveFromAsync(TimeSpan timeout)
     {
-        object reply = await Socket.Ask(new SocketProtocol.Receive(timeout), timeout + _askTimeout).ConfigureAwait(false);
+        object reply;
+        try
+        {
+            reply = await Socket.Ask(new SocketProtocol.Receive(timeout), timeout + _askTimeout).ConfigureAwait(false);
+        }
+        catch (AskTimeoutException)
+        {
+            throw NoAnswer(nameof(SocketProtocol.Receive));
+        }
         return reply switch
         {
             Received r => new PullResult(r),
@@ -114,15 +122,41 @@ public sealed class SocketClient
     /// <summary>Ends an actor's subscription.</summary>
     public Task UnsubscribeAsync(IActorRef subscriber) => AskAsync<Unsubscribed>(new Unsubscribe(subscriber));
     /// <summary>Adds a span handler the read loop calls on its own thread (zero-copy, zero allocation).</summary>
-    public Task AddHandlerAsync(IDatagramHandler handler) => Socket.Ask<Subscribed>(new AddHandler(handler), _askTimeout);
+    public async Task AddHandlerAsync(IDatagramHandler handler)
+    {
+        try
+        {
+            await Socket.Ask<Subscribed>(new AddHandler(handler), _askTimeout).ConfigureAwait(false);
+        }
+        catch (AskTimeoutException)
+        {
+            throw NoAnswer(nameof(AddHandler));
+        }
+    }
+
     /// <summary>Removes a span handler.</summary>
-    public Task RemoveHandlerAsync(IDatagramHandler handler) => Socket.Ask<Unsubscribed>(new RemoveHandler(handler), _askTimeout);
+    public async Task RemoveHandlerAsync(IDatagramHandler handler)
+    {
+        try
+        {
+            await Socket.Ask<Unsubscribed>(new RemoveHandler(handler), _askTimeout).ConfigureAwait(false);
+        }
+        catch (AskTimeoutException)
+        {
+            throw NoAnswer(nameof(RemoveHandler));
+        }
+    }
     /// <summary>Stops reading (the kernel queue fills; its drops are counted).</summary>
     public Task SuspendReadingAsync() => AskAsync<ReadingSuspended>(SuspendReading.Instance);
     /// <summary>Reads again.</summary>
     public Task ResumeReadingAsync() => AskAsync<ReadingResumed>(ResumeReading.Instance);
     /// <summary>The socket's state, read from the kernel where it can tell.</summary>
     public Task<SocketState> GetStateAsync() => AskAsync<SocketState>(GetState.Instance);
+
+    /// <summary>Only a dead or wedged actor leaves a command unanswered; report it as the socket error it is.</summary>
+    private DatagramSocketException NoAnswer(string operation) =>
+        new(operation, DatagramSocketError.Closed, Sockets.Native.Errno.ETIMEDOUT, Socket.Path.Name,
+            $"no answer within {_askTimeout.TotalSeconds:0.#} s: the socket actor is stopped or not responding");
 
     private async Task<T> AskAsync<T>(Command command)
     {
@@ -133,9 +167,7 @@ public sealed class SocketClient
         }
         catch (AskTimeoutException)
         {
-            // Only a dead or wedged actor leaves a command unanswered; report it as the socket error it is.
-            throw new DatagramSocketException(command.GetType().Name, DatagramSocketError.Closed, Sockets.Native.Errno.ETIMEDOUT,
-                Socket.Path.Name, $"no answer within {_askTimeout.TotalSeconds:0.#} s: the socket actor is stopped or not responding");
+            throw NoAnswer(command.GetType().Name);
         }
         return reply switch
         {

@@ -89,8 +89,20 @@ internal sealed class SocketShared(string name)
     public void Publish(SocketStatus status)
     {
         foreach (IActorRef s in Subscribers) s.Tell(status, ActorRefs.NoSender);
-        foreach (IDatagramHandler h in Handlers) h.OnStatus(status);
+        foreach (IDatagramHandler h in Handlers)
+        {
+            try
+            {
+                h.OnStatus(status);
+            }
+            catch (Exception)
+            {
+                Interlocked.Increment(ref _handlerFaults); // user code must not stop the socket or its supervisor
+            }
+        }
     }
+
+    internal long _handlerFaults;
 
     public SocketCounters Counters() => new(
         Volatile.Read(ref _received), Volatile.Read(ref _bytesReceived), Volatile.Read(ref _sent), Volatile.Read(ref _bytesSent),

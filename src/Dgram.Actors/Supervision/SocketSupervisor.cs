@@ -71,6 +71,39 @@ public sealed class SocketSupervisor : UntypedActor, IWithTimers
     {
         _shared.Publish(new SocketStopped(_settings.Name));
         foreach (IActorRef waiter in _startWaiters) waiter.Tell(new Status.Failure(new DatagramSocketException("Start", DatagramSocketError.Closed, 0, _settings.Name, "stopped")));
+        FailWaitingCommands("the socket actor stopped");
+    }
+
+    /// <summary>
+    /// A supervisor that gave up escalated; if its parent restarts it, it must not come back as a fresh
+    /// socket that silently forgot its subscribers, ledger and counters: it stops instead.
+    /// </summary>
+    protected override void PostRestart(Exception reason)
+    {
+        if (reason is SocketUnrecoverableException)
+        {
+            Context.Stop(Self);
+            return;
+        }
+        base.PostRestart(reason);
+    }
+
+    /// <summary>Answers every command that will never be applied (buffered or unacknowledged) and every pending pull.</summary>
+    private void FailWaitingCommands(string why)
+    {
+        foreach (var (message, sender) in _buffer.Concat(_inFlight.Select(f => (f.Message, f.Sender))))
+        {
+            if (message is Command c)
+            {
+                sender.Tell(new CommandFailed(c, new DatagramSocketException(c.GetType().Name, DatagramSocketError.Closed, 0, _settings.Name, why)));
+            }
+        }
+        _buffer.Clear();
+        _inFlight.Clear();
+        while (_shared.Pulls.TryDequeue(out PendingPull? pull))
+        {
+            if (pull.TryClaim()) pull.ReplyTo.Tell(ReceiveTimedOut.Instance);
+        }
     }
 
     private void StartIncarnation()
@@ -122,6 +155,9 @@ public sealed class SocketSupervisor : UntypedActor, IWithTimers
             case StartNext:
                 StartIncarnation();
                 break;
+            case Stable:
+                _consecutiveFailures = 0;
+                break;
             case Terminated t when t.ActorRef.Equals(_child):
                 OnIncarnationStopped();
                 break;
@@ -159,7 +195,9 @@ public sealed class SocketSupervisor : UntypedActor, IWithTimers
     private void OnIncarnationStarted(int number)
     {
         _ready = true;
-        _consecutiveFailures = 0;
+        // Failures count as consecutive until an incarnation has stayed up a while: a fault that recurs
+        // right after each start must still run out of retries and escalate.
+        Timers.StartSingleTimer(Stable.Instance, Stable.Instance, StablePeriod);
         if (number > 1)
         {
             _log.Info("Socket {0}: incarnation {1} bound and restored", _settings.Name, number);
@@ -182,6 +220,7 @@ public sealed class SocketSupervisor : UntypedActor, IWithTimers
     {
         _ready = false;
         _child = null;
+        Timers.Cancel(Stable.Instance);
         // Commands the dead incarnation never acknowledged (queued behind a Kill, say) go first, in order.
         var requeue = new LinkedList<(object Message, IActorRef Sender)>(_inFlight.Select(f => (f.Message, f.Sender)));
         foreach (var b in _buffer) requeue.AddLast(b);
@@ -197,6 +236,7 @@ public sealed class SocketSupervisor : UntypedActor, IWithTimers
             _shared.Publish(new SocketFailed(_settings.Name, cause));
             foreach (IActorRef waiter in _startWaiters) waiter.Tell(new Status.Failure(cause));
             _startWaiters.Clear();
+            FailWaitingCommands("the socket could not be recovered: " + cause.Message);
             throw new SocketUnrecoverableException(_settings.Name, cause);
         }
         TimeSpan backoff = Backoff(_consecutiveFailures);
@@ -212,9 +252,16 @@ public sealed class SocketSupervisor : UntypedActor, IWithTimers
         return TimeSpan.FromMilliseconds(Math.Min(ms, _settings.MaxBackoff.TotalMilliseconds));
     }
 
+    private TimeSpan StablePeriod => _settings.MaxBackoff < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : _settings.MaxBackoff;
+
     private sealed class StartNext
     {
         public static readonly StartNext Instance = new();
+    }
+
+    private sealed class Stable
+    {
+        public static readonly Stable Instance = new();
     }
 }
 

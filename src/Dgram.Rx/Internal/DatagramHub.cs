@@ -68,7 +68,14 @@ internal sealed class DatagramHub : IDatagramHandler
 
     public void OnStatus(SocketStatus status)
     {
-        _status.OnNext(status);
+        try
+        {
+            _status.OnNext(status);
+        }
+        catch (Exception)
+        {
+            // A status observer without an error handler rethrows; it must not stop the others.
+        }
         switch (status)
         {
             case SocketFailed failed:
@@ -93,8 +100,15 @@ internal sealed class DatagramHub : IDatagramHandler
             _subscribers = [];
         }
         foreach (HubSubscriber s in subscribers) s.Terminate(error);
-        if (error is null) _status.OnCompleted();
-        else _status.OnError(error);
+        try
+        {
+            if (error is null) _status.OnCompleted();
+            else _status.OnError(error);
+        }
+        catch (Exception)
+        {
+            // Rx rethrows OnError to an observer without an error handler; the subscriptions are ended anyway.
+        }
     }
 
     public IDisposable Add(HubSubscriber subscriber)

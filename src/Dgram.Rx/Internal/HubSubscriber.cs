@@ -54,38 +54,56 @@ internal abstract class HubSubscriber : IDisposable
 /// </summary>
 internal sealed class InlineSubscriber<T>(DatagramHub hub, IObserver<T> observer, IDatagramConverter<T> converter, SubscriberStatistics? stats) : HubSubscriber
 {
-    private int _done;
+    // Serialises the read loop's OnNext with a terminal notification from another thread; uncontended
+    // on the read loop's path (no allocation).
+    private readonly object _gate = new();
+    private bool _done;
 
     public override bool PausesSocket => false;
 
     public override void Offer(in RawDatagram raw)
     {
-        if (Volatile.Read(ref _done) != 0) return;
-        T item = converter.Convert(in raw);
-        try
+        lock (_gate)
         {
-            observer.OnNext(item);
-            if (stats is not null) Interlocked.Increment(ref stats._delivered);
-        }
-        catch (Exception)
-        {
-            // An observer that throws has broken its subscription (Rx detaches it): drop it, never the read loop.
-            RxMetrics.ObserverFaults.Add(1, new KeyValuePair<string, object?>("socket", hub.Name));
-            Dispose();
+            if (_done) return;
+            T item = converter.Convert(in raw);
+            try
+            {
+                observer.OnNext(item);
+                if (stats is not null) Interlocked.Increment(ref stats._delivered);
+            }
+            catch (Exception)
+            {
+                // An observer that throws has broken its subscription: drop it, never the read loop.
+                RxMetrics.ObserverFaults.Add(1, new KeyValuePair<string, object?>("socket", hub.Name));
+                _done = true;
+                hub.Remove(this);
+            }
         }
     }
 
     public override void Terminate(Exception? error)
     {
-        if (Interlocked.Exchange(ref _done, 1) != 0) return;
-        hub.Remove(this);
-        if (error is null) observer.OnCompleted();
-        else observer.OnError(error);
+        lock (_gate)
+        {
+            if (_done) return;
+            _done = true;
+            hub.Remove(this);
+            try
+            {
+                if (error is null) observer.OnCompleted();
+                else observer.OnError(error);
+            }
+            catch (Exception)
+            {
+                RxMetrics.ObserverFaults.Add(1, new KeyValuePair<string, object?>("socket", hub.Name));
+            }
+        }
     }
 
     public override void Dispose()
     {
-        Volatile.Write(ref _done, 1);
+        lock (_gate) _done = true;
         hub.Remove(this);
     }
 }
@@ -202,6 +220,7 @@ internal sealed class BufferedSubscriber<T> : HubSubscriber
             {
                 T item;
                 bool release = false;
+                bool finish = false;
                 lock (_lock)
                 {
                     if (_disposed) return;
@@ -210,18 +229,26 @@ internal sealed class BufferedSubscriber<T> : HubSubscriber
                         _signalled = false;
                         if (!_terminal) break;
                         _disposed = true;
-                        Finish();
-                        return;
+                        finish = true;
+                        item = default!;
                     }
-                    item = _ring[_head];
-                    _ring[_head] = default!;
-                    _head = (_head + 1) % _ring.Length;
-                    _count--;
-                    if (_pausing && _count <= _options.Capacity / 2)
+                    else
                     {
-                        _pausing = false;
-                        release = true;
+                        item = _ring[_head];
+                        _ring[_head] = default!;
+                        _head = (_head + 1) % _ring.Length;
+                        _count--;
+                        if (_pausing && _count <= _options.Capacity / 2)
+                        {
+                            _pausing = false;
+                            release = true;
+                        }
                     }
+                }
+                if (finish)
+                {
+                    Finish(); // outside the lock: the read loop must never wait for user code
+                    return;
                 }
                 if (release) _hub.ReleasePause();
                 try
@@ -240,7 +267,7 @@ internal sealed class BufferedSubscriber<T> : HubSubscriber
         }
     }
 
-    /// <summary>The terminal notification, after every queued datagram (called by the delivery thread under the lock).</summary>
+    /// <summary>The terminal notification, after every queued datagram (on the delivery thread, outside the lock).</summary>
     private void Finish()
     {
         _hub.Remove(this);
@@ -249,8 +276,15 @@ internal sealed class BufferedSubscriber<T> : HubSubscriber
             _pausing = false;
             _hub.ReleasePause();
         }
-        if (_error is null) _observer.OnCompleted();
-        else _observer.OnError(_error);
+        try
+        {
+            if (_error is null) _observer.OnCompleted();
+            else _observer.OnError(_error);
+        }
+        catch (Exception)
+        {
+            RxMetrics.ObserverFaults.Add(1, _tag);
+        }
     }
 
     public override void Terminate(Exception? error)
