@@ -1,0 +1,141 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Net;
+
+namespace Dgram.Cli;
+
+/// <summary>A group joined on an interface, from /proc/net/igmp or /proc/net/igmp6.</summary>
+internal sealed record GroupRow(int InterfaceIndex, IPAddress Group, int Users);
+
+/// <summary>One source-filter row of /proc/net/mcfilter or /proc/net/mcfilter6: how many sockets include and exclude the source.</summary>
+internal sealed record SourceFilterRow(int InterfaceIndex, IPAddress Group, IPAddress Source, long Include, long Exclude);
+
+/// <summary>
+/// Reads the kernel's multicast tables for this process's network namespace (/proc/net follows the
+/// reader's namespace; sysfs may not). Formats:
+/// <list type="bullet">
+/// <item>igmp: an interface line "Idx Device : Count Querier", then one indented line per group whose
+/// address is hex in host byte order (the be32 printed as an integer), then users;</item>
+/// <item>igmp6: "ifindex name group(32 hex digits) users flags timer";</item>
+/// <item>mcfilter: "Idx Device(cut to 6) 0xGROUP 0xSOURCE INC EXC", addresses in network order;</item>
+/// <item>mcfilter6: "Idx Device(cut to 6) GROUP SOURCE INC EXC", 32 hex digits each.</item>
+/// </list>
+/// Device names are cut in mcfilter*, so rows are matched by interface index.
+/// </summary>
+internal static class ProcNetTables
+{
+    public static IReadOnlyList<GroupRow> Igmp(string path = "/proc/net/igmp") => ParseIgmp(ReadLines(path));
+
+    public static IReadOnlyList<GroupRow> Igmp6(string path = "/proc/net/igmp6") => ParseIgmp6(ReadLines(path));
+
+    public static IReadOnlyList<SourceFilterRow> McFilter(string path = "/proc/net/mcfilter") => ParseMcFilter(ReadLines(path));
+
+    public static IReadOnlyList<SourceFilterRow> McFilter6(string path = "/proc/net/mcfilter6") => ParseMcFilter6(ReadLines(path));
+
+    /// <summary>Interface names from /proc/net/dev (every interface of the namespace, with or without addresses).</summary>
+    public static IReadOnlyList<string> DeviceNames(string path = "/proc/net/dev")
+    {
+        var names = new List<string>();
+        foreach (string line in ReadLines(path))
+        {
+            int colon = line.IndexOf(':', StringComparison.Ordinal);
+            if (colon <= 0 || line.Contains('|', StringComparison.Ordinal)) continue; // the two header lines
+            names.Add(line[..colon].Trim());
+        }
+        return names;
+    }
+
+    /// <summary>A missing table (IPv6 disabled, IGMP not built) reads as empty.</summary>
+    private static string[] ReadLines(string path) => File.Exists(path) ? File.ReadAllLines(path) : [];
+
+    internal static IReadOnlyList<GroupRow> ParseIgmp(IEnumerable<string> lines)
+    {
+        var rows = new List<GroupRow>();
+        int current = -1;
+        foreach (string line in lines.Skip(1))
+        {
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            string[] f = Fields(line);
+            if (!char.IsWhiteSpace(line[0]))
+            {
+                current = int.TryParse(f[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out int index) ? index : -1;
+                continue;
+            }
+            if (current < 0 || f.Length < 2 || f[0].Length != 8) continue;
+            if (!uint.TryParse(f[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out uint raw)) continue;
+            // Host byte order: the network-order bytes read back as a native integer.
+            byte[] b = new byte[4];
+            if (BitConverter.IsLittleEndian) BinaryPrimitives.WriteUInt32LittleEndian(b, raw);
+            else BinaryPrimitives.WriteUInt32BigEndian(b, raw);
+            rows.Add(new GroupRow(current, new IPAddress(b), ParseInt(f[1])));
+        }
+        return rows;
+    }
+
+    internal static IReadOnlyList<GroupRow> ParseIgmp6(IEnumerable<string> lines)
+    {
+        var rows = new List<GroupRow>();
+        foreach (string line in lines)
+        {
+            string[] f = Fields(line);
+            if (f.Length < 4 || !int.TryParse(f[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out int index)) continue;
+            if (TryHex6(f[2], out IPAddress? group)) rows.Add(new GroupRow(index, group, ParseInt(f[3])));
+        }
+        return rows;
+    }
+
+    internal static IReadOnlyList<SourceFilterRow> ParseMcFilter(IEnumerable<string> lines)
+    {
+        var rows = new List<SourceFilterRow>();
+        foreach (string line in lines.Skip(1))
+        {
+            string[] f = Fields(line);
+            if (f.Length < 6 || !int.TryParse(f[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out int index)) continue;
+            if (TryHex4(f[2], out IPAddress? group) && TryHex4(f[3], out IPAddress? source))
+            {
+                rows.Add(new SourceFilterRow(index, group, source, ParseLong(f[4]), ParseLong(f[5])));
+            }
+        }
+        return rows;
+    }
+
+    internal static IReadOnlyList<SourceFilterRow> ParseMcFilter6(IEnumerable<string> lines)
+    {
+        var rows = new List<SourceFilterRow>();
+        foreach (string line in lines.Skip(1))
+        {
+            string[] f = Fields(line);
+            if (f.Length < 6 || !int.TryParse(f[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out int index)) continue;
+            if (TryHex6(f[2], out IPAddress? group) && TryHex6(f[3], out IPAddress? source))
+            {
+                rows.Add(new SourceFilterRow(index, group, source, ParseLong(f[4]), ParseLong(f[5])));
+            }
+        }
+        return rows;
+    }
+
+    private static string[] Fields(string line) => line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+
+    /// <summary>"0xe8010001": network order, as printed by mcfilter.</summary>
+    private static bool TryHex4(string s, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out IPAddress? address)
+    {
+        address = null;
+        if (s.StartsWith("0x", StringComparison.OrdinalIgnoreCase)) s = s[2..];
+        if (s.Length != 8 || !s.All(char.IsAsciiHexDigit)) return false;
+        address = new IPAddress(Convert.FromHexString(s));
+        return true;
+    }
+
+    /// <summary>32 hex digits without colons, as igmp6 and mcfilter6 print.</summary>
+    private static bool TryHex6(string s, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out IPAddress? address)
+    {
+        address = null;
+        if (s.Length != 32 || !s.All(char.IsAsciiHexDigit)) return false;
+        address = new IPAddress(Convert.FromHexString(s));
+        return true;
+    }
+
+    private static int ParseInt(string s) => int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) ? v : 0;
+
+    private static long ParseLong(string s) => long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out long v) ? v : 0;
+}
