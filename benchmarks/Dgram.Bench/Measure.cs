@@ -1,0 +1,221 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using Akka.Actor;
+using Dgram.Actors.Client;
+using Dgram.Actors.Protocol;
+using Dgram.Actors.Sockets;
+using Dgram.Actors.Supervision;
+
+namespace Dgram.Bench;
+
+/// <summary>One receive measurement.</summary>
+internal sealed record Result(string Name, int Size, long Sent, long Received, long Dropped, double Seconds, double CpuUsPerDatagram,
+    double BytesPerDatagram, double Gen0Per100k)
+{
+    public double Rate => Received / Seconds;
+    public double Loss => Sent == 0 ? 0 : 1 - (double)Received / Sent;
+
+    public string Describe() => string.Create(CultureInfo.InvariantCulture,
+        $"{Name,-30} {Size,5} B  {Rate,10:N0}/s  loss {Loss,6:P1}  cpu {CpuUsPerDatagram,6:F2} us  alloc {BytesPerDatagram,7:F1} B  gen0/100k {Gen0Per100k,5:F1}");
+}
+
+internal static class Measure
+{
+    /// <summary>Starts the receiver, blasts it from the C sender for <paramref name="seconds"/>, and counts.</summary>
+    public static async Task<Result> Receive(string name, int size, double seconds, int port, Func<int, Task<IReceiver>> start, string native)
+    {
+        await using IReceiver receiver = await start(port);
+        // Warm-up: a short blast so JIT tiers and pools settle before the measured one.
+        await Blast(native, port, size, 0.3);
+        await Task.Delay(200);
+        GC.Collect();
+        long count0 = receiver.Count, dropped0 = receiver.Dropped;
+        long alloc0 = GC.GetTotalAllocatedBytes(precise: true);
+        int gen0 = GC.CollectionCount(0);
+        TimeSpan cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+        long sent = await Blast(native, port, size, seconds);
+        await Task.Delay(200); // drain what is queued
+        long received = receiver.Count - count0;
+        TimeSpan cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu0;
+        long alloc = GC.GetTotalAllocatedBytes(precise: true) - alloc0;
+        int collections = GC.CollectionCount(0) - gen0;
+        double per = Math.Max(received, 1);
+        return new Result(name, size, sent, received, receiver.Dropped - dropped0, seconds, cpu.TotalMicroseconds / per, alloc / per, collections * 100_000.0 / per);
+    }
+
+    /// <summary>A C receiver (recvfrom or recvmmsg) under the same blast: the ceiling.</summary>
+    public static async Task<Result> NativeReceive(string mode, int size, double seconds, int port, string native)
+    {
+        var psi = new ProcessStartInfo(Path.Combine(native, "sink")) { RedirectStandardOutput = true };
+        foreach (string a in new[] { mode, port.ToString(CultureInfo.InvariantCulture), (seconds + 0.5).ToString(CultureInfo.InvariantCulture) }) psi.ArgumentList.Add(a);
+        using var sink = Process.Start(psi)!;
+        await sink.StandardOutput.ReadLineAsync(); // "ready"
+        long sent = await Blast(native, port, size, seconds);
+        string? line = await sink.StandardOutput.ReadLineAsync();
+        await sink.WaitForExitAsync();
+        long received = long.Parse(line ?? "0", CultureInfo.InvariantCulture);
+        return new Result("c_" + mode, size, sent, received, 0, seconds, double.NaN, double.NaN, double.NaN);
+    }
+
+    private static async Task<long> Blast(string native, int port, int size, double seconds)
+    {
+        var psi = new ProcessStartInfo(Path.Combine(native, "blast")) { RedirectStandardOutput = true };
+        foreach (string a in new[] { "127.0.0.1", port.ToString(CultureInfo.InvariantCulture), size.ToString(CultureInfo.InvariantCulture), seconds.ToString(CultureInfo.InvariantCulture) }) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        string output = await p.StandardOutput.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        return long.Parse(output.Trim(), CultureInfo.InvariantCulture);
+    }
+}
+
+/// <summary>Ping-pong round trips against an echo thread: raw .NET async, and through the socket actor.</summary>
+internal static class Latency
+{
+    private static Thread Echo(int port, CancellationToken stop)
+    {
+        var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp) { ReceiveTimeout = 100 };
+        s.Bind(new IPEndPoint(IPAddress.Loopback, port));
+        var t = new Thread(() =>
+        {
+            byte[] buffer = new byte[64];
+            var from = new SocketAddress(AddressFamily.InterNetwork);
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    int n = s.ReceiveFrom(buffer, SocketFlags.None, from);
+                    s.SendTo(buffer.AsSpan(0, n), SocketFlags.None, from);
+                }
+                catch (SocketException)
+                {
+                }
+            }
+            s.Dispose();
+        }) { IsBackground = true };
+        t.Start();
+        return t;
+    }
+
+    public static async Task<(string, double, double)> RawAsync(int port, int n)
+    {
+        using var stop = new CancellationTokenSource();
+        Thread echo = Echo(port, stop.Token);
+        using var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var to = new IPEndPoint(IPAddress.Loopback, port);
+        byte[] ping = new byte[32], pong = new byte[64];
+        var samples = new double[n];
+        for (int i = -1000; i < n; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            await s.SendToAsync(ping, SocketFlags.None, to);
+            await s.ReceiveFromAsync(pong, SocketFlags.None, to);
+            if (i >= 0) samples[i] = Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
+        }
+        stop.Cancel();
+        echo.Join();
+        return ("raw_async", Percentile(samples, 0.50), Percentile(samples, 0.99));
+    }
+
+    /// <summary>Send through the actor's mailbox (Ask), the echo comes back through its read loop to an inline handler.</summary>
+    public static async Task<(string, double, double)> Actor(ActorSystem system, int port, int n)
+    {
+        using var stop = new CancellationTokenSource();
+        Thread echo = Echo(port, stop.Token);
+        var client = await SocketClient.StartAsync(system, new SocketSettings
+        {
+            Name = "rtt-" + port, Family = AddressFamily.InterNetwork, LocalEndPoint = new IPEndPoint(IPAddress.Loopback, 0),
+            SocketOptions = new DatagramSocketOptions(),
+        });
+        var handler = new Pong();
+        await client.AddHandlerAsync(handler);
+        var to = new IPEndPoint(IPAddress.Loopback, port);
+        byte[] ping = new byte[32];
+        var samples = new double[n];
+        for (int i = -1000; i < n; i++)
+        {
+            var arrived = handler.Next();
+            long t0 = Stopwatch.GetTimestamp();
+            await client.SendToAsync(ping, to);
+            await arrived;
+            if (i >= 0) samples[i] = Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
+        }
+        await client.Socket.GracefulStop(TimeSpan.FromSeconds(5));
+        stop.Cancel();
+        echo.Join();
+        return ("actor", Percentile(samples, 0.50), Percentile(samples, 0.99));
+    }
+
+    private sealed class Pong : IDatagramHandler
+    {
+        private TaskCompletionSource _next = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Next()
+        {
+            _next = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return _next.Task;
+        }
+
+        public bool OnDatagram(ReadOnlySpan<byte> payload, ReadOnlySpan<byte> sourceAddress, in ReceiveResult result, long sequence)
+        {
+            _next.TrySetResult();
+            return true;
+        }
+
+        public void OnStatus(SocketStatus status) { }
+    }
+
+    private static double Percentile(double[] samples, double p)
+    {
+        var sorted = samples.Order().ToArray();
+        return sorted[(int)Math.Min(sorted.Length - 1, Math.Round(p * (sorted.Length - 1)))];
+    }
+}
+
+internal static class Report
+{
+    public static void Print(List<Result> results, List<(string Name, double P50, double P99)> rtt)
+    {
+        Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}, loopback, C sendmmsg sender");
+        Console.WriteLine();
+        Console.WriteLine($"{"path",-30} {"size",6}  {"datagrams/s",12}  {"loss",7}  {"cpu/dgram",9}  {"alloc/dgram",11}  {"gen0/100k",9}");
+        foreach (Result r in results)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{r.Name,-30} {r.Size,5}B  {r.Rate,12:N0}  {r.Loss,7:P1}  {Num(r.CpuUsPerDatagram, "F2") + " us",9}  {Num(r.BytesPerDatagram, "F1") + " B",11}  {Num(r.Gen0Per100k, "F1"),9}"));
+        }
+        Console.WriteLine();
+        foreach (var (name, p50, p99) in rtt) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"round trip {name,-10} p50 {p50,7:F1} us  p99 {p99,7:F1} us"));
+        Console.WriteLine();
+
+        foreach (Result r in results)
+        {
+            Line($"rate {r.Name}_{r.Size}", r.Rate, "F0");
+            if (!double.IsNaN(r.BytesPerDatagram)) Line($"alloc_per_datagram {r.Name}_{r.Size}", r.BytesPerDatagram, "F1");
+            if (!double.IsNaN(r.Gen0Per100k)) Line($"gen0_per_100k {r.Name}_{r.Size}", r.Gen0Per100k, "F1");
+            if (!double.IsNaN(r.CpuUsPerDatagram)) Line($"cpu_us_per_datagram {r.Name}_{r.Size}", r.CpuUsPerDatagram, "F3");
+        }
+        foreach (int size in results.Select(r => r.Size).Distinct())
+        {
+            Result Get(string n) => results.Single(r => r.Name == n && r.Size == size);
+            Line($"ratio actor_rx_inline_vs_raw_sync_{size}", Get("actor_rx_inline_zero_copy").Rate / Get("raw_sync").Rate);
+            Line($"ratio actor_rx_buffered_vs_raw_sync_{size}", Get("actor_rx_buffered_zero_copy").Rate / Get("raw_sync").Rate);
+            Line($"ratio actor_rx_inline_vs_akka_io_{size}", Get("actor_rx_inline_zero_copy").Rate / Math.Max(1, Get("akka_io").Rate));
+            Line($"ratio batched_vs_c_recvmmsg_{size}", Get("batched").Rate / Math.Max(1, Get("c_recvmmsg").Rate));
+            Line($"ratio cpu_actor_rx_inline_vs_raw_sync_{size}", Get("actor_rx_inline_zero_copy").CpuUsPerDatagram / Get("raw_sync").CpuUsPerDatagram);
+        }
+        foreach (var (name, p50, p99) in rtt)
+        {
+            Line($"rtt_p50_us {name}", p50, "F1");
+            Line($"rtt_p99_us {name}", p99, "F1");
+        }
+        Line("ratio rtt_p99_actor_vs_raw_async", rtt.Single(r => r.Name == "actor").P99 / rtt.Single(r => r.Name == "raw_async").P99);
+    }
+
+    private static string Num(double v, string format) => double.IsNaN(v) ? "n/a" : v.ToString(format, CultureInfo.InvariantCulture);
+
+    private static void Line(string key, double value, string format = "F2") =>
+        Console.WriteLine($"{key}={value.ToString(format, CultureInfo.InvariantCulture)}");
+}

@@ -1,0 +1,47 @@
+// Side-by-side receive throughput and round-trip latency, in one run, under the same conditions:
+// raw .NET, Akka.IO, this project's socket core, batched and actor + Rx paths, and C ceilings.
+// Loopback only (inside the lab namespace when run by ./bench.sh). Only ratios are meaningful.
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using Akka.Actor;
+using Akka.IO;
+using Dgram.Actors.Client;
+using Dgram.Actors.Protocol;
+using Dgram.Actors.Sockets;
+using Dgram.Actors.Supervision;
+using Dgram.Bench;
+using Dgram.Rx;
+
+bool quick = args.Contains("--quick");
+string native = args.SkipWhile(a => a != "--native").Skip(1).FirstOrDefault() ?? "benchmarks/native/bin";
+double seconds = quick ? 1.5 : 4;
+int[] sizes = [64, 1400];
+var results = new List<Result>();
+int port = 30000;
+using var system = ActorSystem.Create("bench", "akka.loglevel = WARNING\nakka.log-dead-letters = off");
+
+foreach (int size in sizes)
+{
+    foreach (var (name, receiver) in Receivers.All(system))
+    {
+        port++;
+        results.Add(await Measure.Receive(name, size, seconds, port, receiver, native));
+        Console.Error.WriteLine(results[^1].Describe());
+    }
+    foreach (string mode in new[] { "recvfrom", "recvmmsg" })
+    {
+        port++;
+        results.Add(await Measure.NativeReceive(mode, size, seconds, port, native));
+        Console.Error.WriteLine(results[^1].Describe());
+    }
+}
+
+var rtt = new List<(string Name, double P50, double P99)>
+{
+    await Latency.RawAsync(++port, quick ? 5_000 : 20_000),
+    await Latency.Actor(system, ++port, quick ? 5_000 : 20_000),
+};
+
+Report.Print(results, rtt);
