@@ -31,6 +31,35 @@ internal static class Receivers
         ("actor_rx_buffered_zero_copy", p => ActorRx.Start(system, p, leases: true, inline: false)),
     ];
 
+    /// <summary>A receive loop on its own thread; <c>receiveOnce</c> returns how many datagrams one call took (0 on timeout).</summary>
+    private abstract class ThreadReceiver : IReceiver
+    {
+        private Thread? _thread;
+        private long _count;
+        private volatile bool _stop;
+
+        protected void Start(Func<long> receiveOnce)
+        {
+            _thread = new Thread(() =>
+            {
+                while (!_stop) _count += receiveOnce();
+            }) { IsBackground = true };
+            _thread.Start();
+        }
+
+        public long Count => Volatile.Read(ref _count);
+
+        protected abstract void Close();
+
+        public ValueTask DisposeAsync()
+        {
+            _stop = true;
+            _thread?.Join();
+            Close();
+            return ValueTask.CompletedTask;
+        }
+    }
+
     private static Socket RawSocket(int port)
     {
         var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp) { ReceiveBufferSize = 4 << 20 };
@@ -39,45 +68,31 @@ internal static class Receivers
     }
 
     /// <summary>.NET synchronous ReceiveFrom(Span, SocketFlags, SocketAddress): 0 B per datagram.</summary>
-    private sealed class RawSync : IReceiver
+    private sealed class RawSync : ThreadReceiver
     {
         private readonly Socket _socket;
-        private readonly Thread _thread;
-        private long _count;
-        private volatile bool _stop;
 
         public RawSync(int port)
         {
             _socket = RawSocket(port);
             _socket.ReceiveTimeout = 100;
-            _thread = new Thread(() =>
+            byte[] buffer = new byte[2048];
+            var from = new SocketAddress(AddressFamily.InterNetwork);
+            Start(() =>
             {
-                byte[] buffer = new byte[2048];
-                var from = new SocketAddress(AddressFamily.InterNetwork);
-                while (!_stop)
+                try
                 {
-                    try
-                    {
-                        _socket.ReceiveFrom(buffer, SocketFlags.None, from);
-                        _count++;
-                    }
-                    catch (SocketException)
-                    {
-                    }
+                    _socket.ReceiveFrom(buffer, SocketFlags.None, from);
+                    return 1;
                 }
-            }) { IsBackground = true };
-            _thread.Start();
+                catch (SocketException)
+                {
+                    return 0; // the 100 ms timeout
+                }
+            });
         }
 
-        public long Count => Volatile.Read(ref _count);
-
-        public ValueTask DisposeAsync()
-        {
-            _stop = true;
-            _thread.Join();
-            _socket.Dispose();
-            return ValueTask.CompletedTask;
-        }
+        protected override void Close() => _socket.Dispose();
     }
 
     /// <summary>.NET ReceiveFromAsync(Memory, SocketFlags, SocketAddress).</summary>
@@ -168,73 +183,50 @@ internal static class Receivers
         public long Value;
     }
 
-    /// <summary>This project's socket core, one recvmsg per datagram (with metadata off).</summary>
-    private sealed class CoreSync : IReceiver
+    private static DatagramSocket CoreSocket(int port)
     {
-        private readonly DatagramSocket _socket = DatagramSocket.Create(AddressFamily.InterNetwork);
-        private readonly Thread _thread;
-        private long _count;
-        private volatile bool _stop;
+        var s = DatagramSocket.Create(AddressFamily.InterNetwork);
+        s.SetReceiveBufferSize(4 << 20);
+        s.Bind(new IPEndPoint(IPAddress.Loopback, port));
+        return s;
+    }
+
+    /// <summary>This project's socket core, one recvmsg per datagram (with metadata off).</summary>
+    private sealed class CoreSync : ThreadReceiver
+    {
+        private readonly DatagramSocket _socket;
 
         public CoreSync(int port)
         {
-            _socket.SetReceiveBufferSize(4 << 20);
-            _socket.Bind(new IPEndPoint(IPAddress.Loopback, port));
-            _thread = new Thread(() =>
-            {
-                byte[] buffer = new byte[2048];
-                SocketAddress from = _socket.CreateSocketAddress();
-                while (!_stop)
-                {
-                    if (_socket.ReceiveFrom(buffer, from, TimeSpan.FromMilliseconds(100)).Status == ReceiveStatus.Received) _count++;
-                }
-            }) { IsBackground = true };
-            _thread.Start();
+            _socket = CoreSocket(port);
+            byte[] buffer = new byte[2048];
+            SocketAddress from = _socket.CreateSocketAddress();
+            Start(() => _socket.ReceiveFrom(buffer, from, TimeSpan.FromMilliseconds(100)).Status == ReceiveStatus.Received ? 1 : 0);
         }
 
-        public long Count => Volatile.Read(ref _count);
-
-        public ValueTask DisposeAsync()
-        {
-            _stop = true;
-            _thread.Join();
-            _socket.Dispose();
-            return ValueTask.CompletedTask;
-        }
+        protected override void Close() => _socket.Dispose();
     }
 
     /// <summary>The socket core's recvmmsg path, 64 datagrams per call.</summary>
-    private sealed class CoreBatched : IReceiver
+    private sealed class CoreBatched : ThreadReceiver
     {
-        private readonly DatagramSocket _socket = DatagramSocket.Create(AddressFamily.InterNetwork);
-        private readonly Thread _thread;
-        private long _count;
-        private volatile bool _stop;
+        private readonly DatagramSocket _socket;
+        private readonly DatagramBatch _batch = new(64, 2048, 0);
 
         public CoreBatched(int port)
         {
-            _socket.SetReceiveBufferSize(4 << 20);
-            _socket.Bind(new IPEndPoint(IPAddress.Loopback, port));
-            _thread = new Thread(() =>
+            _socket = CoreSocket(port);
+            Start(() =>
             {
-                using var batch = new DatagramBatch(64, 2048, 0);
-                while (!_stop)
-                {
-                    var r = _socket.ReceiveBatch(batch, TimeSpan.FromMilliseconds(100));
-                    if (r.Status == ReceiveStatus.Received) _count += r.Count;
-                }
-            }) { IsBackground = true };
-            _thread.Start();
+                var r = _socket.ReceiveBatch(_batch, TimeSpan.FromMilliseconds(100));
+                return r.Status == ReceiveStatus.Received ? r.Count : 0;
+            });
         }
 
-        public long Count => Volatile.Read(ref _count);
-
-        public ValueTask DisposeAsync()
+        protected override void Close()
         {
-            _stop = true;
-            _thread.Join();
             _socket.Dispose();
-            return ValueTask.CompletedTask;
+            _batch.Dispose();
         }
     }
 

@@ -42,7 +42,7 @@ int main(int argc, char **argv) {
         if (t.tv_sec - start.tv_sec + (t.tv_nsec - start.tv_nsec) / 1e9 > seconds) break;
         if (mm) {
             for (int i = 0; i < BATCH; i++) msgs[i].msg_hdr.msg_namelen = sizeof from[i];
-            int n = recvmmsg(fd, msgs, BATCH, 0, NULL);
+            int n = recvmmsg(fd, msgs, BATCH, MSG_WAITFORONE, NULL); // return what is there, do not wait for a full batch
             if (n > 0) got += n;
         } else {
             socklen_t len = sizeof from[0];
