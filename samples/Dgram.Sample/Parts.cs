@@ -282,23 +282,14 @@ internal static class LabInterface
 /// <summary>Reads /proc: both groups on lab0a, and the source-specific group's two include filters.</summary>
 internal static class KernelCheck
 {
+    private static readonly IPAddress Asm = IPAddress.Parse("239.255.10.1"), Ssm = IPAddress.Parse("232.10.0.1");
+
     public static bool MembershipsInKernel()
     {
         if (NetworkInterfaceNames.TryGetIndex("lab0a", out int index) != 0) return false;
-        var groups = new HashSet<string>();
-        int current = -1;
-        foreach (string line in File.ReadAllLines("/proc/net/igmp").Skip(1))
-        {
-            if (line.Length == 0) continue;
-            if (!char.IsWhiteSpace(line[0])) current = int.Parse(line.Split('\t', ' ')[0], CultureInfo.InvariantCulture);
-            else if (current == index) groups.Add(line.Trim().Split(' ', '\t')[0]);
-        }
-        // Host byte order: 239.255.10.1 prints as 010AFFEF, 232.10.0.1 as 01000AE8.
-        bool both = groups.Contains("010AFFEF") && groups.Contains("01000AE8");
-        int includes = File.ReadAllLines("/proc/net/mcfilter").Skip(1)
-            .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-            .Count(f => f.Length >= 6 && f[0] == index.ToString(CultureInfo.InvariantCulture) && f[2] == "0xe80a0001" && f[4] == "1");
-        return both && includes == 2;
+        var groups = Dgram.Actors.Diagnostics.KernelMulticastTables.Igmp().Where(g => g.InterfaceIndex == index).Select(g => g.Group).ToList();
+        int includes = Dgram.Actors.Diagnostics.KernelMulticastTables.McFilter().Count(f => f.InterfaceIndex == index && f.Group.Equals(Ssm) && f.Include == 1);
+        return groups.Contains(Asm) && groups.Contains(Ssm) && includes == 2;
     }
 }
 

@@ -1,3 +1,4 @@
+using Dgram.Actors.Diagnostics;
 using System.CommandLine;
 using System.Net;
 using System.Net.Sockets;
@@ -34,12 +35,12 @@ internal static class InfoCommand
     {
         int onlyIndex = only is null ? 0 : Cli.InterfaceIndex(only, "--iface");
 
-        IReadOnlyList<GroupRow> groups = [.. ProcNetTables.Igmp(), .. ProcNetTables.Igmp6()];
-        IReadOnlyList<SourceFilterRow> filters = [.. ProcNetTables.McFilter(), .. ProcNetTables.McFilter6()];
+        IReadOnlyList<GroupRow> groups = [.. KernelMulticastTables.Igmp(), .. KernelMulticastTables.Igmp6()];
+        IReadOnlyList<SourceFilterRow> filters = [.. KernelMulticastTables.McFilter(), .. KernelMulticastTables.McFilter6()];
 
         // Every interface of this namespace: /proc/net/dev by name, plus any index the tables name.
         var interfaces = new SortedDictionary<int, string>();
-        foreach (string name in ProcNetTables.DeviceNames())
+        foreach (string name in KernelMulticastTables.DeviceNames())
         {
             if (NetworkInterfaceNames.TryGetIndex(name, out int index) == 0) interfaces[index] = name;
         }

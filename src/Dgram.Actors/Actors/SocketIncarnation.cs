@@ -160,7 +160,7 @@ internal sealed class SocketIncarnation : UntypedActor
     private void ReconcileInterfaces()
     {
         SocketLedger.Entry[] entries = _ledger.Memberships();
-        HashSet<string>? filters6 = null;
+        IReadOnlyList<Diagnostics.SourceFilterRow>? filters6 = null;
         foreach (SocketLedger.Entry entry in entries)
         {
             if (entry.InterfaceName is null) continue;
@@ -176,8 +176,9 @@ internal sealed class SocketIncarnation : UntypedActor
                 {
                     // IPv6 drops an interface's source filter when the interface's link (re)starts after the
                     // join (seen here with a veth whose peer came up a moment later): check mcfilter6.
-                    filters6 ??= KernelSocketTable.SourceFilters6();
-                    if (entry.Sources.Any(src => !filters6.Contains(KernelSocketTable.SourceFilterKey(index, entry.Group, src))))
+                    filters6 ??= Diagnostics.KernelMulticastTables.McFilter6();
+                    if (entry.Sources.Any(src => !filters6.Any(r => r.InterfaceIndex == index && r.Group.Equals(entry.Group)
+                        && r.Source.GetAddressBytes().AsSpan().SequenceEqual(src.GetAddressBytes()))))
                     {
                         reason = "kernel lost the source filter";
                     }

@@ -28,31 +28,6 @@ public static class KernelSocketTable
         return -1;
     }
 
-    /// <summary>
-    /// The (interface index, group, source) rows of /proc/net/mcfilter6, as "index group source" keys in
-    /// the file's own hex format, for checking that the kernel still holds a socket's IPv6 source filters.
-    /// </summary>
-    internal static HashSet<string> SourceFilters6()
-    {
-        var rows = new HashSet<string>();
-        try
-        {
-            foreach (string line in File.ReadLines("/proc/net/mcfilter6").Skip(1))
-            {
-                string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-                if (f.Length >= 4) rows.Add(f[0] + " " + f[2] + " " + f[3]);
-            }
-        }
-        catch (IOException)
-        {
-        }
-        return rows;
-    }
-
-    /// <summary>The key <see cref="SourceFilters6"/> uses for one row.</summary>
-    internal static string SourceFilterKey(int ifindex, System.Net.IPAddress group, System.Net.IPAddress source) =>
-        $"{ifindex} {Convert.ToHexStringLower(group.GetAddressBytes())} {Convert.ToHexStringLower(source.GetAddressBytes())}";
-
     private static string? Inode(DatagramSocket socket)
     {
         bool added = false;

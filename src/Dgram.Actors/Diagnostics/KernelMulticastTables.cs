@@ -2,13 +2,21 @@ using System.Buffers.Binary;
 using System.Globalization;
 using System.Net;
 
-namespace Dgram.Cli;
+namespace Dgram.Actors.Diagnostics;
 
 /// <summary>A group joined on an interface, from /proc/net/igmp or /proc/net/igmp6.</summary>
-internal sealed record GroupRow(int InterfaceIndex, IPAddress Group, int Users);
+/// <param name="InterfaceIndex">The interface's index.</param>
+/// <param name="Group">The group.</param>
+/// <param name="Users">How many memberships (sockets, and the kernel's own) hold it.</param>
+public sealed record GroupRow(int InterfaceIndex, IPAddress Group, int Users);
 
 /// <summary>One source-filter row of /proc/net/mcfilter or /proc/net/mcfilter6: how many sockets include and exclude the source.</summary>
-internal sealed record SourceFilterRow(int InterfaceIndex, IPAddress Group, IPAddress Source, long Include, long Exclude);
+/// <param name="InterfaceIndex">The interface's index.</param>
+/// <param name="Group">The group.</param>
+/// <param name="Source">The source.</param>
+/// <param name="Include">Sockets that include the source (source-specific memberships).</param>
+/// <param name="Exclude">Sockets that block the source (any-source memberships).</param>
+public sealed record SourceFilterRow(int InterfaceIndex, IPAddress Group, IPAddress Source, long Include, long Exclude);
 
 /// <summary>
 /// Reads the kernel's multicast tables for this process's network namespace (/proc/net follows the
@@ -22,14 +30,18 @@ internal sealed record SourceFilterRow(int InterfaceIndex, IPAddress Group, IPAd
 /// </list>
 /// Device names are cut in mcfilter*, so rows are matched by interface index.
 /// </summary>
-internal static class ProcNetTables
+public static class KernelMulticastTables
 {
+    /// <summary>IPv4 groups per interface (/proc/net/igmp).</summary>
     public static IReadOnlyList<GroupRow> Igmp(string path = "/proc/net/igmp") => ParseIgmp(ReadLines(path));
 
+    /// <summary>IPv6 groups per interface (/proc/net/igmp6).</summary>
     public static IReadOnlyList<GroupRow> Igmp6(string path = "/proc/net/igmp6") => ParseIgmp6(ReadLines(path));
 
+    /// <summary>IPv4 source filters (/proc/net/mcfilter).</summary>
     public static IReadOnlyList<SourceFilterRow> McFilter(string path = "/proc/net/mcfilter") => ParseMcFilter(ReadLines(path));
 
+    /// <summary>IPv6 source filters (/proc/net/mcfilter6).</summary>
     public static IReadOnlyList<SourceFilterRow> McFilter6(string path = "/proc/net/mcfilter6") => ParseMcFilter6(ReadLines(path));
 
     /// <summary>Interface names from /proc/net/dev (every interface of the namespace, with or without addresses).</summary>
