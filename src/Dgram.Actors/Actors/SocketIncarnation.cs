@@ -254,6 +254,9 @@ internal sealed class SocketIncarnation : UntypedActor
             case SendWithOptions send:
                 DoSendWithOptions(send);
                 break;
+            case SendMany many:
+                DoSendMany(many);
+                break;
             case OptionCommand command:
                 DoOption(command);
                 break;
@@ -386,6 +389,41 @@ internal sealed class SocketIncarnation : UntypedActor
         {
             // The socket is broken: fail this incarnation so the parent builds a new one.
             throw new DatagramSocketException("SendTo", DatagramSocketError.Kernel, result.Errno, destination.ToString(), "the socket is broken");
+        }
+    }
+
+    private DatagramSendBatch? _sendBatch;
+
+    /// <summary>Several datagrams in one mailbox step, through sendmmsg in batches of 64.</summary>
+    private void DoSendMany(SendMany many)
+    {
+        long seq = _shared.NextSequence();
+        _sendBatch ??= new DatagramSendBatch(64, Math.Min(_settings.MaxDatagramSize, 65507));
+        int total = 0;
+        BatchSendResult last = new(SendStatus.Sent, 0, 0);
+        var list = many.Datagrams;
+        for (int start = 0; start < list.Count && last.Status == SendStatus.Sent; start += _sendBatch.Capacity)
+        {
+            _sendBatch.Clear();
+            for (int i = start; i < list.Count && i < start + _sendBatch.Capacity; i++)
+            {
+                if (!_sendBatch.TryAdd(list[i].Payload.Span, list[i].Destination))
+                {
+                    last = new BatchSendResult(SendStatus.Error, 0, Errno.EMSGSIZE); // larger than MaxDatagramSize
+                    break;
+                }
+            }
+            if (last.Status != SendStatus.Sent) break;
+            last = Socket.SendBatch(_sendBatch, _settings.SendTimeout);
+            total += last.Sent;
+        }
+        var result = new BatchSendResult(last.Status, total, last.Errno);
+        for (int i = 0; i < total; i++) _shared.CountSend(new SendResult(SendStatus.Sent, list[i].Payload.Length, 0));
+        if (result.Status != SendStatus.Sent) _shared.CountSend(new SendResult(result.Status, 0, result.Errno));
+        Sender.Tell(new SentMany(result, seq));
+        if (result.Status == SendStatus.Error && result.Errno is Errno.EPIPE or Errno.EBADF or Errno.ENOTSOCK)
+        {
+            throw new DatagramSocketException("SendMany", DatagramSocketError.Kernel, result.Errno, null, "the socket is broken");
         }
     }
 

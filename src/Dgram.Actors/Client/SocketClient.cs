@@ -96,6 +96,10 @@ public sealed class SocketClient
     public async Task<SendResult> SendToAsync(ReadOnlyMemory<byte> payload, EndPoint destination, int? ttl, string? interfaceName) =>
         (await AskAsync<Sent>(new SendWithOptions(payload, destination, ttl, interfaceName)).ConfigureAwait(false)).Result;
 
+    /// <summary>Sends several datagrams in one mailbox step (sendmmsg), in order; the result says how many went.</summary>
+    public async Task<BatchSendResult> SendManyAsync(IReadOnlyList<(ReadOnlyMemory<byte> Payload, EndPoint Destination)> datagrams) =>
+        (await AskAsync<SentMany>(new SendMany(datagrams)).ConfigureAwait(false)).Result;
+
     /// <summary>Seed <c>recvfrom</c> (and <c>recvfromsync</c>): the next datagram, or timed out.</summary>
     public async Task<PullResult> ReceiveFromAsync(TimeSpan timeout)
     {

@@ -152,6 +152,25 @@ public static class SocketProtocol
         public string? InterfaceName { get; } = interfaceName;
     }
 
+    /// <summary>
+    /// Sends several datagrams in one mailbox step with sendmmsg (batches of up to 64), in order.
+    /// Answered with <see cref="SentMany"/>; a datagram the kernel refuses stops the rest.
+    /// </summary>
+    public sealed class SendMany(IReadOnlyList<(ReadOnlyMemory<byte> Payload, EndPoint Destination)> datagrams) : Command
+    {
+        /// <summary>The datagrams, in send order.</summary>
+        public IReadOnlyList<(ReadOnlyMemory<byte> Payload, EndPoint Destination)> Datagrams { get; } = datagrams;
+    }
+
+    /// <summary>A <see cref="SendMany"/>'s outcome: how many went, and why the next did not.</summary>
+    public sealed class SentMany(BatchSendResult result, long sequence)
+    {
+        /// <summary>Datagrams sent from the start, status and errno.</summary>
+        public BatchSendResult Result { get; } = result;
+        /// <summary>The actor's sequence number for this command.</summary>
+        public long Sequence { get; } = sequence;
+    }
+
     /// <summary>A send's outcome.</summary>
     public sealed class Sent(SendResult result, long sequence)
     {

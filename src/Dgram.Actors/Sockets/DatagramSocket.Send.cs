@@ -89,4 +89,55 @@ public sealed partial class DatagramSocket
             Exit();
         }
     }
+
+    /// <summary>
+    /// Sends every datagram of <paramref name="batch"/> with sendmmsg, in order, as few system calls as
+    /// the kernel allows; waits up to <paramref name="timeout"/> while the send buffer is full. A datagram
+    /// the kernel refuses stops the batch there: the result says how many went and why the next did not.
+    /// Allocates nothing. The batch is left as it was (clear it to reuse).
+    /// </summary>
+    public unsafe BatchSendResult SendBatch(DatagramSendBatch batch, TimeSpan timeout)
+    {
+        int timeoutMs = TimeoutMs(nameof(SendBatch), timeout);
+        ArgumentNullExceptionIfNull(nameof(SendBatch), batch);
+        if (!TryEnter(out int fd)) return new BatchSendResult(SendStatus.Closed, 0, Errno.EBADF);
+        try
+        {
+            long deadline = timeoutMs > 0 ? Environment.TickCount64 + timeoutMs : 0;
+            int sent = 0, count = batch.Count;
+            while (sent < count)
+            {
+                int n = Libc.SendMMsg(fd, batch.Headers + sent, (uint)(count - sent), Const.MSG_DONTWAIT | Const.MSG_NOSIGNAL);
+                if (n > 0)
+                {
+                    sent += n;
+                    continue;
+                }
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno == Errno.EINTR) continue;
+                if (Volatile.Read(ref _closed) != 0) return Done(SendStatus.Closed, Errno.EBADF);
+                if (errno != Errno.EAGAIN)
+                {
+                    Interlocked.Increment(ref Statistics._sendErrors);
+                    return Done(SendStatus.Error, errno);
+                }
+                int wait = Remaining(timeoutMs, deadline);
+                if (wait == 0) return Done(SendStatus.TimedOut, 0);
+                PollFd pfd = new() { Fd = fd, Events = Const.POLLOUT };
+                Libc.Poll(&pfd, 1, wait);
+            }
+            return Done(SendStatus.Sent, 0);
+
+            BatchSendResult Done(SendStatus status, int errno)
+            {
+                Interlocked.Add(ref Statistics._sent, sent);
+                return new BatchSendResult(status, sent, errno);
+            }
+        }
+        finally
+        {
+            batch.KeepAlive();
+            Exit();
+        }
+    }
 }

@@ -162,3 +162,30 @@ public sealed class SocketActorTestsV4() : SocketActorTests(LabFamily.V4);
 
 [Trait("Area", "Actor")]
 public sealed class SocketActorTestsV6() : SocketActorTests(LabFamily.V6);
+
+/// <summary>SendMany: several datagrams in one mailbox step through sendmmsg.</summary>
+[Trait("Area", "Actor")]
+public sealed class SendManyTests : ActorTestBase
+{
+    [Fact]
+    public async Task SendMany_150Datagrams_ArriveInOrder_ResultCountsThem()
+    {
+        var f = LabFamily.V4;
+        var (client, _) = await StartReceiver(f);
+        var rx = Core(f.Family);
+        rx.SetReceiveBufferSize(1 << 20);
+        int port = LabNet.NextPort();
+        rx.Bind(new IPEndPoint(f.Loopback, port));
+        var to = new IPEndPoint(f.Loopback, port);
+        var datagrams = Enumerable.Range(0, 150).Select(i => ((ReadOnlyMemory<byte>)Encoding.ASCII.GetBytes(i.ToString()), (EndPoint)to)).ToList();
+        BatchSendResult r = await client.SendManyAsync(datagrams);
+        Assert.Equal((SendStatus.Sent, 150), (r.Status, r.Sent));
+        byte[] buffer = new byte[16];
+        for (int i = 0; i < 150; i++)
+        {
+            var got = rx.ReceiveFrom(buffer, (SocketAddress?)null, Arrival);
+            Assert.Equal(i.ToString(), Encoding.ASCII.GetString(buffer, 0, got.BytesReceived));
+        }
+        Assert.Equal(150, (await client.GetStateAsync()).Counters.DatagramsSent);
+    }
+}

@@ -44,6 +44,9 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "recvmmsg", SetLastError = true)]
     internal static partial int RecvMMsg(int fd, MMsgHdr* msgs, uint vlen, int flags, void* timeout);
 
+    [LibraryImport(Lib, EntryPoint = "sendmmsg", SetLastError = true)]
+    internal static partial int SendMMsg(int fd, MMsgHdr* msgs, uint vlen, int flags);
+
     [LibraryImport(Lib, EntryPoint = "sendto", SetLastError = true)]
     internal static partial nint SendTo(int fd, byte* buf, nuint len, int flags, byte* addr, uint addrlen);
 
