@@ -59,10 +59,11 @@ internal static class Measure
         return new Result("c_" + mode, size, sent, received, 0, seconds, double.NaN, double.NaN, double.NaN);
     }
 
-    private static async Task<long> Blast(string native, int port, int size, double seconds)
+    internal static async Task<long> Blast(string native, int port, int size, double seconds, bool sendto = false)
     {
         var psi = new ProcessStartInfo(Path.Combine(native, "blast")) { RedirectStandardOutput = true };
         foreach (string a in new[] { "127.0.0.1", port.ToString(CultureInfo.InvariantCulture), size.ToString(CultureInfo.InvariantCulture), seconds.ToString(CultureInfo.InvariantCulture) }) psi.ArgumentList.Add(a);
+        if (sendto) psi.ArgumentList.Add("sendto");
         using var p = Process.Start(psi)!;
         string output = await p.StandardOutput.ReadToEndAsync();
         await p.WaitForExitAsync();
@@ -174,9 +175,69 @@ internal static class Latency
     }
 }
 
+/// <summary>Send rates: C sendto and sendmmsg loops, the socket core one at a time and batched, and SendMany through the actor.</summary>
+internal static class Senders
+{
+    public static async Task<List<(string Name, int Size, double Rate)>> Measure(ActorSystem system, string native, double seconds, int port)
+    {
+        var results = new List<(string, int, double)>();
+        foreach (int size in new[] { 64, 1400 })
+        {
+            port++;
+            using var sink = StartSink(native, port, seconds * 6 + 3);
+            await sink.StandardOutput.ReadLineAsync(); // ready
+            var to = new IPEndPoint(IPAddress.Loopback, port);
+            results.Add(("c_sendto", size, await Dgram.Bench.Measure.Blast(native, port, size, seconds, sendto: true) / seconds));
+            results.Add(("c_sendmmsg", size, await Dgram.Bench.Measure.Blast(native, port, size, seconds) / seconds));
+            byte[] payload = new byte[size];
+
+            using (var s = DatagramSocket.Create(AddressFamily.InterNetwork))
+            {
+                SocketAddress dest = to.Serialize();
+                results.Add(("core_send", size, Loop(seconds, () => s.SendTo(payload, dest, TimeSpan.Zero).Status == SendStatus.Sent ? 1 : 0)));
+                var batch = new DatagramSendBatch(64, size);
+                while (batch.TryAdd(payload, to)) { }
+                results.Add(("core_send_batched", size, Loop(seconds, () => s.SendBatch(batch, TimeSpan.Zero).Sent)));
+            }
+
+            var client = await SocketClient.StartAsync(system, new SocketSettings
+            {
+                Name = "send-" + port, Family = AddressFamily.InterNetwork, LocalEndPoint = new IPEndPoint(IPAddress.Loopback, 0),
+                SocketOptions = new DatagramSocketOptions(),
+            });
+            var list = Enumerable.Range(0, 64).Select(_ => ((ReadOnlyMemory<byte>)payload, (EndPoint)to)).ToList();
+            long sent = 0;
+            var clock = Stopwatch.StartNew();
+            while (clock.Elapsed.TotalSeconds < seconds) sent += (await client.SendManyAsync(list)).Sent;
+            results.Add(("actor_send_many", size, sent / clock.Elapsed.TotalSeconds));
+            await client.Socket.GracefulStop(TimeSpan.FromSeconds(5));
+            sink.Kill();
+        }
+        return results;
+    }
+
+    private static double Loop(double seconds, Func<int> once)
+    {
+        long sent = 0;
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed.TotalSeconds < seconds)
+        {
+            for (int i = 0; i < 64; i++) sent += once();
+        }
+        return sent / clock.Elapsed.TotalSeconds;
+    }
+
+    private static Process StartSink(string native, int port, double seconds)
+    {
+        var psi = new ProcessStartInfo(Path.Combine(native, "sink")) { RedirectStandardOutput = true };
+        foreach (string a in new[] { "recvmmsg", port.ToString(CultureInfo.InvariantCulture), seconds.ToString(CultureInfo.InvariantCulture) }) psi.ArgumentList.Add(a);
+        return Process.Start(psi)!;
+    }
+}
+
 internal static class Report
 {
-    public static void Print(List<Result> results, List<(string Name, double P50, double P99)> rtt)
+    public static void Print(List<Result> results, List<(string Name, double P50, double P99)> rtt, List<(string Name, int Size, double Rate)> sends)
     {
         Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}, loopback, C sendmmsg sender");
         Console.WriteLine();
@@ -188,6 +249,8 @@ internal static class Report
         }
         Console.WriteLine();
         foreach (var (name, p50, p99) in rtt) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"round trip {name,-10} p50 {p50,7:F1} us  p99 {p99,7:F1} us"));
+        Console.WriteLine();
+        foreach (var (name, size, rate) in sends) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"send {name,-20} {size,5}B  {rate,12:N0}/s"));
         Console.WriteLine();
 
         foreach (Result r in results)
@@ -210,6 +273,14 @@ internal static class Report
         {
             Line($"rtt_p50_us {name}", p50, "F1");
             Line($"rtt_p99_us {name}", p99, "F1");
+        }
+        foreach (var (name, size, rate) in sends) Line($"send_rate {name}_{size}", rate, "F0");
+        foreach (int size in sends.Select(x => x.Size).Distinct())
+        {
+            double Rate(string n) => sends.Single(x => x.Name == n && x.Size == size).Rate;
+            Line($"ratio batched_send_vs_c_sendto_{size}", Rate("core_send_batched") / Rate("c_sendto"));
+            Line($"ratio batched_send_vs_core_send_{size}", Rate("core_send_batched") / Rate("core_send"));
+            Line($"ratio actor_send_many_vs_c_sendto_{size}", Rate("actor_send_many") / Rate("c_sendto"));
         }
         Line("ratio rtt_p99_actor_vs_raw_async", rtt.Single(r => r.Name == "actor").P99 / rtt.Single(r => r.Name == "raw_async").P99);
     }

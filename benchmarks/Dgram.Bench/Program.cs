@@ -44,4 +44,5 @@ var rtt = new List<(string Name, double P50, double P99)>
     await Latency.Actor(system, ++port, quick ? 5_000 : 20_000),
 };
 
-Report.Print(results, rtt);
+var sends = await Senders.Measure(system, native, seconds, ++port + 10);
+Report.Print(results, rtt, sends);

@@ -1,5 +1,6 @@
-// A saturating UDP sender: sendmmsg batches of one datagram size to one destination for a time.
-// usage: blast ADDR PORT SIZE SECONDS  -> prints the number of datagrams sent
+// A saturating UDP sender: sendmmsg batches (or one sendto per datagram) of one size to one
+// destination for a time.
+// usage: blast ADDR PORT SIZE SECONDS [sendto]  -> prints the number of datagrams sent
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -14,7 +15,8 @@
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
 
 int main(int argc, char **argv) {
-    if (argc != 5) { fprintf(stderr, "usage: blast ADDR PORT SIZE SECONDS\n"); return 2; }
+    if (argc != 5 && argc != 6) { fprintf(stderr, "usage: blast ADDR PORT SIZE SECONDS [sendto]\n"); return 2; }
+    int single = argc == 6 && strcmp(argv[5], "sendto") == 0;
     int size = atoi(argv[3]);
     double seconds = atof(argv[4]);
     struct sockaddr_in dst = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[2])) };
@@ -33,8 +35,13 @@ int main(int argc, char **argv) {
     double end = now() + seconds;
     while (now() < end) {
         for (int i = 0; i < BATCH; i++) memcpy(buf[i], &(long long){sent + i}, 8);
-        int n = sendmmsg(fd, msgs, BATCH, 0);
-        if (n > 0) sent += n;
+        if (single) {
+            for (int i = 0; i < BATCH; i++)
+                if (sendto(fd, buf[i], size, 0, (struct sockaddr *)&dst, sizeof dst) >= 0) sent++;
+        } else {
+            int n = sendmmsg(fd, msgs, BATCH, 0);
+            if (n > 0) sent += n;
+        }
     }
     printf("%lld\n", sent);
     return 0;
