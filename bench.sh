@@ -12,13 +12,15 @@ mkdir -p benchmarks/native/bin
 gcc -O2 -o benchmarks/native/bin/blast benchmarks/native/blast.c
 gcc -O2 -o benchmarks/native/bin/sink benchmarks/native/sink.c
 dotnet build benchmarks/Dgram.Bench/Dgram.Bench.csproj -c Release -v quiet -nologo >&2
-bench=(dotnet benchmarks/Dgram.Bench/bin/Release/net10.0/Dgram.Bench.dll --native benchmarks/native/bin "$@")
+mkdir -p benchmarks/results
+bench=(dotnet benchmarks/Dgram.Bench/bin/Release/net10.0/Dgram.Bench.dll --native benchmarks/native/bin --charts benchmarks/results "$@")
 
+# The text results go beside the charts (benchmarks/results/results.txt) as well as to stdout.
 if [[ $EUID -eq 0 ]] && unshare -n true 2>/dev/null; then
-  exec unshare -n lab/lab.sh "${bench[@]}"
+  unshare -n lab/lab.sh "${bench[@]}" | tee benchmarks/results/results.txt
 elif unshare -rn true 2>/dev/null; then
-  exec unshare -rn lab/lab.sh "${bench[@]}"
+  unshare -rn lab/lab.sh "${bench[@]}" | tee benchmarks/results/results.txt
 else
   echo "bench.sh: no private network namespace; running on the host's loopback" >&2
-  exec "${bench[@]}"
+  "${bench[@]}" | tee benchmarks/results/results.txt
 fi

@@ -237,7 +237,8 @@ internal static class Senders
 
 internal static class Report
 {
-    public static void Print(List<Result> results, List<(string Name, double P50, double P99)> rtt, List<(string Name, int Size, double Rate)> sends)
+    public static void Print(List<Result> results, List<(string Name, double P50, double P99)> rtt, List<(string Name, int Size, double Rate)> sends,
+        (double Rate, double Aggregate, bool SenderLimited) fanOut)
     {
         Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}, loopback, C sendmmsg sender");
         Console.WriteLine();
@@ -251,6 +252,10 @@ internal static class Report
         foreach (var (name, p50, p99) in rtt) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"round trip {name,-10} p50 {p50,7:F1} us  p99 {p99,7:F1} us"));
         Console.WriteLine();
         foreach (var (name, size, rate) in sends) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"send {name,-20} {size,5}B  {rate,12:N0}/s"));
+        Console.WriteLine();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"fan-out: one group, 8 socket actors: highest lossless send rate {fanOut.Rate:N0}/s, aggregate deliveries {fanOut.Aggregate:N0}/s")
+            + (fanOut.SenderLimited ? " (the sender was the limit: no loss at the most it could send)" : ""));
         Console.WriteLine();
 
         foreach (Result r in results)
@@ -282,6 +287,9 @@ internal static class Report
             Line($"ratio batched_send_vs_core_send_{size}", Rate("core_send_batched") / Rate("core_send"));
             Line($"ratio actor_send_many_vs_c_sendto_{size}", Rate("actor_send_many") / Rate("c_sendto"));
         }
+        Line("fanout_lossless_rate_8_sockets", fanOut.Rate, "F0");
+        Line("fanout_aggregate_8_sockets", fanOut.Aggregate, "F0");
+        Line("ratio fanout_aggregate_vs_raw_sync_64", fanOut.Aggregate / results.Single(r => r.Name == "raw_sync" && r.Size == 64).Rate);
         Line("ratio rtt_p99_actor_vs_raw_async", rtt.Single(r => r.Name == "actor").P99 / rtt.Single(r => r.Name == "raw_async").P99);
     }
 

@@ -45,4 +45,11 @@ var rtt = new List<(string Name, double P50, double P99)>
 };
 
 var sends = await Senders.Measure(system, native, seconds, ++port + 10);
-Report.Print(results, rtt, sends);
+var fanOut = await FanOut.Measure(system, port += 20, quick ? 1 : 2);
+Report.Print(results, rtt, sends, fanOut);
+string? charts = args.SkipWhile(a => a != "--charts").Skip(1).FirstOrDefault();
+if (charts is not null)
+{
+    Chart.Write(charts, results, rtt, sends);
+    Console.Error.WriteLine($"charts written to {charts}/throughput.png, allocation.png, latency.png");
+}

@@ -160,7 +160,7 @@ internal sealed class SocketIncarnation : UntypedActor
     private void ReconcileInterfaces()
     {
         SocketLedger.Entry[] entries = _ledger.Memberships();
-        IReadOnlyList<Diagnostics.SourceFilterRow>? filters6 = null;
+        IReadOnlyList<Diagnostics.SourceFilterRow>? filters = null;
         foreach (SocketLedger.Entry entry in entries)
         {
             if (entry.InterfaceName is null) continue;
@@ -172,12 +172,14 @@ internal sealed class SocketIncarnation : UntypedActor
                 if (index == 0) reason = "interface removed";
                 else if (entry.ActiveIndex != index) reason = "interface re-created";
                 else if (!up) reason = "interface down";
-                else if (entry.Sources.Count > 0 && _settings.Family == System.Net.Sockets.AddressFamily.InterNetworkV6)
+                else if (entry.Sources.Count > 0)
                 {
-                    // IPv6 drops an interface's source filter when the interface's link (re)starts after the
-                    // join (seen here with a veth whose peer came up a moment later): check mcfilter6.
-                    filters6 ??= Diagnostics.KernelMulticastTables.McFilter6();
-                    if (entry.Sources.Any(src => !filters6.Any(r => r.InterfaceIndex == index && r.Group.Equals(entry.Group)
+                    // Measured here for both families: a source filter re-joined right after its interface
+                    // came back (IPv6 also after a previous socket closed) can be missing from the kernel's
+                    // table while the group is joined. The kernel is the judge: check mcfilter(6), rejoin.
+                    filters ??= _settings.Family == System.Net.Sockets.AddressFamily.InterNetworkV6
+                        ? Diagnostics.KernelMulticastTables.McFilter6() : Diagnostics.KernelMulticastTables.McFilter();
+                    if (entry.Sources.Any(src => !filters.Any(r => r.InterfaceIndex == index && r.Group.Equals(entry.Group)
                         && r.Source.GetAddressBytes().AsSpan().SequenceEqual(src.GetAddressBytes()))))
                     {
                         reason = "kernel lost the source filter";
