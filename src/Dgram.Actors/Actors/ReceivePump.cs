@@ -67,7 +67,7 @@ internal sealed class ReceivePump
     public void RequestStop() => _stop = true;
 
     /// <summary>Stops the loop (the owner disposes the socket, which also wakes it) and waits for the thread.</summary>
-    public void Stop(TimeSpan wait)
+    public bool Stop(TimeSpan wait)
     {
         _stop = true;
         _resume.Set();
@@ -75,6 +75,7 @@ internal sealed class ReceivePump
         bool joined = !_thread.IsAlive || Thread.CurrentThread == _thread || _thread.Join(wait);
         // A loop still running keeps its waker (its descriptor must not be reused under it).
         if (joined) _waker.Dispose();
+        return joined;
     }
 
     private void Run()

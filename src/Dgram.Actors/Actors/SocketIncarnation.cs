@@ -75,7 +75,11 @@ internal sealed class SocketIncarnation : UntypedActor
         _reconcileTimer?.Cancel();
         _pump?.RequestStop(); // first, so the loop does not take the close below for a fault
         _socket?.Dispose(); // wakes the read loop (shutdown) and leaves every group (close)
-        _pump?.Stop(TimeSpan.FromSeconds(5));
+        if (_pump is not null && !_pump.Stop(TimeSpan.FromSeconds(5)))
+        {
+            _log.Error("Socket {0}: the read loop of incarnation {1} did not end within 5 s (a handler or inline subscriber is blocking it); it ends once that call returns",
+                _shared.Name, _number);
+        }
     }
 
     /// <summary>Re-applies every recorded option and membership to the new socket, in order.</summary>
@@ -267,10 +271,18 @@ internal sealed class SocketIncarnation : UntypedActor
                 _shared.Pulls.Enqueue(pending);
                 Context.System.Scheduler.ScheduleTellOnce(pull.Timeout, Context.Parent, new PullExpired(pending), ActorRefs.NoSender);
                 break;
-            case SuspendReading:
-                _pump!.Suspend(TimeSpan.FromSeconds(5));
-                _ledger.Suspended = true;
-                Sender.Tell(ReadingSuspended.Instance);
+            case SuspendReading suspend:
+                _ledger.Suspended = true; // wanted either way: a new incarnation starts suspended
+                if (_pump!.Suspend(TimeSpan.FromSeconds(5)))
+                {
+                    Sender.Tell(ReadingSuspended.Instance);
+                }
+                else
+                {
+                    // The loop is stuck in a consumer's callback: say so rather than claim it parked.
+                    Sender.Tell(new CommandFailed(suspend, new DatagramSocketException("SuspendReading", DatagramSocketError.Kernel, Errno.ETIMEDOUT,
+                        _shared.Name, "the read loop did not park within 5 s: a handler or inline subscriber is blocking it")));
+                }
                 break;
             case ResumeReading:
                 _pump!.Resume();
