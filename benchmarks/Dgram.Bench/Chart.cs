@@ -55,6 +55,6 @@ internal static class Chart
         latency.Axes.Left.Label.Text = "round trip, microseconds";
         latency.Title("Round-trip latency (ping-pong, loopback)");
         latency.Axes.Margins(bottom: 0);
-        latency.SavePng(Path.Combine(directory, "latency.png"), 800, 500);
+        latency.SavePng(Path.Combine(directory, "latency.png"), 1000, 500);
     }
 }

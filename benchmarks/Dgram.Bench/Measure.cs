@@ -7,6 +7,7 @@ using Dgram.Actors.Client;
 using Dgram.Actors.Protocol;
 using Dgram.Actors.Sockets;
 using Dgram.Actors.Supervision;
+using Dgram.Rx;
 
 namespace Dgram.Bench;
 
@@ -118,6 +119,85 @@ internal static class Latency
         stop.Cancel();
         echo.Join();
         return ("raw_async", Percentile(samples, 0.50), Percentile(samples, 0.99));
+    }
+
+    /// <summary>Blocking .NET SendTo/ReceiveFrom.</summary>
+    public static Task<(string, double, double)> RawSync(int port, int n) => Task.Run(() =>
+    {
+        using var stop = new CancellationTokenSource();
+        Thread echo = Echo(port, stop.Token);
+        using var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        SocketAddress to = new IPEndPoint(IPAddress.Loopback, port).Serialize(), from = new(AddressFamily.InterNetwork);
+        byte[] ping = new byte[32], pong = new byte[64];
+        var samples = new double[n];
+        for (int i = -1000; i < n; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            s.SendTo(ping, SocketFlags.None, to);
+            s.ReceiveFrom(pong, SocketFlags.None, from);
+            if (i >= 0) samples[i] = Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
+        }
+        stop.Cancel();
+        echo.Join();
+        return ("raw_sync", Percentile(samples, 0.50), Percentile(samples, 0.99));
+    });
+
+    /// <summary>The socket core: SendTo and ReceiveFrom (recvmsg + poll) on one thread.</summary>
+    public static Task<(string, double, double)> Core(int port, int n) => Task.Run(() =>
+    {
+        using var stop = new CancellationTokenSource();
+        Thread echo = Echo(port, stop.Token);
+        using var s = DatagramSocket.Create(AddressFamily.InterNetwork);
+        s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        SocketAddress to = new IPEndPoint(IPAddress.Loopback, port).Serialize(), from = s.CreateSocketAddress();
+        byte[] ping = new byte[32], pong = new byte[64];
+        var samples = new double[n];
+        for (int i = -1000; i < n; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            s.SendTo(ping, to, TimeSpan.FromSeconds(1));
+            s.ReceiveFrom(pong, from, TimeSpan.FromSeconds(1));
+            if (i >= 0) samples[i] = Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
+        }
+        stop.Cancel();
+        echo.Join();
+        return ("core", Percentile(samples, 0.50), Percentile(samples, 0.99));
+    });
+
+    /// <summary>Send through the actor's mailbox (Ask), the echo back through the read loop into an inline Rx subscription.</summary>
+    public static async Task<(string, double, double)> ActorRx(ActorSystem system, int port, int n)
+    {
+        using var stop = new CancellationTokenSource();
+        Thread echo = Echo(port, stop.Token);
+        var client = await SocketClient.StartAsync(system, new SocketSettings
+        {
+            Name = "rtt-rx-" + port, Family = AddressFamily.InterNetwork, LocalEndPoint = new IPEndPoint(IPAddress.Loopback, 0),
+            SocketOptions = new DatagramSocketOptions(),
+        });
+        using var streams = await client.OpenStreamsAsync();
+        TaskCompletionSource next = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var subscription = streams.Leases(new Dgram.Rx.SubscriberOptions { Inline = true }).Subscribe(l =>
+        {
+            l.Dispose();
+            next.TrySetResult();
+        });
+        var to = new IPEndPoint(IPAddress.Loopback, port);
+        byte[] ping = new byte[32];
+        var samples = new double[n];
+        for (int i = -1000; i < n; i++)
+        {
+            next = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Task arrived = next.Task;
+            long t0 = Stopwatch.GetTimestamp();
+            await client.SendToAsync(ping, to);
+            await arrived;
+            if (i >= 0) samples[i] = Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
+        }
+        await client.Socket.GracefulStop(TimeSpan.FromSeconds(5));
+        stop.Cancel();
+        echo.Join();
+        return ("actor_rx", Percentile(samples, 0.50), Percentile(samples, 0.99));
     }
 
     /// <summary>Send through the actor's mailbox (Ask), the echo comes back through its read loop to an inline handler.</summary>

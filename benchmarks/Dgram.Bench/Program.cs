@@ -40,8 +40,11 @@ foreach (int size in sizes)
 
 var rtt = new List<(string Name, double P50, double P99)>
 {
+    await Latency.RawSync(++port, quick ? 5_000 : 20_000),
     await Latency.RawAsync(++port, quick ? 5_000 : 20_000),
+    await Latency.Core(++port, quick ? 5_000 : 20_000),
     await Latency.Actor(system, ++port, quick ? 5_000 : 20_000),
+    await Latency.ActorRx(system, ++port, quick ? 5_000 : 20_000),
 };
 
 var sends = await Senders.Measure(system, native, seconds, ++port + 10);
