@@ -214,6 +214,24 @@ public abstract class RxStreamTests : ActorTestBase
     }
 
     [Fact]
+    public async Task UnrecoverableFault_EndsEverySubscriptionWithTheCause()
+    {
+        // No retries: the first failure of an incarnation is final.
+        var (client, _, streams) = await Open(s => s with { MaxRetries = 0 });
+        var a = new Recorder<Datagram>(int.MaxValue, Text);
+        var b = new Recorder<DatagramLease>(int.MaxValue, l => { l.Dispose(); return ""; });
+        using var sa = streams.Datagrams().Subscribe(a);
+        using var sb = streams.Leases(new SubscriberOptions { Inline = true }).Subscribe(b);
+        var status = new TaskCompletionSource<Exception?>();
+        using var st = streams.Status.Subscribe(_ => { }, e => status.TrySetResult(e), () => status.TrySetResult(null));
+        IActorRef incarnation = await Sys.ActorSelection(client.Socket.Path / "*").ResolveOne(Arrival);
+        incarnation.Tell(Kill.Instance);
+        Assert.IsType<ActorKilledException>(await a.Ended.Task.WaitAsync(Arrival));
+        Assert.IsType<ActorKilledException>(await b.Ended.Task.WaitAsync(Arrival));
+        Assert.IsType<ActorKilledException>(await status.Task.WaitAsync(Arrival));
+    }
+
+    [Fact]
     public async Task SocketStopped_CompletesEverySubscription_NothingAfterwards()
     {
         var (client, port, streams) = await Open();
