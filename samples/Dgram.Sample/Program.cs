@@ -70,6 +70,21 @@ foreach (string name in sockets.Names)
     subscriptions.Add(streams);
 }
 
+// Publish only once every socket is bound and its memberships are in the kernel: a datagram sent
+// before that is lost outside any fault window.
+var ready = Stopwatch.StartNew();
+while (ready.Elapsed < TimeSpan.FromSeconds(10))
+{
+    bool allActive = true;
+    foreach (string name in sockets.Names)
+    {
+        var state = await sockets.Get(name).GetStateAsync();
+        allActive &= state.Memberships.All(m => m.Status == MembershipStatus.Active);
+    }
+    if (allActive && (!options.Lab || KernelCheck.MembershipsInKernel())) break;
+    await Task.Delay(20);
+}
+
 var publishers = config.GetSection("Publishers").GetChildren().Select(p => new Publisher(
     IPAddress.Parse(p["Source"]!), p["Interface"]!, IPAddress.Parse(p["Group"]!), int.Parse(p["Port"]!, CultureInfo.InvariantCulture), options.Rate)).ToList();
 using var stop = new CancellationTokenSource();

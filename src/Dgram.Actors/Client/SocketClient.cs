@@ -39,17 +39,21 @@ public sealed class SocketClient
     public static async Task<SocketClient> StartAsync(IActorRefFactory system, SocketSettings settings, TimeSpan? timeout = null)
     {
         settings.Validate();
-        IActorRef actor = system.ActorOf(SocketSupervisor.Props(settings), settings.Name);
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        IActorRef actor = system.ActorOf(SocketSupervisor.Props(settings, started), settings.Name);
         var client = new SocketClient(actor);
         try
         {
-            await actor.Ask<AwaitStarted>(AwaitStarted.Instance, timeout ?? TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+            await started.Task.WaitAsync(timeout ?? TimeSpan.FromSeconds(30)).ConfigureAwait(false);
         }
         catch (Exception e)
         {
             // A socket that did not start is not left behind retrying.
             await actor.GracefulStop(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
-            if (e is not DatagramSocketException && e.InnerException is DatagramSocketException inner) throw inner;
+            if (e is TimeoutException)
+            {
+                throw new DatagramSocketException("Start", DatagramSocketError.Closed, Sockets.Native.Errno.ETIMEDOUT, settings.Name, "the socket did not start in time");
+            }
             throw;
         }
         return client;

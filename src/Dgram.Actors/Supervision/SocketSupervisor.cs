@@ -41,15 +41,33 @@ public sealed class SocketSupervisor : UntypedActor, IWithTimers
     private bool _started;
 
     /// <summary>Creates the supervisor for one socket.</summary>
-    public SocketSupervisor(SocketSettings settings)
+    public SocketSupervisor(SocketSettings settings) : this(settings, null)
+    {
+    }
+
+    /// <summary>
+    /// Creates the supervisor for one socket; <paramref name="started"/> (if given) completes when the
+    /// first incarnation is bound and configured, or fails with why the socket could not start.
+    /// (Public because Akka's props activator uses public constructors.)
+    /// </summary>
+    public SocketSupervisor(SocketSettings settings, TaskCompletionSource? started)
     {
         _settings = settings;
         _shared = new SocketShared(settings.Name);
         _ledger = SocketLedger.From(settings);
+        _startedPromise = started;
     }
+
+    // Completed when the first incarnation started or the socket gave up: no message can miss it
+    // (an AwaitStarted that arrives after a failed start would find the actor gone).
+    private readonly TaskCompletionSource? _startedPromise;
 
     /// <summary>Props for a socket actor.</summary>
     public static Props Props(SocketSettings settings) => Akka.Actor.Props.Create(() => new SocketSupervisor(settings));
+
+    /// <summary>Props whose <paramref name="started"/> completes when the socket first starts, or fails with why it could not.</summary>
+    public static Props Props(SocketSettings settings, TaskCompletionSource started) =>
+        Akka.Actor.Props.Create(() => new SocketSupervisor(settings, started));
 
     /// <inheritdoc />
     public ITimerScheduler Timers { get; set; } = null!;
@@ -70,6 +88,7 @@ public sealed class SocketSupervisor : UntypedActor, IWithTimers
     protected override void PostStop()
     {
         _shared.Publish(new SocketStopped(_settings.Name));
+        _startedPromise?.TrySetException(new DatagramSocketException("Start", DatagramSocketError.Closed, 0, _settings.Name, "stopped before it started"));
         foreach (IActorRef waiter in _startWaiters) waiter.Tell(new Status.Failure(new DatagramSocketException("Start", DatagramSocketError.Closed, 0, _settings.Name, "stopped")));
         FailWaitingCommands("the socket actor stopped");
     }
@@ -206,6 +225,7 @@ public sealed class SocketSupervisor : UntypedActor, IWithTimers
         if (!_started)
         {
             _started = true;
+            _startedPromise?.TrySetResult();
             foreach (IActorRef waiter in _startWaiters) waiter.Tell(AwaitStarted.Instance);
             _startWaiters.Clear();
         }
@@ -234,6 +254,7 @@ public sealed class SocketSupervisor : UntypedActor, IWithTimers
         {
             _log.Error(cause, "Socket {0}: giving up after {1} failed incarnation(s)", _settings.Name, _consecutiveFailures);
             _shared.Publish(new SocketFailed(_settings.Name, cause));
+            _startedPromise?.TrySetException(cause);
             foreach (IActorRef waiter in _startWaiters) waiter.Tell(new Status.Failure(cause));
             _startWaiters.Clear();
             FailWaitingCommands("the socket could not be recovered: " + cause.Message);

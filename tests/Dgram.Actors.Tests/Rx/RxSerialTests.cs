@@ -61,9 +61,15 @@ public sealed class RxSerialTests : ActorTestBase
 
         Run(20_000); // warm-up: tiered JIT, pool buckets filled
         const int n = 10_000;
-        long before = GC.GetTotalAllocatedBytes(precise: true);
-        Run(n);
-        long allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+        // The count is process-wide: other tests' actor systems may still be shutting down in the
+        // background. The least of three measurements is what this path allocates.
+        long allocated = long.MaxValue;
+        for (int attempt = 0; attempt < 3 && allocated > 0; attempt++)
+        {
+            long before = GC.GetTotalAllocatedBytes(precise: true);
+            Run(n);
+            allocated = Math.Min(allocated, GC.GetTotalAllocatedBytes(precise: true) - before);
+        }
         _output.WriteLine($"{(inline ? "inline" : "buffered")} lease stream: {allocated} B allocated process-wide over {n} datagrams");
         Assert.True(allocated < n, $"{allocated} B over {n} datagrams");
         await AwaitAssertAsync(() => Assert.Equal(0, streams.Pool.Outstanding), Arrival);
