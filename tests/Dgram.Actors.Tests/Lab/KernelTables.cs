@@ -14,6 +14,14 @@ public sealed record SourceFilterEntry(int InterfaceIndex, IPAddress Group, IPAd
 /// </summary>
 public static class KernelTables
 {
+    /// <summary>
+    /// The /proc multicast tables are seq_files that resume by row index between 4 KB reads: while
+    /// other tests join and leave in parallel, one pass can skip rows. The union of three passes is
+    /// used; a row absent from all three is absent.
+    /// </summary>
+    private static IEnumerable<string> Lines(string path, bool header = true) =>
+        Enumerable.Range(0, 3).SelectMany(_ => File.ReadAllLines(path).Skip(header ? 1 : 0)).Distinct();
+
     /// <summary>Groups joined on an interface (IPv4: /proc/net/igmp; IPv6: /proc/net/igmp6).</summary>
     public static IReadOnlySet<IPAddress> Groups(LabFamily family, int ifindex) =>
         family.IsV6 ? Igmp6Groups(ifindex) : IgmpGroups(ifindex);
@@ -22,7 +30,8 @@ public static class KernelTables
     {
         var groups = new HashSet<IPAddress>();
         int current = -1;
-        foreach (string line in File.ReadAllLines("/proc/net/igmp").Skip(1))
+        // Three passes (see Lines); the device lines reset the current interface in each.
+        foreach (string line in Enumerable.Range(0, 3).SelectMany(_ => File.ReadAllLines("/proc/net/igmp").Skip(1)))
         {
             if (line.Length == 0) continue;
             if (!char.IsWhiteSpace(line[0]))
@@ -44,7 +53,7 @@ public static class KernelTables
     public static IReadOnlySet<IPAddress> Igmp6Groups(int ifindex)
     {
         var groups = new HashSet<IPAddress>();
-        foreach (string line in File.ReadAllLines("/proc/net/igmp6"))
+        foreach (string line in Lines("/proc/net/igmp6", header: false))
         {
             string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
             if (f.Length >= 3 && int.Parse(f[0], CultureInfo.InvariantCulture) == ifindex)
@@ -62,7 +71,7 @@ public static class KernelTables
     public static IReadOnlyList<SourceFilterEntry> McFilter()
     {
         var rows = new List<SourceFilterEntry>();
-        foreach (string line in File.ReadAllLines("/proc/net/mcfilter").Skip(1))
+        foreach (string line in Lines("/proc/net/mcfilter"))
         {
             string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
             if (f.Length < 6) continue;
@@ -77,7 +86,7 @@ public static class KernelTables
     public static IReadOnlyList<SourceFilterEntry> McFilter6()
     {
         var rows = new List<SourceFilterEntry>();
-        foreach (string line in File.ReadAllLines("/proc/net/mcfilter6").Skip(1))
+        foreach (string line in Lines("/proc/net/mcfilter6"))
         {
             string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
             if (f.Length < 6) continue;

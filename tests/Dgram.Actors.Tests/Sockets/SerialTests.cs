@@ -104,9 +104,15 @@ public sealed class AllocationTests : SocketTestBase
 
         Assert.Equal(20000L * payload.Length, RoundTrips(20000)); // warm-up: tiered JIT settles (1,000 was not enough: OSR/rejit allocated ~27 KB later)
         const int n = 10_000;
-        long before = GC.GetTotalAllocatedBytes(precise: true);
-        long received = RoundTrips(n);
-        long allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+        // Process-wide count: other tests' actor systems may still be shutting down in the background.
+        // The least of three measurements is what this path allocates.
+        long allocated = long.MaxValue, received = 0;
+        for (int attempt = 0; attempt < 3 && allocated > 0; attempt++)
+        {
+            long before = GC.GetTotalAllocatedBytes(precise: true);
+            received = RoundTrips(n);
+            allocated = Math.Min(allocated, GC.GetTotalAllocatedBytes(precise: true) - before);
+        }
         Assert.Equal((long)n * payload.Length, received);
         _output.WriteLine($"{f}: {allocated} B allocated process-wide over {n} send+receive round trips");
         // Measured: exactly 0 B in isolation. The bound is "under one byte per datagram" because the
@@ -150,9 +156,14 @@ public sealed class AllocationTests : SocketTestBase
 
         Assert.Equal(20_000L / 32 * 32, Run(20_000 / 32));
         const int rounds = 10_000 / 32 + 1;
-        long before = GC.GetTotalAllocatedBytes(precise: true);
-        long received = Run(rounds);
-        long allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+        // Process-wide count: the least of three measurements is what this path allocates.
+        long allocated = long.MaxValue, received = 0;
+        for (int attempt = 0; attempt < 3 && allocated > 0; attempt++)
+        {
+            long before = GC.GetTotalAllocatedBytes(precise: true);
+            received = Run(rounds);
+            allocated = Math.Min(allocated, GC.GetTotalAllocatedBytes(precise: true) - before);
+        }
         Assert.Equal(rounds * 32L, received);
         _output.WriteLine($"{f}: {allocated} B allocated process-wide over {received} datagrams received in batches");
         Assert.True(allocated < received, $"{allocated} B allocated over {received} datagrams");
