@@ -100,134 +100,118 @@ internal static class Latency
         return t;
     }
 
-    public static async Task<(string, double, double)> RawAsync(int port, int n)
+    /// <summary>
+    /// Runs <paramref name="n"/> ping-pongs (after 1,000 unmeasured) against an echo thread on
+    /// <paramref name="port"/>: <paramref name="open"/> sets the path up and returns one ping (send,
+    /// then wait for the echo) and a cleanup.
+    /// </summary>
+    private static async Task<(string, double, double)> RoundTrips(string name, int port, int n,
+        Func<IPEndPoint, Task<(Func<ValueTask> Ping, Func<Task> Close)>> open)
     {
         using var stop = new CancellationTokenSource();
         Thread echo = Echo(port, stop.Token);
-        using var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        var to = new IPEndPoint(IPAddress.Loopback, port);
-        byte[] ping = new byte[32], pong = new byte[64];
+        var (ping, close) = await open(new IPEndPoint(IPAddress.Loopback, port));
         var samples = new double[n];
         for (int i = -1000; i < n; i++)
         {
             long t0 = Stopwatch.GetTimestamp();
-            await s.SendToAsync(ping, SocketFlags.None, to);
-            await s.ReceiveFromAsync(pong, SocketFlags.None, to);
+            await ping();
             if (i >= 0) samples[i] = Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
         }
+        await close();
         stop.Cancel();
         echo.Join();
-        return ("raw_async", Percentile(samples, 0.50), Percentile(samples, 0.99));
+        return (name, Percentile(samples, 0.50), Percentile(samples, 0.99));
     }
 
-    /// <summary>Blocking .NET SendTo/ReceiveFrom.</summary>
-    public static Task<(string, double, double)> RawSync(int port, int n) => Task.Run(() =>
+    /// <summary>.NET SendToAsync/ReceiveFromAsync.</summary>
+    public static Task<(string, double, double)> RawAsync(int port, int n) => RoundTrips("raw_async", port, n, to =>
     {
-        using var stop = new CancellationTokenSource();
-        Thread echo = Echo(port, stop.Token);
-        using var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        SocketAddress to = new IPEndPoint(IPAddress.Loopback, port).Serialize(), from = new(AddressFamily.InterNetwork);
         byte[] ping = new byte[32], pong = new byte[64];
-        var samples = new double[n];
-        for (int i = -1000; i < n; i++)
+        return Task.FromResult<(Func<ValueTask>, Func<Task>)>((async () =>
         {
-            long t0 = Stopwatch.GetTimestamp();
-            s.SendTo(ping, SocketFlags.None, to);
-            s.ReceiveFrom(pong, SocketFlags.None, from);
-            if (i >= 0) samples[i] = Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
-        }
-        stop.Cancel();
-        echo.Join();
-        return ("raw_sync", Percentile(samples, 0.50), Percentile(samples, 0.99));
+            await s.SendToAsync(ping, SocketFlags.None, to);
+            await s.ReceiveFromAsync(pong, SocketFlags.None, to);
+        }, () => { s.Dispose(); return Task.CompletedTask; }));
     });
 
-    /// <summary>The socket core: SendTo and ReceiveFrom (recvmsg + poll) on one thread.</summary>
-    public static Task<(string, double, double)> Core(int port, int n) => Task.Run(() =>
+    /// <summary>Blocking .NET SendTo/ReceiveFrom.</summary>
+    public static Task<(string, double, double)> RawSync(int port, int n) => RoundTrips("raw_sync", port, n, to =>
     {
-        using var stop = new CancellationTokenSource();
-        Thread echo = Echo(port, stop.Token);
-        using var s = DatagramSocket.Create(AddressFamily.InterNetwork);
+        var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        SocketAddress to = new IPEndPoint(IPAddress.Loopback, port).Serialize(), from = s.CreateSocketAddress();
+        SocketAddress dest = to.Serialize(), from = new(AddressFamily.InterNetwork);
         byte[] ping = new byte[32], pong = new byte[64];
-        var samples = new double[n];
-        for (int i = -1000; i < n; i++)
+        return Task.FromResult<(Func<ValueTask>, Func<Task>)>((() =>
         {
-            long t0 = Stopwatch.GetTimestamp();
-            s.SendTo(ping, to, TimeSpan.FromSeconds(1));
+            s.SendTo(ping, SocketFlags.None, dest);
+            s.ReceiveFrom(pong, SocketFlags.None, from);
+            return ValueTask.CompletedTask;
+        }, () => { s.Dispose(); return Task.CompletedTask; }));
+    });
+
+    /// <summary>The socket core: SendTo and ReceiveFrom (recvmsg + poll).</summary>
+    public static Task<(string, double, double)> Core(int port, int n) => RoundTrips("core", port, n, to =>
+    {
+        var s = DatagramSocket.Create(AddressFamily.InterNetwork);
+        s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        SocketAddress dest = to.Serialize(), from = s.CreateSocketAddress();
+        byte[] ping = new byte[32], pong = new byte[64];
+        return Task.FromResult<(Func<ValueTask>, Func<Task>)>((() =>
+        {
+            s.SendTo(ping, dest, TimeSpan.FromSeconds(1));
             s.ReceiveFrom(pong, from, TimeSpan.FromSeconds(1));
-            if (i >= 0) samples[i] = Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
-        }
-        stop.Cancel();
-        echo.Join();
-        return ("core", Percentile(samples, 0.50), Percentile(samples, 0.99));
+            return ValueTask.CompletedTask;
+        }, () => { s.Dispose(); return Task.CompletedTask; }));
+    });
+
+    private static Task<SocketClient> StartClient(ActorSystem system, string name) => SocketClient.StartAsync(system, new SocketSettings
+    {
+        Name = name, Family = AddressFamily.InterNetwork, LocalEndPoint = new IPEndPoint(IPAddress.Loopback, 0),
+        SocketOptions = new DatagramSocketOptions(),
     });
 
     /// <summary>Send through the actor's mailbox (Ask), the echo back through the read loop into an inline Rx subscription.</summary>
-    public static async Task<(string, double, double)> ActorRx(ActorSystem system, int port, int n)
+    public static Task<(string, double, double)> ActorRx(ActorSystem system, int port, int n) => RoundTrips("actor_rx", port, n, async to =>
     {
-        using var stop = new CancellationTokenSource();
-        Thread echo = Echo(port, stop.Token);
-        var client = await SocketClient.StartAsync(system, new SocketSettings
-        {
-            Name = "rtt-rx-" + port, Family = AddressFamily.InterNetwork, LocalEndPoint = new IPEndPoint(IPAddress.Loopback, 0),
-            SocketOptions = new DatagramSocketOptions(),
-        });
-        using var streams = await client.OpenStreamsAsync();
-        TaskCompletionSource next = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var subscription = streams.Leases(new Dgram.Rx.SubscriberOptions { Inline = true }).Subscribe(l =>
+        var client = await StartClient(system, "rtt-rx-" + port);
+        var streams = await client.OpenStreamsAsync();
+        var pong = new Pong();
+        var subscription = streams.Leases(new Dgram.Rx.SubscriberOptions { Inline = true }).Subscribe(l =>
         {
             l.Dispose();
-            next.TrySetResult();
+            pong.OnDatagram(default, default, default, 0);
         });
-        var to = new IPEndPoint(IPAddress.Loopback, port);
         byte[] ping = new byte[32];
-        var samples = new double[n];
-        for (int i = -1000; i < n; i++)
+        return (async () =>
         {
-            next = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            Task arrived = next.Task;
-            long t0 = Stopwatch.GetTimestamp();
+            Task arrived = pong.Next();
             await client.SendToAsync(ping, to);
             await arrived;
-            if (i >= 0) samples[i] = Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
-        }
-        await client.Socket.GracefulStop(TimeSpan.FromSeconds(5));
-        stop.Cancel();
-        echo.Join();
-        return ("actor_rx", Percentile(samples, 0.50), Percentile(samples, 0.99));
-    }
+        }, async () =>
+        {
+            subscription.Dispose();
+            streams.Dispose();
+            await client.Socket.GracefulStop(TimeSpan.FromSeconds(5));
+        });
+    });
 
     /// <summary>Send through the actor's mailbox (Ask), the echo comes back through its read loop to an inline handler.</summary>
-    public static async Task<(string, double, double)> Actor(ActorSystem system, int port, int n)
+    public static Task<(string, double, double)> Actor(ActorSystem system, int port, int n) => RoundTrips("actor", port, n, async to =>
     {
-        using var stop = new CancellationTokenSource();
-        Thread echo = Echo(port, stop.Token);
-        var client = await SocketClient.StartAsync(system, new SocketSettings
-        {
-            Name = "rtt-" + port, Family = AddressFamily.InterNetwork, LocalEndPoint = new IPEndPoint(IPAddress.Loopback, 0),
-            SocketOptions = new DatagramSocketOptions(),
-        });
-        var handler = new Pong();
-        await client.AddHandlerAsync(handler);
-        var to = new IPEndPoint(IPAddress.Loopback, port);
+        var client = await StartClient(system, "rtt-" + port);
+        var pong = new Pong();
+        await client.AddHandlerAsync(pong);
         byte[] ping = new byte[32];
-        var samples = new double[n];
-        for (int i = -1000; i < n; i++)
+        return (async () =>
         {
-            var arrived = handler.Next();
-            long t0 = Stopwatch.GetTimestamp();
+            Task arrived = pong.Next();
             await client.SendToAsync(ping, to);
             await arrived;
-            if (i >= 0) samples[i] = Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
-        }
-        await client.Socket.GracefulStop(TimeSpan.FromSeconds(5));
-        stop.Cancel();
-        echo.Join();
-        return ("actor", Percentile(samples, 0.50), Percentile(samples, 0.99));
-    }
+        }, async () => await client.Socket.GracefulStop(TimeSpan.FromSeconds(5)));
+    });
 
     private sealed class Pong : IDatagramHandler
     {

@@ -436,7 +436,9 @@ internal sealed class SocketIncarnation : UntypedActor
             total += last.Sent;
         }
         var result = new BatchSendResult(last.Status, total, last.Errno);
-        for (int i = 0; i < total; i++) _shared.CountSend(new SendResult(SendStatus.Sent, list[i].Payload.Length, 0));
+        long bytes = 0;
+        for (int i = 0; i < total; i++) bytes += list[i].Payload.Length;
+        _shared.CountSent(total, bytes);
         if (result.Status != SendStatus.Sent) _shared.CountSend(new SendResult(result.Status, 0, result.Errno));
         Sender.Tell(new SentMany(result, seq));
         if (result.Status == SendStatus.Error && result.Errno is Errno.EPIPE or Errno.EBADF or Errno.ENOTSOCK)

@@ -109,14 +109,21 @@ internal sealed class SocketShared(string name)
         Volatile.Read(ref _sendFailures), Volatile.Read(ref _receiveErrors), Volatile.Read(ref _noConsumer),
         Volatile.Read(ref _kernelDrops), Volatile.Read(ref _restarts), Volatile.Read(ref _restored));
 
+    /// <summary>Counts datagrams sent in one go (a batch), with one metric update each.</summary>
+    public void CountSent(long datagrams, long bytes)
+    {
+        if (datagrams == 0) return;
+        Interlocked.Add(ref _sent, datagrams);
+        Interlocked.Add(ref _bytesSent, bytes);
+        DgramMetrics.DatagramsSent.Add(datagrams, Tag);
+        DgramMetrics.BytesSent.Add(bytes, Tag);
+    }
+
     public void CountSend(Sockets.SendResult result)
     {
         if (result.Status == Sockets.SendStatus.Sent)
         {
-            Interlocked.Increment(ref _sent);
-            Interlocked.Add(ref _bytesSent, result.BytesSent);
-            DgramMetrics.DatagramsSent.Add(1, Tag);
-            DgramMetrics.BytesSent.Add(result.BytesSent, Tag);
+            CountSent(1, result.BytesSent);
         }
         else
         {
