@@ -183,12 +183,9 @@ internal sealed class SocketIncarnation : UntypedActor
                     // table while the group is joined. The kernel is the judge: check mcfilter(6), rejoin.
                     filters ??= _settings.Family == System.Net.Sockets.AddressFamily.InterNetworkV6
                         ? Diagnostics.KernelMulticastTables.McFilter6() : Diagnostics.KernelMulticastTables.McFilter();
-                    bool Missing(IReadOnlyList<Diagnostics.SourceFilterRow> rows) => entry.Sources.Any(src => !rows.Any(r => r.InterfaceIndex == index
-                        && r.Group.Equals(entry.Group) && r.Source.GetAddressBytes().AsSpan().SequenceEqual(src.GetAddressBytes())));
-                    // The table is a seq_file that resumes by row index between 4 KB reads, so one pass can
-                    // skip rows while other sockets change memberships: act only on a row missing twice.
-                    if (Missing(filters) && Missing(_settings.Family == System.Net.Sockets.AddressFamily.InterNetworkV6
-                        ? Diagnostics.KernelMulticastTables.McFilter6() : Diagnostics.KernelMulticastTables.McFilter()))
+                    // (KernelMulticastTables reads in several passes: a row can be skipped by one.)
+                    if (entry.Sources.Any(src => !filters.Any(r => r.InterfaceIndex == index && r.Group.Equals(entry.Group)
+                        && r.Source.GetAddressBytes().AsSpan().SequenceEqual(src.GetAddressBytes()))))
                     {
                         reason = "kernel lost the source filter";
                     }

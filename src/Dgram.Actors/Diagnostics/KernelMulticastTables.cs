@@ -29,20 +29,29 @@ public sealed record SourceFilterRow(int InterfaceIndex, IPAddress Group, IPAddr
 /// <item>mcfilter6: "Idx Device(cut to 6) GROUP SOURCE INC EXC", 32 hex digits each.</item>
 /// </list>
 /// Device names are cut in mcfilter*, so rows are matched by interface index.
+/// These are seq_files that resume by row index between 4 KB reads: while other sockets join and
+/// leave, one pass can skip rows. Each table is therefore read in three passes and the rows united;
+/// a row absent from all three is absent.
 /// </summary>
 public static class KernelMulticastTables
 {
+    private const int Passes = 3;
+
     /// <summary>IPv4 groups per interface (/proc/net/igmp).</summary>
-    public static IReadOnlyList<GroupRow> Igmp(string path = "/proc/net/igmp") => ParseIgmp(ReadLines(path));
+    public static IReadOnlyList<GroupRow> Igmp(string path = "/proc/net/igmp") => United(path, ParseIgmp, r => (r.InterfaceIndex, r.Group));
 
     /// <summary>IPv6 groups per interface (/proc/net/igmp6).</summary>
-    public static IReadOnlyList<GroupRow> Igmp6(string path = "/proc/net/igmp6") => ParseIgmp6(ReadLines(path));
+    public static IReadOnlyList<GroupRow> Igmp6(string path = "/proc/net/igmp6") => United(path, ParseIgmp6, r => (r.InterfaceIndex, r.Group));
 
     /// <summary>IPv4 source filters (/proc/net/mcfilter).</summary>
-    public static IReadOnlyList<SourceFilterRow> McFilter(string path = "/proc/net/mcfilter") => ParseMcFilter(ReadLines(path));
+    public static IReadOnlyList<SourceFilterRow> McFilter(string path = "/proc/net/mcfilter") => United(path, ParseMcFilter, r => (r.InterfaceIndex, r.Group, r.Source));
 
     /// <summary>IPv6 source filters (/proc/net/mcfilter6).</summary>
-    public static IReadOnlyList<SourceFilterRow> McFilter6(string path = "/proc/net/mcfilter6") => ParseMcFilter6(ReadLines(path));
+    public static IReadOnlyList<SourceFilterRow> McFilter6(string path = "/proc/net/mcfilter6") => United(path, ParseMcFilter6, r => (r.InterfaceIndex, r.Group, r.Source));
+
+    /// <summary>Rows of several passes, one per key (the first pass's counts win when they changed between passes).</summary>
+    private static IReadOnlyList<T> United<T, TKey>(string path, Func<IEnumerable<string>, IReadOnlyList<T>> parse, Func<T, TKey> key) =>
+        Enumerable.Range(0, Passes).SelectMany(_ => parse(ReadLines(path))).DistinctBy(key).ToList();
 
     /// <summary>Interface names from /proc/net/dev (every interface of the namespace, with or without addresses).</summary>
     public static IReadOnlyList<string> DeviceNames(string path = "/proc/net/dev")
