@@ -25,6 +25,8 @@ internal sealed class SocketIncarnation : UntypedActor
     private DatagramSocket? _socket;
     private ReceivePump? _pump;
     private ICancelable? _reconcileTimer;
+    private readonly Outbox _outbox;
+    private bool _flushQueued;
 
     public SocketIncarnation(SocketSettings settings, SocketShared shared, SocketLedger ledger, int number, bool firstStart)
     {
@@ -33,6 +35,7 @@ internal sealed class SocketIncarnation : UntypedActor
         _ledger = ledger;
         _number = number;
         _firstStart = firstStart;
+        _outbox = new Outbox(settings.SendBatchSize);
     }
 
     /// <summary>True until an incarnation of this socket has started once: AbsentInterface = Fail applies then.</summary>
@@ -235,6 +238,18 @@ internal sealed class SocketIncarnation : UntypedActor
 
     protected override void OnReceive(object message)
     {
+        if (message is Dispatched { Message: Send send } queued && _outbox.Capacity > 1)
+        {
+            Enqueue(send, queued.Id);
+            return;
+        }
+        if (message is FlushOutboxMarker)
+        {
+            _flushQueued = false;
+            FlushOutbox();
+            return;
+        }
+        FlushOutbox(); // whatever comes next finds the sends before it done, in mailbox order
         if (message is Dispatched dispatched)
         {
             try
@@ -400,47 +415,119 @@ internal sealed class SocketIncarnation : UntypedActor
         }
         _shared.CountSend(result);
         Sender.Tell(new Sent(result, seq));
-        if (result.Status == SendStatus.Error && result.Errno is Errno.EPIPE or Errno.EBADF or Errno.ENOTSOCK)
+        if (result.Status == SendStatus.Error && Outbox.IsBroken(result.Errno))
         {
             // The socket is broken: fail this incarnation so the parent builds a new one.
             throw new DatagramSocketException("SendTo", DatagramSocketError.Kernel, result.Errno, destination.ToString(), "the socket is broken");
         }
     }
 
-    private DatagramSendBatch? _sendBatch;
+    /// <summary>
+    /// Queues a send instead of sending it at once: sends already waiting in the mailbox join it, and the
+    /// lot goes out through sendmmsg when a flush marker (queued behind them) or any other message arrives.
+    /// A lone send costs one extra message to self, processed in the same mailbox run.
+    /// </summary>
+    private void Enqueue(Send send, long id)
+    {
+        EndPoint? to = null;
+        DatagramSocketException? invalid = null;
+        try
+        {
+            to = Socket.ValidateEndPoint("SendTo", send.Destination);
+        }
+        catch (DatagramSocketException e)
+        {
+            invalid = e;
+        }
+        _outbox.Items.Add(new OutgoingDatagram { Payload = send.Payload, Destination = to, Invalid = invalid, Command = send, ReplyTo = Sender, Id = id });
+        if (_outbox.Items.Count >= _outbox.Capacity)
+        {
+            FlushOutbox();
+        }
+        else if (!_flushQueued)
+        {
+            _flushQueued = true;
+            Self.Tell(FlushOutboxMarker.Instance);
+        }
+    }
 
-    /// <summary>Several datagrams in one mailbox step, through sendmmsg in batches of 64.</summary>
+    /// <summary>Sends what the outbox holds, answers each command in order and acknowledges them to the parent.</summary>
+    private void FlushOutbox()
+    {
+        List<OutgoingDatagram> items = _outbox.Items;
+        if (items.Count == 0) return;
+        int tried = _outbox.Transmit(Socket, _settings.SendTimeout, stopAtFailure: false);
+        long sent = 0, bytes = 0;
+        for (int k = 0; k < tried; k++)
+        {
+            OutgoingDatagram d = items[k];
+            if (d.Invalid is not null)
+            {
+                d.ReplyTo!.Tell(new CommandFailed(d.Command!, d.Invalid));
+                continue;
+            }
+            if (d.Result.Status == SendStatus.Sent)
+            {
+                sent++;
+                bytes += d.Result.BytesSent;
+            }
+            else
+            {
+                _shared.CountSend(d.Result);
+            }
+            d.ReplyTo!.Tell(new Sent(d.Result, _shared.NextSequence()));
+        }
+        _shared.CountSent(sent, bytes);
+        // Only answered sends are acknowledged: the rest (after a broken socket) go to the next incarnation.
+        Context.Parent.Tell(new Done(items[tried - 1].Id));
+        OutgoingDatagram last = items[tried - 1];
+        items.Clear();
+        if (last.Tried && last.Result.Status != SendStatus.Sent && Outbox.IsBroken(last.Result.Errno))
+        {
+            throw new DatagramSocketException("SendTo", DatagramSocketError.Kernel, last.Result.Errno, last.Destination?.ToString(), "the socket is broken");
+        }
+    }
+
+    /// <summary>Several datagrams in one mailbox step, through sendmmsg; the first refused stops the rest.</summary>
     private void DoSendMany(SendMany many)
     {
         long seq = _shared.NextSequence();
-        _sendBatch ??= new DatagramSendBatch(64, Math.Min(_settings.MaxDatagramSize, 65507));
-        int total = 0;
-        BatchSendResult last = new(SendStatus.Sent, 0, 0);
-        var list = many.Datagrams;
-        for (int start = 0; start < list.Count && last.Status == SendStatus.Sent; start += _sendBatch.Capacity)
+        List<OutgoingDatagram> items = _outbox.Items; // empty: every message flushes it first
+        try
         {
-            _sendBatch.Clear();
-            for (int i = start; i < list.Count && i < start + _sendBatch.Capacity; i++)
+            foreach (var (payload, destination) in many.Datagrams)
             {
-                if (!_sendBatch.TryAdd(list[i].Payload.Span, list[i].Destination))
-                {
-                    last = new BatchSendResult(SendStatus.Error, 0, Errno.EMSGSIZE); // larger than MaxDatagramSize
-                    break;
-                }
+                items.Add(new OutgoingDatagram { Payload = payload, Destination = Socket.ValidateEndPoint("SendMany", destination) });
             }
-            if (last.Status != SendStatus.Sent) break;
-            last = Socket.SendBatch(_sendBatch, _settings.SendTimeout);
-            total += last.Sent;
         }
-        var result = new BatchSendResult(last.Status, total, last.Errno);
-        long bytes = 0;
-        for (int i = 0; i < total; i++) bytes += list[i].Payload.Length;
-        _shared.CountSent(total, bytes);
-        if (result.Status != SendStatus.Sent) _shared.CountSend(new SendResult(result.Status, 0, result.Errno));
-        Sender.Tell(new SentMany(result, seq));
-        if (result.Status == SendStatus.Error && result.Errno is Errno.EPIPE or Errno.EBADF or Errno.ENOTSOCK)
+        catch (DatagramSocketException e)
         {
-            throw new DatagramSocketException("SendMany", DatagramSocketError.Kernel, result.Errno, null, "the socket is broken");
+            // A bad destination anywhere refuses the whole command before anything is sent.
+            items.Clear();
+            Sender.Tell(new CommandFailed(many, e));
+            return;
+        }
+        int tried = _outbox.Transmit(Socket, _settings.SendTimeout, stopAtFailure: true);
+        int total = 0;
+        long bytes = 0;
+        SendResult stop = default;
+        for (int k = 0; k < tried; k++)
+        {
+            if (items[k].Result.Status != SendStatus.Sent)
+            {
+                stop = items[k].Result;
+                break;
+            }
+            total++;
+            bytes += items[k].Result.BytesSent;
+        }
+        items.Clear();
+        _shared.CountSent(total, bytes);
+        if (stop.Status != SendStatus.Sent) _shared.CountSend(stop);
+        Sender.Tell(new SentMany(new BatchSendResult(stop.Status, total, stop.Errno), seq));
+        if (stop.Status == SendStatus.Error && Outbox.IsBroken(stop.Errno))
+        {
+            throw new DatagramSocketException("SendMany", DatagramSocketError.Kernel, stop.Errno, null, "the socket is broken");
         }
     }
 
@@ -498,6 +585,13 @@ internal sealed class SocketIncarnation : UntypedActor
             KernelSocketTable.Drops(Socket),
             seq);
     }
+}
+
+/// <summary>Sent to self behind queued sends: when it arrives, the outbox goes out.</summary>
+internal sealed class FlushOutboxMarker
+{
+    public static readonly FlushOutboxMarker Instance = new();
+    private FlushOutboxMarker() { }
 }
 
 internal sealed class Reconcile

@@ -19,7 +19,7 @@ public sealed class DgramConfigurationException(string setting, string problem)
 /// Reads socket settings from configuration, one section per socket, and validates them before any
 /// socket exists. Keys: Family (IPv4|IPv6|Unix), Bind ("address:port", "[v6]:port" or a Unix path),
 /// Interface (outgoing multicast interface name), Ttl, Loop, ReceiveBufferSize, AbsentInterface
-/// (Pending|Fail), BatchSize, MaxDatagramSize, Groups (list of { Group, Interface, Sources[], Block[] }).
+/// (Pending|Fail), BatchSize, SendBatchSize, MaxDatagramSize, Groups (list of { Group, Interface, Sources[], Block[] }).
 /// </summary>
 public static class SocketConfiguration
 {
@@ -58,6 +58,7 @@ public static class SocketConfiguration
             MulticastLoop = Bool(s, "Loop"),
             ReceiveBufferSize = Int(s, "ReceiveBufferSize"),
             BatchSize = Int(s, "BatchSize") ?? 16,
+            SendBatchSize = Int(s, "SendBatchSize") ?? 64,
             MaxDatagramSize = Int(s, "MaxDatagramSize") ?? 65535,
             AbsentInterface = (s["AbsentInterface"] ?? "Pending").ToUpperInvariant() switch
             {

@@ -51,6 +51,11 @@ public sealed record SocketSettings
     public TimeSpan SendTimeout { get; init; } = TimeSpan.FromMilliseconds(100);
     /// <summary>Datagrams per recvmmsg in the read loop.</summary>
     public int BatchSize { get; init; } = 16;
+    /// <summary>
+    /// Most sends waiting in the mailbox that go out together through one sendmmsg (each still gets its
+    /// own answer, in order); 1 sends each alone.
+    /// </summary>
+    public int SendBatchSize { get; init; } = 64;
     /// <summary>Read buffer per datagram; longer datagrams are truncated (and counted).</summary>
     public int MaxDatagramSize { get; init; } = 65535;
     /// <summary>First restart delay; doubles per consecutive failure up to <see cref="MaxBackoff"/>.</summary>
@@ -72,6 +77,7 @@ public sealed record SocketSettings
         const string op = "SocketSettings";
         if (string.IsNullOrWhiteSpace(Name)) throw new DatagramSocketException(op, DatagramSocketError.InvalidArgument, 0, "Name", "a socket needs a name");
         if (BatchSize is < 1 or > 1024) throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"BatchSize={BatchSize}", "1 to 1024");
+        if (SendBatchSize is < 1 or > 1024) throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"SendBatchSize={SendBatchSize}", "1 to 1024");
         if (MaxDatagramSize is < 1 or > 65536) throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"MaxDatagramSize={MaxDatagramSize}", "1 to 65536");
         CheckInterfaceName(MulticastInterface, nameof(MulticastInterface));
         foreach (GroupSettings g in Groups)

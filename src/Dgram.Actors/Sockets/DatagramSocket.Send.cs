@@ -58,6 +58,7 @@ public sealed partial class DatagramSocket
                     if (n >= 0)
                     {
                         Interlocked.Increment(ref Statistics._sent);
+                        Interlocked.Increment(ref Statistics._sendCalls);
                         return new SendResult(SendStatus.Sent, (int)n, 0);
                     }
                     int errno = Marshal.GetLastPInvokeError();
@@ -111,6 +112,7 @@ public sealed partial class DatagramSocket
                 if (n > 0)
                 {
                     sent += n;
+                    Interlocked.Increment(ref Statistics._sendCalls);
                     continue;
                 }
                 int errno = Marshal.GetLastPInvokeError();

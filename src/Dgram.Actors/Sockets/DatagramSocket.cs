@@ -363,7 +363,8 @@ public sealed partial class DatagramSocket : IDisposable
     }
 
     /// <summary>Checks an endpoint's family; maps IPv4 to IPv4-mapped IPv6 on a dual-mode socket.</summary>
-    private EndPoint ValidateEndPoint(string op, EndPoint? endPoint)
+    /// <summary>Checks an endpoint against the socket's family (mapping IPv4 on a dual-mode socket); throws FamilyMismatch or InvalidArgument.</summary>
+    internal EndPoint ValidateEndPoint(string op, EndPoint? endPoint)
     {
         ArgumentNullExceptionIfNull(op, endPoint);
         switch (endPoint)

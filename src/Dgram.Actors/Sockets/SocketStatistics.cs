@@ -3,7 +3,7 @@ namespace Dgram.Actors.Sockets;
 /// <summary>Counters of one socket; every datagram the library does not hand to the caller is counted here.</summary>
 public sealed class SocketStatistics
 {
-    internal long _received, _truncated, _filteredByInterface, _controlTruncated, _sent, _sendErrors, _receiveErrors;
+    internal long _received, _truncated, _filteredByInterface, _controlTruncated, _sent, _sendCalls, _sendErrors, _receiveErrors;
 
     /// <summary>Datagrams handed to callers.</summary>
     public long DatagramsReceived => Volatile.Read(ref _received);
@@ -15,6 +15,8 @@ public sealed class SocketStatistics
     public long ControlTruncated => Volatile.Read(ref _controlTruncated);
     /// <summary>Datagrams sent.</summary>
     public long DatagramsSent => Volatile.Read(ref _sent);
+    /// <summary>Successful send system calls (sendto, or sendmmsg however many datagrams it took): sent / calls is the batching achieved.</summary>
+    public long SendSystemCalls => Volatile.Read(ref _sendCalls);
     /// <summary>Sends that failed with an errno.</summary>
     public long SendErrors => Volatile.Read(ref _sendErrors);
     /// <summary>Receives that failed with an errno.</summary>

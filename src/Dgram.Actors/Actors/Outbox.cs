@@ -1,0 +1,95 @@
+using System.Net;
+using System.Runtime.InteropServices;
+using Akka.Actor;
+using Dgram.Actors.Protocol;
+using Dgram.Actors.Sockets;
+using Dgram.Actors.Sockets.Native;
+
+namespace Dgram.Actors.Actors;
+
+/// <summary>One datagram waiting in the <see cref="Outbox"/>, and once tried, its result.</summary>
+internal struct OutgoingDatagram
+{
+    public ReadOnlyMemory<byte> Payload;
+    /// <summary>Already checked against the socket's family (<see cref="DatagramSocket.ValidateEndPoint"/>).</summary>
+    public EndPoint? Destination;
+    /// <summary>Why the destination was refused before any send; the datagram is skipped.</summary>
+    public DatagramSocketException? Invalid;
+    /// <summary>The command and who waits for its answer (null for a <c>SendMany</c>'s parts).</summary>
+    public SocketProtocol.Send? Command;
+    public IActorRef? ReplyTo;
+    /// <summary>The parent's command number, acknowledged once answered.</summary>
+    public long Id;
+    public SendResult Result;
+    public bool Tried;
+}
+
+/// <summary>
+/// Sends queued datagrams in order through as few system calls as it can: runs of datagrams that fit a
+/// slot go out together through sendmmsg, a longer one alone through sendto. One per incarnation; used
+/// only from its mailbox. The pinned batch (about 140 KB) is made on the first send.
+/// </summary>
+internal sealed class Outbox(int capacity)
+{
+    /// <summary>Slot size of the batch: an Ethernet-MTU datagram fits; longer ones go out alone.</summary>
+    private const int SlotSize = 2048;
+
+    private DatagramSendBatch? _batch;
+
+    public List<OutgoingDatagram> Items { get; } = new();
+
+    public int Capacity { get; } = capacity;
+
+    /// <summary>
+    /// Tries every datagram in <see cref="Items"/>, in order, setting each one's result. Stops after a
+    /// failure when <paramref name="stopAtFailure"/>, and always after an errno that means the socket is
+    /// broken. Returns how many were tried or skipped as invalid.
+    /// </summary>
+    public int Transmit(DatagramSocket socket, TimeSpan timeout, bool stopAtFailure)
+    {
+        Span<OutgoingDatagram> items = CollectionsMarshal.AsSpan(Items);
+        int i = 0;
+        while (i < items.Length)
+        {
+            ref OutgoingDatagram first = ref items[i];
+            if (first.Invalid is not null)
+            {
+                i++;
+                continue;
+            }
+            _batch ??= new DatagramSendBatch(Capacity, SlotSize);
+            _batch.Clear();
+            int start = i;
+            while (i < items.Length && items[i].Invalid is null && _batch.TryAdd(items[i].Payload.Span, items[i].Destination!)) i++;
+            if (i == start)
+            {
+                // Too long for a slot: alone, in its place in the order.
+                first.Result = socket.SendTo(first.Payload.Span, first.Destination!, timeout);
+                first.Tried = true;
+                i++;
+                if (first.Result.Status != SendStatus.Sent && (stopAtFailure || IsBroken(first.Result.Errno))) return i;
+                continue;
+            }
+            BatchSendResult r = socket.SendBatch(_batch, timeout);
+            for (int k = 0; k < r.Sent; k++)
+            {
+                ref OutgoingDatagram d = ref items[start + k];
+                d.Result = new SendResult(SendStatus.Sent, d.Payload.Length, 0);
+                d.Tried = true;
+            }
+            if (r.Status != SendStatus.Sent)
+            {
+                ref OutgoingDatagram failed = ref items[start + r.Sent];
+                failed.Result = new SendResult(r.Status, 0, r.Errno);
+                failed.Tried = true;
+                // The rest of this batch was not tried: they go again, each to its own result.
+                i = start + r.Sent + 1;
+                if (stopAtFailure || IsBroken(r.Errno) || r.Status == SendStatus.Closed) return i;
+            }
+        }
+        return i;
+    }
+
+    /// <summary>An errno after which this socket cannot send again: the incarnation must be replaced.</summary>
+    public static bool IsBroken(int errno) => errno is Errno.EPIPE or Errno.EBADF or Errno.ENOTSOCK;
+}
