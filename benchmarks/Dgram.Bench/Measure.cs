@@ -198,6 +198,22 @@ internal static class Latency
         });
     });
 
+    /// <summary>Send told to the actor (no answer awaited), the echo comes back through its read loop to an inline handler.</summary>
+    public static Task<(string, double, double)> ActorTell(ActorSystem system, int port, int n) => RoundTrips("actor_tell", port, n, async to =>
+    {
+        var client = await StartClient(system, "rtt-tell-" + port);
+        var pong = new Pong();
+        await client.AddHandlerAsync(pong);
+        byte[] ping = new byte[32];
+        var send = new SocketProtocol.Send(ping, to);
+        return (async () =>
+        {
+            Task arrived = pong.Next();
+            client.Socket.Tell(send, ActorRefs.NoSender);
+            await arrived;
+        }, async () => await client.Socket.GracefulStop(TimeSpan.FromSeconds(5)));
+    });
+
     /// <summary>Send through the actor's mailbox (Ask), the echo comes back through its read loop to an inline handler.</summary>
     public static Task<(string, double, double)> Actor(ActorSystem system, int port, int n) => RoundTrips("actor", port, n, async to =>
     {
@@ -274,10 +290,64 @@ internal static class Senders
             var clock = Stopwatch.StartNew();
             while (clock.Elapsed.TotalSeconds < seconds) sent += (await client.SendManyAsync(list)).Sent;
             results.Add(("actor_send_many", size, sent / clock.Elapsed.TotalSeconds));
+            results.Add(("actor_send_queued", size, await QueuedSends(system, client, payload, to, seconds)));
             await client.Socket.GracefulStop(TimeSpan.FromSeconds(5));
             sink.Kill();
         }
         return results;
+    }
+
+    /// <summary>
+    /// Plain <c>Send</c> commands told 512 at a time without waiting between them (the mailbox coalesces
+    /// them into sendmmsg); each window waits for its 512 answers.
+    /// </summary>
+    private static async Task<double> QueuedSends(ActorSystem system, SocketClient client, byte[] payload, EndPoint to, double seconds)
+    {
+        const int window = 512;
+        var counter = new AnswerCounter();
+        IActorRef replyTo = system.ActorOf(Props.Create(() => new AnswerActor(counter)));
+        var send = new SocketProtocol.Send(payload, to);
+        long sent = 0;
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed.TotalSeconds < seconds)
+        {
+            Task done = counter.Expect(window);
+            for (int i = 0; i < window; i++) client.Socket.Tell(send, replyTo);
+            await done;
+            sent += window - counter.Failed;
+        }
+        double rate = sent / clock.Elapsed.TotalSeconds;
+        system.Stop(replyTo);
+        return rate;
+    }
+
+    private sealed class AnswerCounter
+    {
+        private int _left;
+        private TaskCompletionSource _done = new();
+        public int Failed;
+
+        public Task Expect(int n)
+        {
+            Failed = 0;
+            _done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Volatile.Write(ref _left, n);
+            return _done.Task;
+        }
+
+        public void Answer(bool sent)
+        {
+            if (!sent) Failed++;
+            if (Interlocked.Decrement(ref _left) == 0) _done.TrySetResult();
+        }
+    }
+
+    private sealed class AnswerActor : UntypedActor
+    {
+        private readonly AnswerCounter _counter;
+        public AnswerActor(AnswerCounter counter) => _counter = counter;
+        protected override void OnReceive(object message) =>
+            _counter.Answer(message is SocketProtocol.Sent { Result.Status: SendStatus.Sent });
     }
 
     private static double Loop(double seconds, Func<int> once)
@@ -350,11 +420,13 @@ internal static class Report
             Line($"ratio batched_send_vs_c_sendto_{size}", Rate("core_send_batched") / Rate("c_sendto"));
             Line($"ratio batched_send_vs_core_send_{size}", Rate("core_send_batched") / Rate("core_send"));
             Line($"ratio actor_send_many_vs_c_sendto_{size}", Rate("actor_send_many") / Rate("c_sendto"));
+            Line($"ratio actor_send_queued_vs_c_sendto_{size}", Rate("actor_send_queued") / Rate("c_sendto"));
         }
         Line("fanout_lossless_rate_8_sockets", fanOut.Rate, "F0");
         Line("fanout_aggregate_8_sockets", fanOut.Aggregate, "F0");
         Line("ratio fanout_aggregate_vs_raw_sync_64", fanOut.Aggregate / results.Single(r => r.Name == "raw_sync" && r.Size == 64).Rate);
         Line("ratio rtt_p99_actor_vs_raw_async", rtt.Single(r => r.Name == "actor").P99 / rtt.Single(r => r.Name == "raw_async").P99);
+        Line("ratio rtt_p99_actor_tell_vs_raw_async", rtt.Single(r => r.Name == "actor_tell").P99 / rtt.Single(r => r.Name == "raw_async").P99);
     }
 
     private static string Num(double v, string format) => double.IsNaN(v) ? "n/a" : v.ToString(format, CultureInfo.InvariantCulture);
