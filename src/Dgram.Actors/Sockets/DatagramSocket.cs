@@ -127,17 +127,34 @@ public sealed partial class DatagramSocket : IDisposable
         if (reuse.HasFlag(AddressReuse.ReusePort)) SetInt(op, Const.SOL_SOCKET, Const.SO_REUSEPORT, 1, "SO_REUSEPORT");
         byte* sa = stackalloc byte[Const.SockAddrStorage];
         int len = SockAddr.Write(new Span<byte>(sa, Const.SockAddrStorage), localEndPoint);
+        byte[]? unixPath = AddressFamily == AddressFamily.Unix ? UnixPath(new ReadOnlySpan<byte>(sa, len)) : null;
         int fd = Enter(op);
         try
         {
-            if (Libc.Bind(fd, sa, (uint)len) != 0)
+            int rc = unixPath is null ? Libc.Bind(fd, sa, (uint)len) : BindUnix(fd, sa, (uint)len);
+            string? unixDetail = null;
+            if (rc != 0 && unixPath is not null && Marshal.GetLastPInvokeError() == Errno.EADDRINUSE)
+            {
+                // A file at the path: replaced if it is a dead socket's, else the bind fails saying what is there.
+                if (RemoveStaleUnixFile(unixPath, sa, (uint)len, out string why))
+                {
+                    rc = BindUnix(fd, sa, (uint)len);
+                }
+                else
+                {
+                    unixDetail = why;
+                    Marshal.SetLastPInvokeError(Errno.EADDRINUSE);
+                }
+            }
+            if (rc != 0)
             {
                 int errno = Marshal.GetLastPInvokeError();
                 // Nothing changed: take back the reuse options set for this bind.
                 if (reuse.HasFlag(AddressReuse.ReuseAddress)) SetInt(op, Const.SOL_SOCKET, Const.SO_REUSEADDR, 0, "SO_REUSEADDR");
                 if (reuse.HasFlag(AddressReuse.ReusePort)) SetInt(op, Const.SOL_SOCKET, Const.SO_REUSEPORT, 0, "SO_REUSEPORT");
-                throw new DatagramSocketException(op, DatagramSocketError.Kernel, errno, localEndPoint.ToString());
+                throw new DatagramSocketException(op, DatagramSocketError.Kernel, errno, localEndPoint.ToString(), unixDetail);
             }
+            if (unixPath is not null) RecordUnixFile(unixPath);
         }
         finally
         {
@@ -273,6 +290,7 @@ public sealed partial class DatagramSocket : IDisposable
             if (added) _handle.DangerousRelease();
         }
         _handle.Dispose();
+        RemoveUnixFile();
     }
 
     /// <inheritdoc />

@@ -32,6 +32,12 @@ public sealed class DatagramSocketOptions
     /// <summary>Control buffer size for recvmsg, in bytes; 0 picks one that fits every enabled metadata item.</summary>
     public int ControlBufferSize { get; init; }
 
+    /// <summary>
+    /// Permissions of the file a Unix socket bound to a path creates, whatever the process umask. Owner
+    /// read/write (0600) by default: a peer needs write permission on it to send to the socket.
+    /// </summary>
+    public UnixFileMode UnixSocketMode { get; init; } = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+
     /// <summary>Where warnings go (a capped buffer, a join on a unicast-bound socket). Null: nowhere.</summary>
     public ILogger? Logger { get; init; }
 }

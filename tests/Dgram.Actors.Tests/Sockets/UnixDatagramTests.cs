@@ -13,6 +13,7 @@ namespace Dgram.Actors.Tests.Sockets;
 /// send timeouts against a peer that does not read; IP-only options refused. No network needed.
 /// </summary>
 [Trait("Area", "SocketCore")]
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class UnixDatagramTests : SocketTestBase
 {
     private readonly string _dir;
@@ -267,6 +268,104 @@ public sealed class UnixDatagramTests : SocketTestBase
         var tx = Create(AddressFamily.Unix);
         AssertSent(tx.SendTo("still-works"u8, ep, Arrival));
         Assert.Equal("still-works", NextUnix(s).Text);
+    }
+
+    [Fact]
+    public void Bind_Path_CreatesTheFileOwnerOnly_WhateverTheUmask()
+    {
+        UnixDomainSocketEndPoint ep = PathEndPoint("mode.sock");
+        BoundUnix(ep);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(ep.ToString()));
+
+        UnixDomainSocketEndPoint shared = PathEndPoint("group.sock");
+        var s = Create(AddressFamily.Unix, new DatagramSocketOptions { UnixSocketMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupWrite });
+        s.Bind(shared);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupWrite, File.GetUnixFileMode(shared.ToString()));
+    }
+
+    [Fact]
+    public void Bind_OverAStaleSocketFile_ReplacesIt_AndReceives()
+    {
+        UnixDomainSocketEndPoint ep = PathEndPoint("stale.sock");
+        // A socket whose owner died: bound, then its descriptor closed without removing the file.
+        Assert.True(StaleSocketFile.Make(ep.ToString()), "could not make a stale socket file");
+        Assert.True(File.Exists(ep.ToString()));
+
+        var rx = BoundUnix(ep);
+        var tx = Create(AddressFamily.Unix);
+        AssertSent(tx.SendTo("fresh"u8, ep, Arrival));
+        Assert.Equal("fresh", NextUnix(rx).Text);
+    }
+
+    [Fact]
+    public void Bind_OverALiveSocket_FailsEaddrinuse_AndTheLiveOneKeepsWorking()
+    {
+        UnixDomainSocketEndPoint ep = PathEndPoint("live.sock");
+        var live = BoundUnix(ep);
+        var second = Create(AddressFamily.Unix);
+        var e = Assert.Throws<DatagramSocketException>(() => second.Bind(ep));
+        Assert.Equal(("Bind", "EADDRINUSE"), (e.Operation, e.ErrorName));
+        Assert.Contains("another socket is bound", e.Message);
+        var tx = Create(AddressFamily.Unix);
+        AssertSent(tx.SendTo("still-live"u8, ep, Arrival));
+        Assert.Equal("still-live", NextUnix(live).Text);
+    }
+
+    [Fact]
+    public void Bind_OverAFileThatIsNotASocket_FailsEaddrinuse_AndLeavesTheFile()
+    {
+        string path = Path.Combine(_dir, "data.txt");
+        File.WriteAllText(path, "keep me");
+        var s = Create(AddressFamily.Unix);
+        var e = Assert.Throws<DatagramSocketException>(() => s.Bind(new UnixDomainSocketEndPoint(path)));
+        Assert.Equal("EADDRINUSE", e.ErrorName);
+        Assert.Contains("not a socket", e.Message);
+        Assert.Equal("keep me", File.ReadAllText(path));
+    }
+
+    [Fact]
+    public void Dispose_RemovesTheSocketFile_ButNotAFileThatReplacedIt()
+    {
+        UnixDomainSocketEndPoint ep = PathEndPoint("gone.sock");
+        BoundUnix(ep).Dispose();
+        Assert.False(File.Exists(ep.ToString()));
+
+        UnixDomainSocketEndPoint replaced = PathEndPoint("replaced.sock");
+        var s = BoundUnix(replaced);
+        File.Delete(replaced.ToString());
+        File.WriteAllText(replaced.ToString(), "someone else's");
+        s.Dispose();
+        Assert.Equal("someone else's", File.ReadAllText(replaced.ToString()));
+    }
+
+    /// <summary>Raw libc: a socket bound to a path and closed, which leaves the file (the kernel never removes it).</summary>
+    private static unsafe class StaleSocketFile
+    {
+        [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+        private static extern int socket(int domain, int type, int protocol);
+
+        [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+        private static extern int bind(int fd, byte* addr, uint len);
+
+        [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+        private static extern int close(int fd);
+
+        public static bool Make(string path)
+        {
+            byte[] sa = new byte[110];
+            sa[0] = 1; // AF_UNIX, little-endian
+            Encoding.UTF8.GetBytes(path).CopyTo(sa, 2);
+            int fd = socket(1, 2, 0);
+            if (fd < 0) return false;
+            try
+            {
+                fixed (byte* p = sa) return bind(fd, p, (uint)sa.Length) == 0;
+            }
+            finally
+            {
+                close(fd);
+            }
+        }
     }
 
     private sealed class TempDirectory(string path) : IDisposable

@@ -17,6 +17,16 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "close", SetLastError = true)]
     internal static partial int Close(int fd);
 
+    [LibraryImport(Lib, EntryPoint = "umask")]
+    internal static partial uint Umask(uint mask);
+
+    [LibraryImport(Lib, EntryPoint = "unlink", SetLastError = true)]
+    internal static partial int Unlink(byte* path);
+
+    /// <summary>statx(2): its struct is the same on every architecture (unlike stat's).</summary>
+    [LibraryImport(Lib, EntryPoint = "statx", SetLastError = true)]
+    internal static partial int Statx(int dirfd, byte* path, int flags, uint mask, StatxBuffer* buffer);
+
     [LibraryImport(Lib, EntryPoint = "shutdown", SetLastError = true)]
     internal static partial int Shutdown(int fd, int how);
 
@@ -111,6 +121,21 @@ internal struct PollFd
     public int Fd;
     public short Events;
     public short Revents;
+}
+
+/// <summary>struct statx (256 bytes, the same layout on every architecture); only the fields used here.</summary>
+[StructLayout(LayoutKind.Explicit, Size = 256)]
+internal struct StatxBuffer
+{
+    public const uint STATX_TYPE = 0x1, STATX_INO = 0x100;
+    public const int AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100;
+    public const int S_IFMT = 0xF000, S_IFSOCK = 0xC000;
+
+    [FieldOffset(0)] public uint Mask;
+    [FieldOffset(28)] public ushort Mode;
+    [FieldOffset(32)] public ulong Inode;
+    [FieldOffset(136)] public uint DevMajor;
+    [FieldOffset(140)] public uint DevMinor;
 }
 
 /// <summary>Linux constants (x86-64 and arm64 share these values).</summary>
