@@ -19,7 +19,7 @@ internal static class ListenCommand
     public static Command Create()
     {
         var group = new Argument<string>("GROUP") { Description = "The multicast group to join (IPv4 or IPv6; the socket's family follows it)." };
-        var port = new Option<int>("--port", "-p") { Description = "The UDP port to bind (the wildcard address).", Required = true };
+        var port = new Option<int>("--port", "-p") { Description = "The UDP port (bound on the group address).", Required = true };
         Cli.AddPortValidator(port);
         var iface = new Option<string>("--iface", "-i") { Description = "The interface to join on, by name.", Required = true };
         var sources = new Option<string[]>("--source", "-s")
@@ -102,9 +102,13 @@ internal static class ListenCommand
             FilterByJoinedInterface = true,
         };
         using DatagramSocket socket = DatagramSocket.Create(group.AddressFamily, options);
+        // Bound to the group, not the wildcard: nothing sent to the host's own addresses on this port
+        // reaches the listener. A link-scoped IPv6 group needs its interface as the scope.
         // SO_REUSEADDR alone: several listeners may share the port, each with its own filters.
-        socket.Bind(new IPEndPoint(group.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any, s.Port),
-            AddressReuse.ReuseAddress);
+        IPAddress bindTo = group.AddressFamily == AddressFamily.InterNetworkV6 && (group.GetAddressBytes()[1] & 0x0F) <= 2
+            ? new IPAddress(group.GetAddressBytes(), ifindex)
+            : group;
+        socket.Bind(new IPEndPoint(bindTo, s.Port), AddressReuse.ReuseAddress);
         string mode;
         if (sources.Length > 0)
         {

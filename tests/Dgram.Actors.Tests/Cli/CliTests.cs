@@ -79,6 +79,28 @@ public sealed partial class CliTests : IDisposable
     }
 
     [Theory]
+    [InlineData("IPv4")]
+    [InlineData("IPv6")]
+    [InlineData("IPv6 link-scoped")]
+    public void Listen_binds_the_group_so_unicast_to_the_port_does_not_reach_it(string kind)
+    {
+        LabFamily f = Family(kind.StartsWith("IPv6", StringComparison.Ordinal) ? "IPv6" : "IPv4");
+        IPAddress group = kind == "IPv6 link-scoped" ? IPAddress.Parse($"ff12::d9a:{LabNet.NextGroupNumber():x}") : f.NewGroup();
+        IPAddress source = f.Tx0Sources[0];
+        int port = LabNet.NextPort();
+        DgramProcess listener = Dgram("listen", group.ToString(), "--port", Str(port), "--iface", Rx, "--count", "1", "--timeout", "10");
+        listener.WaitForListening();
+
+        // First to the receiving host's own address on that port: a wildcard-bound listener would print it.
+        Send(f.Rx0Address.ToString(), "--port", Str(port), "--source", source.ToString(), "unicast");
+        Send(group.ToString(), "--port", Str(port), "--iface", Tx, "--source", source.ToString(), "multicast");
+
+        Assert.True(listener.WaitForExit() == 0, listener.Describe());
+        Match m = ParseTextLine(Assert.Single(listener.Output));
+        Assert.Equal("multicast", m.Groups["payload"].Value);
+    }
+
+    [Theory]
     [MemberData(nameof(Families))]
     public void Listen_json_gives_one_object_per_datagram(string family)
     {

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Net;
+using System.Text.Json;
 using Dgram.Actors.Tests.Lab;
 using Dgram.Actors.Tests.Sockets;
 using Xunit;
@@ -14,14 +16,69 @@ namespace Dgram.Actors.Tests.Hosting;
 [Trait("Area", "Hosting")]
 public sealed class SampleTests(ITestOutputHelper output)
 {
+    private static string Root()
+    {
+        // tests/Dgram.Actors.Tests/bin/<Configuration>/net10.0 -> the repository
+        var testDir = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/'));
+        return testDir.Parent!.Parent!.Parent!.Parent!.Parent!.FullName;
+    }
+
+    /// <summary>Sources the sample may send from: the lab's ranges and loopback.</summary>
+    private static bool IsLabOrLoopbackSource(IPAddress a) =>
+        IPAddress.IsLoopback(a) || InPrefix(a, "198.51.100.0", 24) || InPrefix(a, "203.0.113.0", 24) || InPrefix(a, "fd00:d9a::", 32);
+
+    /// <summary>Groups the sample may use: the lab's group ranges.</summary>
+    private static bool IsLabGroup(IPAddress a) =>
+        InPrefix(a, "239.255.0.0", 16) || InPrefix(a, "232.0.0.0", 8)
+        || new[] { "ff15::", "ff35::", "ff02::", "ff12::", "ff32::" }.Any(p => InPrefix(a, p, 16));
+
+    private static bool InPrefix(IPAddress a, string prefix, int bits)
+    {
+        byte[] x = a.GetAddressBytes(), p = IPAddress.Parse(prefix).GetAddressBytes();
+        if (x.Length != p.Length) return false;
+        for (int i = 0; i < bits; i++)
+        {
+            int mask = 0x80 >> (i % 8);
+            if ((x[i / 8] & mask) != (p[i / 8] & mask)) return false;
+        }
+        return true;
+    }
+
+    [Theory]
+    [InlineData("appsettings.lab.json")]
+    [InlineData("appsettings.loopback.json")]
+    public void SampleConfiguration_SendsOnlyFromTheLabOrLoopback_ToLabGroups_AndReceiversBindTheirGroup(string file)
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Root(), "samples", "Dgram.Sample", file)));
+        var sockets = doc.RootElement.GetProperty("Dgram").GetProperty("Sockets").EnumerateObject().ToList();
+        var publishers = doc.RootElement.GetProperty("Publishers").EnumerateArray().ToList();
+        Assert.NotEmpty(sockets);
+        Assert.NotEmpty(publishers);
+        foreach (JsonProperty socket in sockets)
+        {
+            // Never the wildcard: a sample run on a host (no namespace) must not listen on its real interfaces.
+            var bind = IPEndPoint.Parse(socket.Value.GetProperty("Bind").GetString()!);
+            Assert.True(IsLabGroup(bind.Address), $"{file}: {socket.Name} binds {bind.Address}, not one of its lab groups");
+            foreach (JsonElement g in socket.Value.GetProperty("Groups").EnumerateArray())
+            {
+                Assert.True(IsLabGroup(IPAddress.Parse(g.GetProperty("Group").GetString()!)), $"{file}: {socket.Name} joins outside the lab's groups");
+                Assert.Matches("^(lo|lab[01][ab])$", g.GetProperty("Interface").GetString()!);
+            }
+        }
+        foreach (JsonElement p in publishers)
+        {
+            Assert.True(IsLabOrLoopbackSource(IPAddress.Parse(p.GetProperty("Source").GetString()!)), $"{file}: a publisher sends from outside the lab");
+            Assert.True(IsLabGroup(IPAddress.Parse(p.GetProperty("Group").GetString()!)), $"{file}: a publisher sends outside the lab's groups");
+            Assert.Matches("^(lo|lab[01][ab])$", p.GetProperty("Interface").GetString()!);
+        }
+    }
+
     [Fact]
     public async Task Sample_ShortRun_SurvivesBothFaults_AndReportsMembershipsRestored()
     {
         LabNet.Require();
-        // tests/Dgram.Actors.Tests/bin/<Configuration>/net10.0 -> samples/Dgram.Sample/bin/<Configuration>/net10.0
-        var testDir = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/'));
-        string configuration = testDir.Parent!.Name;
-        string root = testDir.Parent!.Parent!.Parent!.Parent!.Parent!.FullName;
+        string configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/')).Parent!.Name;
+        string root = Root();
         string sample = Path.Combine(root, "samples", "Dgram.Sample", "bin", configuration, "net10.0", "Dgram.Sample.dll");
         Assert.True(File.Exists(sample), $"sample not built at {sample}");
 
