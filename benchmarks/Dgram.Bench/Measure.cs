@@ -278,6 +278,9 @@ internal static class Senders
                 var batch = new DatagramSendBatch(64, size);
                 while (batch.TryAdd(payload, to)) { }
                 results.Add(("core_send_batched", size, Loop(seconds, () => s.SendBatch(batch, TimeSpan.Zero).Sent)));
+                // UDP GSO: one buffer cut into as many datagrams as fit in a call (lo segments in software).
+                byte[] burst = new byte[Math.Min(DatagramSocket.MaxSegments, 65000 / size) * size];
+                results.Add(("core_send_gso", size, Loop(seconds, () => s.SendSegmented(burst, size, to, TimeSpan.Zero).Sent)));
             }
 
             var client = await SocketClient.StartAsync(system, new SocketSettings
@@ -419,6 +422,7 @@ internal static class Report
             double Rate(string n) => sends.Single(x => x.Name == n && x.Size == size).Rate;
             Line($"ratio batched_send_vs_c_sendto_{size}", Rate("core_send_batched") / Rate("c_sendto"));
             Line($"ratio batched_send_vs_core_send_{size}", Rate("core_send_batched") / Rate("core_send"));
+            Line($"ratio gso_send_vs_c_sendto_{size}", Rate("core_send_gso") / Rate("c_sendto"));
             Line($"ratio actor_send_many_vs_c_sendto_{size}", Rate("actor_send_many") / Rate("c_sendto"));
             Line($"ratio actor_send_queued_vs_c_sendto_{size}", Rate("actor_send_queued") / Rate("c_sendto"));
         }

@@ -3,7 +3,7 @@ namespace Dgram.Actors.Sockets;
 /// <summary>Counters of one socket; every datagram the library does not hand to the caller is counted here.</summary>
 public sealed class SocketStatistics
 {
-    internal long _received, _truncated, _filteredByInterface, _controlTruncated, _sent, _sendCalls, _sendErrors, _receiveErrors;
+    internal long _received, _truncated, _filteredByInterface, _controlTruncated, _sent, _sendCalls, _segmentationFallbacks, _sendErrors, _receiveErrors;
 
     /// <summary>Datagrams handed to callers.</summary>
     public long DatagramsReceived => Volatile.Read(ref _received);
@@ -17,6 +17,8 @@ public sealed class SocketStatistics
     public long DatagramsSent => Volatile.Read(ref _sent);
     /// <summary>Successful send system calls (sendto, or sendmmsg however many datagrams it took): sent / calls is the batching achieved.</summary>
     public long SendSystemCalls => Volatile.Read(ref _sendCalls);
+    /// <summary>Segmented sends (<see cref="DatagramSocket.SendSegmented"/>) the kernel could not offload, sent one datagram at a time instead.</summary>
+    public long SegmentationFallbacks => Volatile.Read(ref _segmentationFallbacks);
     /// <summary>Sends that failed with an errno.</summary>
     public long SendErrors => Volatile.Read(ref _sendErrors);
     /// <summary>Receives that failed with an errno.</summary>

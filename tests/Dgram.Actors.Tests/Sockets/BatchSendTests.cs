@@ -65,6 +65,81 @@ public abstract class BatchSendTests : SocketTestBase
         AssertStillWorks(tx, _f);
     }
 
+    /// <summary>Segment i of <paramref name="segments"/>: its index as text, padded with '.' to <paramref name="size"/> (the last one shorter).</summary>
+    private static byte[] Segments(int segments, int size, int lastSize)
+    {
+        var data = new byte[(segments - 1) * size + lastSize];
+        data.AsSpan().Fill((byte)'.');
+        for (int i = 0; i < segments; i++) Encoding.ASCII.GetBytes(i.ToString()).CopyTo(data, i * size);
+        return data;
+    }
+
+    [Theory]
+    [InlineData(64)]
+    [InlineData(1200)]
+    public void SendSegmented_OneCallToAGroup_ArrivesAsSeparateDatagramsInOrder_TheLastShorter(int size)
+    {
+        IPAddress group = _f.NewGroup();
+        var rx = Receiver(_f, out int port);
+        rx.SetReceiveBufferSize(1 << 20);
+        rx.JoinGroup(group, LabNet.Rx0);
+        var tx = Sender(_f, _f.Tx0Sources[2], LabNet.Tx0);
+        int segments = Math.Min(DatagramSocket.MaxSegments, 60000 / size);
+        byte[] data = Segments(segments, size, lastSize: size / 2);
+        BatchSendResult r = tx.SendSegmented(data, size, new IPEndPoint(group, port), Arrival);
+        Assert.Equal((SendStatus.Sent, segments), (r.Status, r.Sent));
+        Assert.Equal(1, tx.Statistics.SendSystemCalls);
+        Assert.Equal(0, tx.Statistics.SegmentationFallbacks); // the veth offloads: one call, no fallback
+        byte[] buffer = new byte[2048];
+        for (int i = 0; i < segments; i++)
+        {
+            ReceiveResult got = rx.ReceiveFrom(buffer, out EndPoint? source, Arrival);
+            Assert.Equal(ReceiveStatus.Received, got.Status);
+            Assert.Equal(i == segments - 1 ? size / 2 : size, got.BytesReceived);
+            Assert.StartsWith(i.ToString() + ".", Encoding.ASCII.GetString(buffer, 0, got.BytesReceived));
+            Assert.Equal(_f.Tx0Sources[2], ((IPEndPoint)source!).Address);
+        }
+        Assert.False(HasQueued(rx));
+    }
+
+    [Fact]
+    public void SendSegmented_SegmentsLongerThanTheMtu_FallBackToOneSendEach_AndStillArrive()
+    {
+        // Multicast out of the 1500-byte veth: a 3000-byte segment cannot be offloaded (EINVAL), so each
+        // goes alone (fragmented). Unicast between lab addresses would take lo (MTU 65536) instead.
+        IPAddress group = _f.NewGroup();
+        var rx = Receiver(_f, out int port);
+        rx.SetReceiveBufferSize(1 << 20);
+        rx.JoinGroup(group, LabNet.Rx0);
+        var tx = Sender(_f, _f.Tx0Sources[0], LabNet.Tx0);
+        byte[] data = Segments(4, 3000, lastSize: 3000);
+        BatchSendResult r = tx.SendSegmented(data, 3000, new IPEndPoint(group, port), Arrival);
+        Assert.Equal((SendStatus.Sent, 4, (string?)null), (r.Status, r.Sent, r.ErrorName));
+        Assert.Equal(1, tx.Statistics.SegmentationFallbacks);
+        byte[] buffer = new byte[4096];
+        for (int i = 0; i < 4; i++)
+        {
+            ReceiveResult got = rx.ReceiveFrom(buffer, (SocketAddress?)null, Arrival);
+            Assert.Equal(3000, got.BytesReceived);
+            Assert.StartsWith(i + ".", Encoding.ASCII.GetString(buffer, 0, 8));
+        }
+    }
+
+    [Fact]
+    public void SendSegmented_BadInput_ThrowsNamingTheLimit_AndSendsNothing()
+    {
+        var rx = Receiver(_f, out int port);
+        var tx = Create(_f.Family);
+        var to = new IPEndPoint(_f.Loopback, port);
+        var tooMany = Assert.Throws<DatagramSocketException>(() => tx.SendSegmented(new byte[(DatagramSocket.MaxSegments + 1) * 10], 10, to, Arrival));
+        Assert.Equal(("SendSegmented", DatagramSocketError.OutOfRange), (tooMany.Operation, tooMany.Error));
+        var zero = Assert.Throws<DatagramSocketException>(() => tx.SendSegmented(new byte[10], 0, to, Arrival));
+        Assert.Equal(DatagramSocketError.OutOfRange, zero.Error);
+        Assert.False(HasQueued(rx));
+        Assert.Equal(0, tx.Statistics.DatagramsSent);
+        AssertStillWorks(tx, _f);
+    }
+
     [Fact]
     public void DatagramSendBatch_TooLargeOrFull_IsRefusedWithoutSending()
     {

@@ -150,6 +150,8 @@ internal static class Const
     public const int SCM_TIMESTAMPNS = SO_TIMESTAMPNS;
 
     public const int IPPROTO_IP = 0, IPPROTO_IPV6 = 41;
+    /// <summary>UDP generic segmentation offload: a cmsg at SOL_UDP carrying the segment size (u16).</summary>
+    public const int SOL_UDP = 17, UDP_SEGMENT = 103;
     public const int IP_TOS = 1, IP_TTL = 2, IP_PKTINFO = 8, IP_RECVTTL = 12, IP_RECVTOS = 13,
         IP_MULTICAST_IF = 32, IP_MULTICAST_TTL = 33, IP_MULTICAST_LOOP = 34, IP_MULTICAST_ALL = 49;
     public const int IPV6_MULTICAST_IF = 17, IPV6_MULTICAST_HOPS = 18, IPV6_MULTICAST_LOOP = 19,
