@@ -86,6 +86,12 @@ internal sealed class SocketLedger
                 case MembershipChange.Leave:
                     if (e is not null) _memberships.Remove(e);
                     return e;
+                case MembershipChange.JoinSource when e is not null && e.Mode == FilterMode.Exclude:
+                case MembershipChange.BlockSource when e is not null && e.Mode == FilterMode.Include:
+                    // The kernel accepts a source change of the other mode only on a membership that never had
+                    // a source, and switches its filter: a plain join then a source join is INCLUDE {source}.
+                    e = SwitchMode(e, c.Change == MembershipChange.JoinSource ? FilterMode.Include : FilterMode.Exclude, c.Source!);
+                    break;
                 case MembershipChange.JoinSource or MembershipChange.BlockSource when e is not null:
                     if (!e.Sources.Contains(c.Source!)) e.Sources.Add(c.Source!);
                     break;
@@ -101,6 +107,14 @@ internal sealed class SocketLedger
             }
             return e;
         }
+    }
+
+    /// <summary>Replaces an entry, in its place, by one of the other filter mode holding just <paramref name="source"/>.</summary>
+    private Entry SwitchMode(Entry e, FilterMode mode, IPAddress source)
+    {
+        var switched = new Entry(e.Group, e.InterfaceName, mode, [source]) { Status = e.Status, ActiveIndex = e.ActiveIndex };
+        _memberships[_memberships.IndexOf(e)] = switched;
+        return switched;
     }
 
     /// <summary>One wanted membership: group, interface by name, mode, sources; and where it stands in the kernel.</summary>
