@@ -27,7 +27,7 @@ internal static class SendCommand
         var port = new Option<int>("--port", "-p") { Description = "The destination UDP port.", Required = true };
         Cli.AddPortValidator(port);
         var iface = new Option<string?>("--iface", "-i") { Description = "The interface multicast leaves by (IP_MULTICAST_IF / IPV6_MULTICAST_IF)." };
-        var ttl = new Option<int?>("--ttl") { Description = "Multicast TTL / hop limit (IPv4 0-255, IPv6 -1-255)." };
+        var ttl = new Option<int?>("--ttl") { Description = "Multicast TTL / hop limit (-1-255; -1 = the default, 1)." };
         var loop = new Option<string?>("--loop") { Description = "Multicast loopback to local listeners: true or false." };
         loop.AcceptOnlyFromAmong("true", "false");
         var count = new Option<int>("--count", "-c") { Description = "How many datagrams to send.", DefaultValueFactory = _ => 1 };

@@ -40,14 +40,14 @@ public sealed partial class DatagramSocket
     }
 
     /// <summary>
-    /// Sets IP_MULTICAST_TTL (0–255) / IPV6_MULTICAST_HOPS (-1–255, -1 = the kernel default);
+    /// Sets IP_MULTICAST_TTL / IPV6_MULTICAST_HOPS (-1–255 for both; -1 = the kernel default, 1);
     /// returns the previous value (seed: <c>mcastttl(ttl)</c>). Out of range: nothing changes.
     /// </summary>
     public int SetMulticastTtl(int ttl)
     {
         const string op = nameof(SetMulticastTtl);
         RequireIp(op);
-        RequireRange(op, ttl, IsIPv6 ? -1 : 0, 255);
+        RequireRange(op, ttl, -1, 255); // the kernel takes -1 (default) for IPv4 too
         lock (_optionLock)
         {
             int previous = GetMulticastTtl();
