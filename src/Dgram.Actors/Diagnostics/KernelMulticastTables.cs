@@ -30,12 +30,12 @@ public sealed record SourceFilterRow(int InterfaceIndex, IPAddress Group, IPAddr
 /// </list>
 /// Device names are cut in mcfilter*, so rows are matched by interface index.
 /// These are seq_files that resume by row index between 4 KB reads: while other sockets join and
-/// leave, one pass can skip rows. Each table is therefore read in three passes and the rows united;
-/// a row absent from all three is absent.
+/// leave, one pass can skip rows. Each table is therefore read in passes until two in a row find no
+/// row the earlier ones lacked (at least 3, at most 10) and the rows united; a row absent from all is absent.
 /// </summary>
 public static class KernelMulticastTables
 {
-    private const int Passes = 3;
+    private const int MinPasses = 3, MaxPasses = 10;
 
     /// <summary>IPv4 groups per interface (/proc/net/igmp).</summary>
     public static IReadOnlyList<GroupRow> Igmp(string path = "/proc/net/igmp") => United(path, ParseIgmp, r => (r.InterfaceIndex, r.Group));
@@ -50,8 +50,26 @@ public static class KernelMulticastTables
     public static IReadOnlyList<SourceFilterRow> McFilter6(string path = "/proc/net/mcfilter6") => United(path, ParseMcFilter6, r => (r.InterfaceIndex, r.Group, r.Source));
 
     /// <summary>Rows of several passes, one per key (the first pass's counts win when they changed between passes).</summary>
-    private static IReadOnlyList<T> United<T, TKey>(string path, Func<IEnumerable<string>, IReadOnlyList<T>> parse, Func<T, TKey> key) =>
-        Enumerable.Range(0, Passes).SelectMany(_ => parse(ReadLines(path))).DistinctBy(key).ToList();
+    private static IReadOnlyList<T> United<T, TKey>(string path, Func<IEnumerable<string>, IReadOnlyList<T>> parse, Func<T, TKey> key)
+    {
+        var rows = new List<T>();
+        var keys = new HashSet<TKey>();
+        int quiet = 0;
+        for (int pass = 0; pass < MaxPasses && (pass < MinPasses || quiet < 2); pass++)
+        {
+            bool added = false;
+            foreach (T row in parse(ReadLines(path)))
+            {
+                if (keys.Add(key(row)))
+                {
+                    rows.Add(row);
+                    added = true;
+                }
+            }
+            quiet = added ? 0 : quiet + 1;
+        }
+        return rows;
+    }
 
     /// <summary>Interface names from /proc/net/dev (every interface of the namespace, with or without addresses).</summary>
     public static IReadOnlyList<string> DeviceNames(string path = "/proc/net/dev")

@@ -16,11 +16,25 @@ public static class KernelTables
 {
     /// <summary>
     /// The /proc multicast tables are seq_files that resume by row index between 4 KB reads: while
-    /// other tests join and leave in parallel, one pass can skip rows. The union of three passes is
-    /// used; a row absent from all three is absent.
+    /// other tests join and leave in parallel, one pass can skip rows. Passes are read until two in a
+    /// row add no line the earlier ones lacked (at least 3, at most 10); a row absent from all is absent.
     /// </summary>
+    private static IEnumerable<string[]> Passes(string path)
+    {
+        var seen = new HashSet<string>();
+        int quiet = 0;
+        for (int pass = 0; pass < 10 && (pass < 3 || quiet < 2); pass++)
+        {
+            string[] lines = File.ReadAllLines(path);
+            int before = seen.Count;
+            seen.UnionWith(lines);
+            quiet = seen.Count == before ? quiet + 1 : 0;
+            yield return lines;
+        }
+    }
+
     private static IEnumerable<string> Lines(string path, bool header = true) =>
-        Enumerable.Range(0, 3).SelectMany(_ => File.ReadAllLines(path).Skip(header ? 1 : 0)).Distinct();
+        Passes(path).SelectMany(lines => lines.Skip(header ? 1 : 0)).Distinct();
 
     /// <summary>Groups joined on an interface (IPv4: /proc/net/igmp; IPv6: /proc/net/igmp6).</summary>
     public static IReadOnlySet<IPAddress> Groups(LabFamily family, int ifindex) =>
@@ -30,8 +44,8 @@ public static class KernelTables
     {
         var groups = new HashSet<IPAddress>();
         int current = -1;
-        // Three passes (see Lines); the device lines reset the current interface in each.
-        foreach (string line in Enumerable.Range(0, 3).SelectMany(_ => File.ReadAllLines("/proc/net/igmp").Skip(1)))
+        // Several passes (see Passes); the device lines reset the current interface in each.
+        foreach (string line in Passes("/proc/net/igmp").SelectMany(lines => lines.Skip(1)))
         {
             if (line.Length == 0) continue;
             if (!char.IsWhiteSpace(line[0]))
