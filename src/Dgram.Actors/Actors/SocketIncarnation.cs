@@ -372,11 +372,11 @@ internal sealed class SocketIncarnation : UntypedActor
             if (existing is not null && ((c.Change == MembershipChange.JoinSource && existing.Mode == FilterMode.Exclude)
                 || (c.Change == MembershipChange.BlockSource && existing.Mode == FilterMode.Include)))
             {
-                throw new DatagramSocketException(c.Change.ToString(), DatagramSocketError.Kernel, Errno.EINVAL, args, "the pending membership has the other filter mode");
+                throw new DatagramSocketException(OperationName(c.Change), DatagramSocketError.Kernel, Errno.EINVAL, args, "the pending membership has the other filter mode");
             }
             if (_settings.AbsentInterface == AbsentInterfacePolicy.Fail && existing is null)
             {
-                NetworkInterfaceNames.GetIndex(c.InterfaceName!, c.Change.ToString()); // throws UnknownInterface
+                NetworkInterfaceNames.GetIndex(c.InterfaceName!, OperationName(c.Change)); // throws UnknownInterface
             }
             // Waiting for the interface: record only; the join happens when it appears.
             var entry = _ledger.Record(c, 0, MembershipStatus.Pending);
@@ -399,6 +399,17 @@ internal sealed class SocketIncarnation : UntypedActor
         _ledger.Record(c, index, MembershipStatus.Active);
         return MembershipStatus.Active;
     }
+
+    /// <summary>The socket core's name for a membership change, so an error names the call the same way from either layer.</summary>
+    private static string OperationName(MembershipChange change) => change switch
+    {
+        MembershipChange.Join => nameof(DatagramSocket.JoinGroup),
+        MembershipChange.Leave => nameof(DatagramSocket.LeaveGroup),
+        MembershipChange.JoinSource => nameof(DatagramSocket.JoinSourceGroup),
+        MembershipChange.LeaveSource => nameof(DatagramSocket.LeaveSourceGroup),
+        MembershipChange.BlockSource => nameof(DatagramSocket.BlockSource),
+        _ => nameof(DatagramSocket.UnblockSource),
+    };
 
     private void DoSend(ReadOnlyMemory<byte> payload, EndPoint destination)
     {
