@@ -283,9 +283,19 @@ internal sealed class SocketIncarnation : UntypedActor
                 DoOption(command);
                 break;
             case SocketProtocol.Receive pull:
+                if (pull.Timeout < TimeSpan.Zero && pull.Timeout != Timeout.InfiniteTimeSpan)
+                {
+                    // The scheduler would throw and fail the incarnation; refuse the input instead.
+                    Sender.Tell(new CommandFailed(pull, new DatagramSocketException("ReceiveFrom", DatagramSocketError.OutOfRange, 0, pull.Timeout.ToString(),
+                        "a timeout is >= 0 or Timeout.InfiniteTimeSpan")));
+                    break;
+                }
                 var pending = new PendingPull(Sender);
                 _shared.Pulls.Enqueue(pending);
-                Context.System.Scheduler.ScheduleTellOnce(pull.Timeout, Context.Parent, new PullExpired(pending), ActorRefs.NoSender);
+                if (pull.Timeout != Timeout.InfiniteTimeSpan)
+                {
+                    Context.System.Scheduler.ScheduleTellOnce(pull.Timeout, Context.Parent, new PullExpired(pending), ActorRefs.NoSender);
+                }
                 break;
             case SuspendReading suspend:
                 _ledger.Suspended = true; // wanted either way: a new incarnation starts suspended

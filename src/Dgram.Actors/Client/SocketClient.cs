@@ -110,7 +110,9 @@ public sealed class SocketClient
         object reply;
         try
         {
-            reply = await Socket.Ask(new SocketProtocol.Receive(timeout), timeout + _askTimeout).ConfigureAwait(false);
+            // An infinite pull waits as long as it takes (a negative timeout is refused by the actor).
+            TimeSpan? askTimeout = timeout == Timeout.InfiniteTimeSpan ? null : timeout < TimeSpan.Zero ? _askTimeout : timeout + _askTimeout;
+            reply = await Socket.Ask(new SocketProtocol.Receive(timeout), askTimeout).ConfigureAwait(false);
         }
         catch (AskTimeoutException)
         {
