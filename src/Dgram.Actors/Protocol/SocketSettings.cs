@@ -69,7 +69,7 @@ public sealed record SocketSettings
 
     /// <summary>
     /// Checks what can be checked before a socket exists: a name, groups that are multicast addresses of
-    /// the socket's family, well-formed interface names (an absent interface is not an error here; a
+    /// the socket's family, the multicast TTL, receive buffer size and send timeout in range, well-formed interface names (an absent interface is not an error here; a
     /// malformed name always is). Throws <see cref="DatagramSocketException"/> naming the setting.
     /// </summary>
     public void Validate()
@@ -79,6 +79,18 @@ public sealed record SocketSettings
         if (BatchSize is < 1 or > 1024) throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"BatchSize={BatchSize}", "1 to 1024");
         if (SendBatchSize is < 1 or > 1024) throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"SendBatchSize={SendBatchSize}", "1 to 1024");
         if (MaxDatagramSize is < 1 or > 65536) throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"MaxDatagramSize={MaxDatagramSize}", "1 to 65536");
+        if (MulticastTtl is int ttl && (ttl < (Family == AddressFamily.InterNetworkV6 ? -1 : 0) || ttl > 255))
+        {
+            throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"MulticastTtl={ttl}", Family == AddressFamily.InterNetworkV6 ? "-1 to 255" : "0 to 255");
+        }
+        if (ReceiveBufferSize is int rcv && (rcv <= 0 || rcv > int.MaxValue / 2))
+        {
+            throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"ReceiveBufferSize={rcv}", "1 to 1073741823 bytes");
+        }
+        if (SendTimeout < TimeSpan.Zero && SendTimeout != Timeout.InfiniteTimeSpan)
+        {
+            throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"SendTimeout={SendTimeout}", ">= 0 or Timeout.InfiniteTimeSpan");
+        }
         CheckInterfaceName(MulticastInterface, nameof(MulticastInterface));
         foreach (GroupSettings g in Groups)
         {
