@@ -98,7 +98,17 @@ public static class SocketConfiguration
 
     private static EndPoint EndPointValue(string path, string text, AddressFamily family)
     {
-        if (family == AddressFamily.Unix) return new UnixDomainSocketEndPoint(text);
+        if (family == AddressFamily.Unix)
+        {
+            try
+            {
+                return new UnixDomainSocketEndPoint(text);
+            }
+            catch (ArgumentOutOfRangeException)
+            {
+                throw new DgramConfigurationException(path, $"'{text}' is not a Unix socket path (1 to 107 bytes, or an abstract name)");
+            }
+        }
         int colon = text.LastIndexOf(':');
         bool hasPort = colon > 0 && (text[0] != '[' || text[colon - 1] == ']') && (family == AddressFamily.InterNetwork || text[0] == '[');
         if (!hasPort || !IPEndPoint.TryParse(text, out IPEndPoint? ep) || !TryParseStrict(text[..colon].Trim('[', ']'), out _))
