@@ -52,7 +52,7 @@ public abstract class SocketTestBase : IDisposable
         s.ReceiveFrom(new byte[1], (SocketAddress?)null, TimeSpan.Zero, ReceiveFlags.Peek).Status == ReceiveStatus.Received;
 
     /// <summary>Proves the socket still sends and receives: a unicast datagram to itself over loopback.</summary>
-    protected static void AssertStillWorks(DatagramSocket s, LabFamily f)
+    public static void AssertStillWorks(DatagramSocket s, LabFamily f)
     {
         if (s.LocalEndPoint is null) s.Bind(new IPEndPoint(f.Loopback, 0));
         var local = (IPEndPoint)s.LocalEndPoint!;
