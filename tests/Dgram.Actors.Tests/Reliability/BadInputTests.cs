@@ -367,6 +367,32 @@ public sealed class BadInputTests : ActorTestBase
         Assert.True(s_cases.Count(c => c.Expected.Valid is null) >= 40, $"{s_cases.Count(c => c.Expected.Valid is null)} bad-input cases");
     }
 
+    /// <summary>
+    /// Valid, though listed with the bad input: a source join on an any-source membership with no blocked
+    /// source is a mode switch the kernel accepts (INCLUDE {source}); a restart must replay that, not
+    /// an any-source join that blocks the source.
+    /// </summary>
+    [Fact]
+    public async Task JoinSourceGroup_OnAnySourceMembership_SwitchesToInclude_AndARestartKeepsIt()
+    {
+        var f = V4;
+        var (client, port) = await StartReceiver(f);
+        var probe = CreateTestProbe();
+        await client.SubscribeAsync(probe);
+        IPAddress group = f.NewGroup(), source = f.Tx0Sources[0];
+        int rx0 = LabNet.Index(Rx0);
+        await client.JoinGroupAsync(group, Rx0);
+        await client.JoinSourceGroupAsync(group, source, Rx0);
+        Assert.Equal((1, 0), (KernelTables.SourceFilter(f, rx0, group, source)?.Include, KernelTables.SourceFilter(f, rx0, group, source)?.Exclude));
+
+        (await Sys.ActorSelection(client.Socket.Path / "*").ResolveOne(Arrival)).Tell(Kill.Instance);
+        probe.FishForMessage(m => m is SocketRestored, Arrival);
+        SourceFilterEntry? row = KernelTables.SourceFilter(f, rx0, group, source);
+        Assert.Equal((1, 0), (row?.Include, row?.Exclude));
+        Assert.Contains(group, KernelTables.Groups(f, rx0));
+        await ActorRoundTrip(client, new IPEndPoint(f.Loopback, port));
+    }
+
     [Theory]
     [MemberData(nameof(CaseNames))]
     public async Task BadInput(string name)
