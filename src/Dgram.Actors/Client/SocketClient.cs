@@ -24,12 +24,15 @@ public readonly record struct PullResult(Received? Datagram)
 public sealed class SocketClient
 {
     private readonly TimeSpan _askTimeout;
+    /// <summary>Completes when the socket actor stops: commands then fail at once instead of after the ask timeout.</summary>
+    private readonly Task<bool> _stopped;
 
     /// <summary>Wraps a socket actor reference.</summary>
     public SocketClient(IActorRef socket, TimeSpan? askTimeout = null)
     {
         Socket = socket;
         _askTimeout = askTimeout ?? TimeSpan.FromSeconds(30);
+        _stopped = socket.WatchAsync();
     }
 
     /// <summary>The socket actor (a <see cref="SocketSupervisor"/>).</summary>
@@ -107,17 +110,9 @@ public sealed class SocketClient
     /// <summary>Seed <c>recvfrom</c> (and <c>recvfromsync</c>): the next datagram, or timed out.</summary>
     public async Task<PullResult> ReceiveFromAsync(TimeSpan timeout)
     {
-        object reply;
-        try
-        {
-            // An infinite pull waits as long as it takes (a negative timeout is refused by the actor).
-            TimeSpan? askTimeout = timeout == Timeout.InfiniteTimeSpan ? null : timeout < TimeSpan.Zero ? _askTimeout : timeout + _askTimeout;
-            reply = await Socket.Ask(new SocketProtocol.Receive(timeout), askTimeout).ConfigureAwait(false);
-        }
-        catch (AskTimeoutException)
-        {
-            throw NoAnswer(nameof(SocketProtocol.Receive));
-        }
+        // An infinite pull waits as long as it takes (a negative timeout is refused by the actor).
+        TimeSpan? askTimeout = timeout == Timeout.InfiniteTimeSpan ? null : timeout < TimeSpan.Zero ? _askTimeout : timeout + _askTimeout;
+        object reply = await AskCore(new SocketProtocol.Receive(timeout), askTimeout, nameof(SocketProtocol.Receive)).ConfigureAwait(false);
         return reply switch
         {
             Received r => new PullResult(r),
@@ -134,27 +129,15 @@ public sealed class SocketClient
     /// <summary>Adds a span handler the read loop calls on its own thread (zero-copy, zero allocation).</summary>
     public async Task AddHandlerAsync(IDatagramHandler handler)
     {
-        try
-        {
-            await Socket.Ask<Subscribed>(new AddHandler(handler), _askTimeout).ConfigureAwait(false);
-        }
-        catch (AskTimeoutException)
-        {
-            throw NoAnswer(nameof(AddHandler));
-        }
+        object reply = await AskCore(new AddHandler(handler), _askTimeout, nameof(AddHandler)).ConfigureAwait(false);
+        if (reply is not Subscribed) throw new InvalidOperationException($"unexpected reply to AddHandler: {reply}");
     }
 
     /// <summary>Removes a span handler.</summary>
     public async Task RemoveHandlerAsync(IDatagramHandler handler)
     {
-        try
-        {
-            await Socket.Ask<Unsubscribed>(new RemoveHandler(handler), _askTimeout).ConfigureAwait(false);
-        }
-        catch (AskTimeoutException)
-        {
-            throw NoAnswer(nameof(RemoveHandler));
-        }
+        object reply = await AskCore(new RemoveHandler(handler), _askTimeout, nameof(RemoveHandler)).ConfigureAwait(false);
+        if (reply is not Unsubscribed) throw new InvalidOperationException($"unexpected reply to RemoveHandler: {reply}");
     }
     /// <summary>Stops reading (the kernel queue fills; its drops are counted).</summary>
     public Task SuspendReadingAsync() => AskAsync<ReadingSuspended>(SuspendReading.Instance);
@@ -163,6 +146,34 @@ public sealed class SocketClient
     /// <summary>The socket's state, read from the kernel where it can tell.</summary>
     public Task<SocketState> GetStateAsync() => AskAsync<SocketState>(GetState.Instance);
 
+    /// <summary>
+    /// Asks the socket actor. A stopped actor answers nothing (commands go to dead letters), so the ask
+    /// fails with Closed/EBADF as soon as the actor is known to be stopped, as a disposed socket's calls
+    /// do, rather than after the ask timeout.
+    /// </summary>
+    private async Task<object> AskCore(object message, TimeSpan? timeout, string operation)
+    {
+        if (_stopped.IsCompleted) throw Stopped(operation);
+        Task<object> ask = Socket.Ask(message, timeout);
+        if (await Task.WhenAny(ask, _stopped).ConfigureAwait(false) != ask && !ask.IsCompleted)
+        {
+            // Its timeout comes later: observe it so it is not an unobserved task exception.
+            _ = ask.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            throw Stopped(operation);
+        }
+        try
+        {
+            return await ask.ConfigureAwait(false);
+        }
+        catch (AskTimeoutException)
+        {
+            throw NoAnswer(operation);
+        }
+    }
+
+    private DatagramSocketException Stopped(string operation) =>
+        new(operation, DatagramSocketError.Closed, Sockets.Native.Errno.EBADF, Socket.Path.Name, "the socket actor is stopped");
+
     /// <summary>Only a dead or wedged actor leaves a command unanswered; report it as the socket error it is.</summary>
     private DatagramSocketException NoAnswer(string operation) =>
         new(operation, DatagramSocketError.Closed, Sockets.Native.Errno.ETIMEDOUT, Socket.Path.Name,
@@ -170,15 +181,7 @@ public sealed class SocketClient
 
     private async Task<T> AskAsync<T>(Command command)
     {
-        object reply;
-        try
-        {
-            reply = await Socket.Ask(command, _askTimeout).ConfigureAwait(false);
-        }
-        catch (AskTimeoutException)
-        {
-            throw NoAnswer(command.GetType().Name);
-        }
+        object reply = await AskCore(command, _askTimeout, command.GetType().Name).ConfigureAwait(false);
         return reply switch
         {
             T t => t,

@@ -3,6 +3,7 @@ using System.Net;
 using Akka.Actor;
 using Dgram.Actors.Client;
 using Dgram.Actors.Protocol;
+using Dgram.Actors.Sockets;
 using Dgram.Actors.Supervision;
 using Dgram.Actors.Tests.Lab;
 using Dgram.Actors.Tests.Sockets;
@@ -52,6 +53,26 @@ public abstract class LifecycleTests : ActorTestBase
         // The socket is closed, not just quiet: its port can be bound again without address reuse.
         var again = Core(_f.Family);
         again.Bind(new IPEndPoint(_f.Any, port));
+    }
+
+    [Fact]
+    public async Task ACommandCaughtByAStop_AndOneAfterIt_FailClosedAtOnce_NotAfterTheAskTimeout()
+    {
+        var (client, _) = await StartReceiver(_f);
+        // Hold the incarnation so the command waits in its mailbox when the stop comes.
+        var gate = new ManualResetEventSlim();
+        var entered = new ManualResetEventSlim();
+        client.Socket.Tell(new Dgram.Actors.Actors.TestHook(_ => { entered.Set(); gate.Wait(TimeSpan.FromSeconds(10)); }));
+        Assert.True(entered.Wait(Arrival));
+        Task<int> caught = client.SetMulticastTtlAsync(5); // ask timeout: 30 s
+        Sys.Stop(client.Socket);
+        gate.Set();
+        var e = await Assert.ThrowsAsync<DatagramSocketException>(() => caught);
+        // EBADF, not the ask timeout's ETIMEDOUT: failed when the stop was seen.
+        Assert.Equal(("SetMulticastTtl", DatagramSocketError.Closed, "EBADF"), (e.Operation, e.Error, e.ErrorName));
+
+        var after = await Assert.ThrowsAsync<DatagramSocketException>(() => new SocketClient(client.Socket).GetMulticastTtlAsync());
+        Assert.Equal((DatagramSocketError.Closed, "EBADF"), (after.Error, after.ErrorName));
     }
 }
 
