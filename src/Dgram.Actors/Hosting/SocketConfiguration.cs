@@ -74,7 +74,20 @@ public static class SocketConfiguration
         }
         catch (DatagramSocketException e)
         {
-            throw new DgramConfigurationException(path + ":" + (e.Arguments ?? ""), e.Detail ?? e.Message);
+            // Validate names SocketSettings properties ("MulticastTtl=300"): report the configuration key.
+            string arguments = e.Arguments ?? "";
+            int eq = arguments.IndexOf('=', StringComparison.Ordinal);
+            string property = eq < 0 ? arguments : arguments[..eq];
+            string key = property switch
+            {
+                "MulticastTtl" => "Ttl",
+                "MulticastLoop" => "Loop",
+                "MulticastInterface" => "Interface",
+                "LocalEndPoint" => "Bind",
+                _ => property,
+            };
+            string problem = e.Detail ?? e.Message;
+            throw new DgramConfigurationException(path + ":" + key, eq < 0 ? problem : $"{arguments[(eq + 1)..]}: {problem}");
         }
         return settings;
     }

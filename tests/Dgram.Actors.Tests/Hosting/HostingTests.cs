@@ -80,6 +80,9 @@ public sealed class HostingTests
         { "Bind", "0.0.0.0", "is not address:port" },
         { "Family", "IPX", "is not IPv4, IPv6 or Unix" },
         { "Ttl", "many", "is not an integer" },
+        { "Ttl", "300", "300: " },
+        { "Interface", "a-name-longer-than-fifteen", "1 to 15 bytes" },
+        { "ReceiveBufferSize", "0", "0: " },
         { "AbsentInterface", "Maybe", "is not Pending or Fail" },
     };
 
@@ -99,6 +102,7 @@ public sealed class HostingTests
         var e = await Assert.ThrowsAnyAsync<Exception>(() => host.StartAsync());
         var config = e as DgramConfigurationException ?? Assert.IsType<DgramConfigurationException>(e.InnerException ?? e.GetBaseException());
         Assert.StartsWith("Dgram:Sockets:bad:" + key.Split(':')[0], config.Setting);
+        Assert.DoesNotContain("=", config.Setting); // a configuration key, not a property assignment
         Assert.Contains(problem, config.Message);
     }
 
