@@ -1,0 +1,435 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+
+namespace Dgram.Actors.Tests.Reliability;
+
+/// <summary>
+/// The stamp every test datagram carries: stream id (4 bytes), sequence number (8, from 1, no gaps
+/// among datagrams the kernel took), send time (8, <see cref="Stopwatch.GetTimestamp"/>), big-endian.
+/// </summary>
+public static class Stamp
+{
+    public const int Size = 20;
+
+    public static void Write(Span<byte> payload, int stream, long sequence, long sentAt)
+    {
+        BinaryPrimitives.WriteInt32BigEndian(payload, stream);
+        BinaryPrimitives.WriteInt64BigEndian(payload[4..], sequence);
+        BinaryPrimitives.WriteInt64BigEndian(payload[12..], sentAt);
+    }
+
+    public static bool TryRead(ReadOnlySpan<byte> payload, out int stream, out long sequence)
+    {
+        stream = 0;
+        sequence = 0;
+        if (payload.Length < Size) return false;
+        stream = BinaryPrimitives.ReadInt32BigEndian(payload);
+        sequence = BinaryPrimitives.ReadInt64BigEndian(payload[4..]);
+        return true;
+    }
+}
+
+/// <summary>Drops one receiver's counters can explain, read at the end (see <see cref="LossAccount"/>).</summary>
+/// <param name="Subscriber">Its Rx subscription's overflow drops (<c>SubscriberStatistics.Dropped</c>).</param>
+/// <param name="KernelOverflow">SO_RXQ_OVFL, summed over incarnations (<c>Counters.KernelDrops</c>; reported on the next datagram queued after the drops).</param>
+/// <param name="KernelQueue">The current socket's <c>drops</c> column of /proc/net/udp(6) (<c>SocketState.KernelQueueDrops</c>; forgets earlier incarnations).</param>
+/// <param name="NoConsumer">Read while nobody consumed (<c>Counters.NoConsumerDrops</c>).</param>
+public sealed record ReceiverDrops(long Subscriber, long KernelOverflow, long KernelQueue, long NoConsumer)
+{
+    /// <summary>
+    /// SO_RXQ_OVFL and the drops column count the same kernel drops of a socket: the larger of the two
+    /// (the first lags until a datagram follows the drops, the second forgets sockets replaced by a restart).
+    /// </summary>
+    public long Kernel => Math.Max(KernelOverflow, Math.Max(0, KernelQueue));
+
+    public long Total => Subscriber + Kernel + NoConsumer;
+}
+
+/// <summary>Drops below the sockets, counted in this network namespace (and softnet, which is per CPU for the whole machine).</summary>
+/// <param name="Backlog">/proc/net/softnet_stat, column 2 (backlog full), summed over CPUs.</param>
+/// <param name="Interfaces">rx_drop + tx_drop of the watched interfaces in /proc/net/dev (inside the namespace, not /sys).</param>
+public readonly record struct NetworkDrops(long Backlog, long Interfaces)
+{
+    public long Total => Backlog + Interfaces;
+    public static NetworkDrops operator -(NetworkDrops a, NetworkDrops b) => new(a.Backlog - b.Backlog, a.Interfaces - b.Interfaces);
+    public static NetworkDrops operator +(NetworkDrops a, NetworkDrops b) => new(a.Backlog + b.Backlog, a.Interfaces + b.Interfaces);
+}
+
+/// <summary>One (receiver, stream) pair at the end.</summary>
+public sealed record StreamFigures(string Receiver, string Stream, long Sent, long Received, long MissingInWindows, long MissingOutside, long Duplicates, long Reordered);
+
+/// <summary>One receiver at the end: loss outside windows against its counted drops.</summary>
+public sealed record ReceiverFigures(string Receiver, long Missing, long MissingOutside, ReceiverDrops Drops, long Unexplained);
+
+/// <summary>Everything the account found; <see cref="Describe"/> prints it.</summary>
+public sealed record LossReport(IReadOnlyList<StreamFigures> Streams, IReadOnlyList<ReceiverFigures> Receivers, NetworkDrops Network,
+    NetworkDrops NetworkOutsideWindows, IReadOnlyList<string> Windows, IReadOnlyList<string> OpenWindows)
+{
+    public long Unexplained => Receivers.Sum(r => r.Unexplained);
+    public long Duplicates => Streams.Sum(s => s.Duplicates);
+    public long Reordered => Streams.Sum(s => s.Reordered);
+
+    public string Describe()
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"{"receiver",-12} {"stream",-24} {"sent",8} {"received",9} {"lost-in-window",15} {"lost-outside",13} {"dup",4} {"reorder",8}");
+        foreach (var s in Streams)
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture, $"{s.Receiver,-12} {s.Stream,-24} {s.Sent,8} {s.Received,9} {s.MissingInWindows,15} {s.MissingOutside,13} {s.Duplicates,4} {s.Reordered,8}");
+        }
+        foreach (var r in Receivers)
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture,
+                $"receiver {r.Receiver}: missing {r.Missing} (outside windows {r.MissingOutside}); drops: subscriber {r.Drops.Subscriber}, kernel {r.Drops.Kernel} (SO_RXQ_OVFL {r.Drops.KernelOverflow}, /proc drops {r.Drops.KernelQueue}), no-consumer {r.Drops.NoConsumer}; unexplained {r.Unexplained}");
+        }
+        sb.AppendLine(CultureInfo.InvariantCulture,
+            $"network drops: backlog {Network.Backlog}, interfaces {Network.Interfaces} (outside fault windows: backlog {NetworkOutsideWindows.Backlog}, interfaces {NetworkOutsideWindows.Interfaces})");
+        foreach (string w in Windows) sb.AppendLine("window " + w);
+        foreach (string w in OpenWindows) sb.AppendLine("OPEN window " + w);
+        sb.Append(CultureInfo.InvariantCulture, $"unexplained loss {Unexplained}, duplicates {Duplicates}, reordered {Reordered}");
+        return sb.ToString();
+    }
+}
+
+/// <summary>
+/// Loss accounting for fault tests (issue 8, parts 3 and 4). Senders stamp each datagram (<see cref="Stamp"/>)
+/// and record it once the kernel took it; receivers record what arrived; the test opens a fault window
+/// the moment it injects a fault and closes it when the kernel or the socket's events show recovery.
+/// At the end every sequence gap at a receiver must be explained: sent inside a window that applies to
+/// that receiver and stream, or covered by a counted drop. Unexplained loss per receiver = missing
+/// outside windows − (its counted drops + network drops counted outside windows), floored at 0.
+/// </summary>
+/// <remarks>
+/// Storage is preallocated for <c>expectedPerStream</c> datagrams per stream, so a soak's heap
+/// measurement does not see the account grow (it grows past that, by doubling).
+/// </remarks>
+public sealed class LossAccount
+{
+    private readonly object _lock = new();
+    private readonly List<StreamRecord> _streams = [];
+    private readonly Dictionary<string, ReceiverRecord> _receivers = [];
+    private readonly List<FaultWindow> _windows = [];
+    private readonly NetworkCounters _network;
+    private readonly NetworkDrops _networkBaseline;
+    private readonly int _expectedPerStream;
+
+    public LossAccount(IEnumerable<string> watchedInterfaces, int expectedPerStream = 4096)
+    {
+        _expectedPerStream = expectedPerStream;
+        _network = new NetworkCounters(watchedInterfaces);
+        _networkBaseline = _network.Read();
+    }
+
+    public static long Now() => Stopwatch.GetTimestamp();
+
+    /// <summary>Adds a stream (one sender); returns its id for <see cref="Stamp"/>.</summary>
+    public int AddStream(string name)
+    {
+        lock (_lock)
+        {
+            _streams.Add(new StreamRecord(name, _expectedPerStream));
+            return _streams.Count - 1;
+        }
+    }
+
+    /// <summary>Adds a receiver, the streams it must get, and where its drops are counted.</summary>
+    public void AddReceiver(string name, Func<Task<ReceiverDrops>> drops, params int[] streams)
+    {
+        lock (_lock)
+        {
+            var r = new ReceiverRecord(name, drops);
+            foreach (int s in streams) r.Streams[s] = new Arrivals(_expectedPerStream);
+            _receivers.Add(name, r);
+        }
+    }
+
+    /// <summary>The kernel took datagram <paramref name="sequence"/> (1, 2, … in order) of a stream, stamped at <paramref name="sentAt"/>.</summary>
+    public void Sent(int stream, long sequence, long sentAt)
+    {
+        StreamRecord s;
+        lock (_lock) s = _streams[stream];
+        s.Add(sequence, sentAt);
+    }
+
+    public long SentCount(int stream)
+    {
+        lock (_lock) return _streams[stream].Count;
+    }
+
+    /// <summary>A receiver got a datagram (its subscription's thread; one per receiver). Unstamped or foreign ones are ignored.</summary>
+    public void Received(string receiver, ReadOnlySpan<byte> payload)
+    {
+        if (!Stamp.TryRead(payload, out int stream, out long sequence)) return;
+        ReceiverRecord r;
+        lock (_lock) r = _receivers[receiver];
+        if (r.Streams.TryGetValue(stream, out Arrivals? a)) a.Add(sequence);
+        else Interlocked.Increment(ref r.Foreign);
+    }
+
+    public long ReceivedCount(string receiver, int stream)
+    {
+        lock (_lock) return _receivers[receiver].Streams[stream].Count;
+    }
+
+    /// <summary>A fault begins now, for the receivers and streams <paramref name="applies"/> says it can disturb.</summary>
+    public FaultWindow Begin(string name, Func<string, int, bool> applies)
+    {
+        var w = new FaultWindow(name, applies, Now(), _network.Read());
+        lock (_lock) _windows.Add(w);
+        return w;
+    }
+
+    /// <summary>A fault that can disturb every receiver and stream.</summary>
+    public FaultWindow Begin(string name) => Begin(name, (_, _) => true);
+
+    /// <summary>Closes a window: call when the kernel tables or the socket's events show recovery, not later.</summary>
+    public void End(FaultWindow w) => w.Close(Now(), _network.Read());
+
+    public int WindowCount
+    {
+        get { lock (_lock) return _windows.Count; }
+    }
+
+    /// <summary>
+    /// Waits (bounded) until every receiver has every stream's last datagram, or its arrivals plus its
+    /// counted drops reach what was sent: what is still in flight or queued has arrived.
+    /// </summary>
+    public async Task DrainAsync(TimeSpan bound)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < bound)
+        {
+            bool done = true;
+            foreach (ReceiverRecord r in Receivers())
+            {
+                bool allLast = r.Streams.All(kv => kv.Value.Has(SentCount(kv.Key)));
+                if (allLast) continue;
+                long sent = r.Streams.Keys.Sum(SentCount), got = r.Streams.Values.Sum(a => a.Distinct);
+                if (got + (await r.Drops()).Total >= sent) continue;
+                done = false;
+                break;
+            }
+            if (done) return;
+            await Task.Delay(20);
+        }
+    }
+
+    /// <summary>Waits until each listed receiver has at least <paramref name="more"/> new datagrams of each of its streams.</summary>
+    public async Task AwaitFlowAsync(int more, TimeSpan bound, params string[] receivers)
+    {
+        var targets = Receivers().Where(r => receivers.Length == 0 || receivers.Contains(r.Name))
+            .SelectMany(r => r.Streams.Select(kv => (r.Name, Stream: kv.Key, Arrivals: kv.Value, Goal: kv.Value.Count + more))).ToList();
+        var clock = Stopwatch.StartNew();
+        while (targets.Any(t => t.Arrivals.Count < t.Goal))
+        {
+            if (clock.Elapsed > bound)
+            {
+                var t = targets.First(t => t.Arrivals.Count < t.Goal);
+                throw new TimeoutException($"no flow: receiver {t.Name} has {t.Arrivals.Count} of stream {StreamName(t.Stream)} (wanted {t.Goal}; sent {SentCount(t.Stream)})");
+            }
+            await Task.Delay(10);
+        }
+    }
+
+    private string StreamName(int stream)
+    {
+        lock (_lock) return _streams[stream].Name;
+    }
+
+    private ReceiverRecord[] Receivers()
+    {
+        lock (_lock) return [.. _receivers.Values];
+    }
+
+    /// <summary>Counts every gap, says whether a window explains it, and sets the receivers' counted drops against the rest.</summary>
+    public async Task<LossReport> ReportAsync()
+    {
+        NetworkDrops network = _network.Read() - _networkBaseline;
+        FaultWindow[] windows;
+        lock (_lock) windows = [.. _windows];
+        NetworkDrops inWindows = default;
+        foreach (FaultWindow w in windows.Where(w => w.Closed)) inWindows += w.NetworkDuring;
+        NetworkDrops outside = network - inWindows;
+        long networkOutside = Math.Max(0, outside.Total);
+
+        var streams = new List<StreamFigures>();
+        var receivers = new List<ReceiverFigures>();
+        foreach (ReceiverRecord r in Receivers())
+        {
+            long missingAll = 0, missingOutside = 0;
+            foreach (var (id, arrivals) in r.Streams.OrderBy(kv => kv.Key))
+            {
+                StreamRecord s;
+                lock (_lock) s = _streams[id];
+                long sent = s.Count, inWindow = 0, outsideWindow = 0;
+                var applicable = windows.Where(w => w.Applies(r.Name, id)).ToArray();
+                for (long seq = 1; seq <= sent; seq++)
+                {
+                    if (arrivals.Has(seq)) continue;
+                    long at = s.SentAt(seq);
+                    // Open windows explain nothing: a fault that never recovered is a failure of its own.
+                    if (applicable.Any(w => w.Closed && at >= w.Start && at <= w.End)) inWindow++;
+                    else outsideWindow++;
+                }
+                missingAll += inWindow + outsideWindow;
+                missingOutside += outsideWindow;
+                streams.Add(new StreamFigures(r.Name, s.Name, sent, arrivals.Distinct, inWindow, outsideWindow, arrivals.Duplicates, arrivals.Reordered));
+            }
+            ReceiverDrops drops = await r.Drops();
+            long unexplained = Math.Max(0, missingOutside - drops.Total - networkOutside);
+            receivers.Add(new ReceiverFigures(r.Name, missingAll, missingOutside, drops, unexplained));
+        }
+        return new LossReport(streams, receivers, network, outside,
+            windows.Where(w => w.Closed).Select(w => w.Describe()).ToList(), windows.Where(w => !w.Closed).Select(w => w.Name).ToList());
+    }
+
+    private sealed class StreamRecord(string name, int capacity)
+    {
+        private long[] _sentAt = new long[capacity];
+        private long _count;
+
+        public string Name { get; } = name;
+        public long Count => Volatile.Read(ref _count);
+
+        public void Add(long sequence, long sentAt)
+        {
+            lock (this)
+            {
+                if (sequence != _count + 1) throw new InvalidOperationException($"stream {Name}: sequence {sequence} after {_count}");
+                if (_count == _sentAt.Length) Array.Resize(ref _sentAt, _sentAt.Length * 2);
+                _sentAt[_count] = sentAt;
+                Volatile.Write(ref _count, _count + 1);
+            }
+        }
+
+        public long SentAt(long sequence)
+        {
+            lock (this) return _sentAt[sequence - 1];
+        }
+    }
+
+    /// <summary>One receiver's arrivals of one stream: a bit per sequence number, duplicates and out-of-order arrivals.</summary>
+    private sealed class Arrivals(int capacity)
+    {
+        private ulong[] _bits = new ulong[capacity / 64 + 1];
+        private long _last, _count, _distinct;
+
+        public long Duplicates, Reordered;
+        public long Count => Volatile.Read(ref _count);
+        public long Distinct => Volatile.Read(ref _distinct);
+
+        public void Add(long sequence)
+        {
+            lock (this)
+            {
+                long word = sequence >> 6;
+                if (word >= _bits.Length) Array.Resize(ref _bits, (int)Math.Max(_bits.Length * 2, word + 1));
+                ulong bit = 1UL << (int)(sequence & 63);
+                if ((_bits[word] & bit) != 0) Duplicates++;
+                else
+                {
+                    _bits[word] |= bit;
+                    _distinct++;
+                }
+                if (sequence < _last) Reordered++;
+                _last = Math.Max(_last, sequence);
+                _count++;
+            }
+        }
+
+        public bool Has(long sequence)
+        {
+            if (sequence <= 0) return true;
+            lock (this)
+            {
+                long word = sequence >> 6;
+                return word < _bits.Length && (_bits[word] & (1UL << (int)(sequence & 63))) != 0;
+            }
+        }
+    }
+
+    private sealed class ReceiverRecord(string name, Func<Task<ReceiverDrops>> drops)
+    {
+        public string Name { get; } = name;
+        public Func<Task<ReceiverDrops>> Drops { get; } = drops;
+        public Dictionary<int, Arrivals> Streams { get; } = [];
+        public long Foreign;
+    }
+}
+
+/// <summary>From the moment a fault is injected until the kernel or the socket's events show recovery.</summary>
+public sealed class FaultWindow
+{
+    private readonly Func<string, int, bool> _applies;
+    private readonly NetworkDrops _networkAtStart;
+
+    internal FaultWindow(string name, Func<string, int, bool> applies, long start, NetworkDrops networkAtStart)
+    {
+        Name = name;
+        _applies = applies;
+        Start = start;
+        _networkAtStart = networkAtStart;
+    }
+
+    public string Name { get; }
+    public long Start { get; }
+    public long End { get; private set; }
+    public bool Closed => End != 0;
+    public NetworkDrops NetworkDuring { get; private set; }
+    public TimeSpan Duration => Closed ? Stopwatch.GetElapsedTime(Start, End) : Stopwatch.GetElapsedTime(Start);
+
+    public bool Applies(string receiver, int stream) => _applies(receiver, stream);
+
+    internal void Close(long end, NetworkDrops networkAtEnd)
+    {
+        if (Closed) throw new InvalidOperationException($"window {Name} closed twice");
+        NetworkDuring = networkAtEnd - _networkAtStart;
+        End = end;
+    }
+
+    public string Describe() => $"{Name}: {Duration.TotalMilliseconds:F0} ms";
+}
+
+/// <summary>
+/// Reads drop counters below the sockets. Interfaces come and go (a deleted one's counters vanish, a
+/// re-created one starts at 0), so each interface's counter is accumulated as a monotonic sum.
+/// </summary>
+internal sealed class NetworkCounters(IEnumerable<string> interfaces)
+{
+    private readonly string[] _interfaces = [.. interfaces];
+    private readonly Dictionary<string, long> _last = [];
+    private long _accumulated;
+
+    public NetworkDrops Read()
+    {
+        lock (this)
+        {
+            foreach (string line in File.ReadAllLines("/proc/net/dev").Skip(2))
+            {
+                int colon = line.IndexOf(':');
+                if (colon < 0) continue;
+                string name = line[..colon].Trim();
+                if (!_interfaces.Contains(name)) continue;
+                string[] f = line[(colon + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                long drops = long.Parse(f[3], CultureInfo.InvariantCulture) + long.Parse(f[11], CultureInfo.InvariantCulture);
+                long last = _last.GetValueOrDefault(name);
+                _accumulated += drops >= last ? drops - last : drops; // re-created: counting from 0 again
+                _last[name] = drops;
+            }
+            return new NetworkDrops(Backlog(), _accumulated);
+        }
+    }
+
+    private static long Backlog()
+    {
+        long sum = 0;
+        foreach (string line in File.ReadAllLines("/proc/net/softnet_stat"))
+        {
+            string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (f.Length > 1) sum += long.Parse(f[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+        }
+        return sum;
+    }
+}
