@@ -56,7 +56,7 @@ internal sealed class SocketIncarnation : UntypedActor
         _socket = DatagramSocket.Create(_settings.Family, socketOptions);
         try
         {
-            if (_settings.LocalEndPoint is not null) _socket.Bind(_settings.LocalEndPoint, _settings.Reuse);
+            if (_settings.LocalEndPoint is not null) Bind(_settings.LocalEndPoint);
             if (_settings.RemoteEndPoint is not null) _socket.Connect(_settings.RemoteEndPoint);
             Replay();
         }
@@ -82,6 +82,30 @@ internal sealed class SocketIncarnation : UntypedActor
         {
             _log.Error("Socket {0}: the read loop of incarnation {1} did not end within 5 s (a handler or inline subscriber is blocking it); it ends once that call returns",
                 _shared.Name, _number);
+        }
+    }
+
+    /// <summary>
+    /// Binds the configured address; a port the kernel picked (port 0) for the first incarnation is kept
+    /// for the next ones, so a restart does not change the socket's address. Should that port be taken
+    /// meanwhile, the configured address is bound again (a new port, with a warning).
+    /// </summary>
+    private void Bind(EndPoint configured)
+    {
+        EndPoint? pinned = _ledger.BoundEndPoint;
+        try
+        {
+            _socket!.Bind(pinned ?? configured, _settings.Reuse);
+        }
+        catch (DatagramSocketException e) when (pinned is not null && e.Errno == Errno.EADDRINUSE)
+        {
+            _log.Warning("Socket {0}: {1}, bound by the previous incarnation, is taken; binding {2} (a new port)", _shared.Name, pinned, configured);
+            _socket!.Bind(configured, _settings.Reuse);
+            pinned = null;
+        }
+        if (pinned is null && configured is IPEndPoint { Port: 0 } wanted && _socket.LocalEndPoint is IPEndPoint bound)
+        {
+            _ledger.BoundEndPoint = new IPEndPoint(wanted.Address, bound.Port);
         }
     }
 

@@ -22,6 +22,8 @@ internal sealed class SocketLedger
     public bool? Broadcast { get; private set; }
     public int? ReceiveBufferSize { get; private set; }
     public bool Suspended { get; set; }
+    /// <summary>The address the first incarnation bound when the settings asked for port 0: later incarnations bind it again.</summary>
+    public EndPoint? BoundEndPoint { get; set; }
 
     public static SocketLedger From(SocketSettings settings)
     {
