@@ -66,7 +66,10 @@ internal sealed class ReceivePump
     /// <summary>Marks the loop as stopping, so a close that follows is not reported as a fault.</summary>
     public void RequestStop() => _stop = true;
 
-    /// <summary>Stops the loop (the owner disposes the socket, which also wakes it) and waits for the thread.</summary>
+    /// <summary>
+    /// Stops the loop and waits for the thread: it delivers what the socket still has queued, then ends.
+    /// The owner closes the socket after (or, if the loop is stuck in a consumer, after the wait).
+    /// </summary>
     public bool Stop(TimeSpan wait)
     {
         _stop = true;
@@ -113,6 +116,24 @@ internal sealed class ReceivePump
                     _shared.Publish(new ReceiveErrorReported(_shared.Name, r.Errno, Errno.Name(r.Errno)));
                     break;
             }
+        }
+        DrainQueued(batch);
+    }
+
+    /// <summary>
+    /// The incarnation is stopping (a restart, a kill, the socket closed): what the kernel already queued
+    /// for this socket would be discarded, uncounted, by close(). Deliver it first, without waiting for
+    /// more (bounded at 100 ms under a flood). Not while reading is suspended: nothing is delivered then.
+    /// </summary>
+    private void DrainQueued(DatagramBatch batch)
+    {
+        if (_suspend) return;
+        long until = Environment.TickCount64 + 100;
+        while (Environment.TickCount64 < until)
+        {
+            BatchReceiveResult r = _socket.ReceiveBatch(batch, 0, null);
+            if (r.Status != ReceiveStatus.Received) return;
+            Dispatch(batch, r.Count);
         }
     }
 

@@ -77,12 +77,14 @@ internal sealed class SocketIncarnation : UntypedActor
     {
         _reconcileTimer?.Cancel();
         _pump?.RequestStop(); // first, so the loop does not take the close below for a fault
-        _socket?.Dispose(); // wakes the read loop (shutdown) and leaves every group (close)
+        // The loop ends after delivering what the kernel had already queued for this socket (close would
+        // discard it uncounted); only then is the socket closed, which leaves every group.
         if (_pump is not null && !_pump.Stop(TimeSpan.FromSeconds(5)))
         {
             _log.Error("Socket {0}: the read loop of incarnation {1} did not end within 5 s (a handler or inline subscriber is blocking it); it ends once that call returns",
                 _shared.Name, _number);
         }
+        _socket?.Dispose(); // leaves every group (close); wakes a read loop still stuck in a consumer's call
     }
 
     /// <summary>
