@@ -65,7 +65,7 @@ public sealed record ReceiverFigures(string Receiver, long Missing, long Missing
 
 /// <summary>Everything the account found; <see cref="Describe"/> prints it.</summary>
 public sealed record LossReport(IReadOnlyList<StreamFigures> Streams, IReadOnlyList<ReceiverFigures> Receivers, NetworkDrops Network,
-    NetworkDrops NetworkOutsideWindows, IReadOnlyList<string> Windows, IReadOnlyList<string> OpenWindows)
+    NetworkDrops NetworkOutsideWindows, IReadOnlyList<string> Windows, IReadOnlyList<string> OpenWindows, IReadOnlyList<string> OutsideExamples)
 {
     public long Unexplained => Receivers.Sum(r => r.Unexplained);
     public long Duplicates => Streams.Sum(s => s.Duplicates);
@@ -88,6 +88,7 @@ public sealed record LossReport(IReadOnlyList<StreamFigures> Streams, IReadOnlyL
             $"network drops: backlog {Network.Backlog}, interfaces {Network.Interfaces} (outside fault windows: backlog {NetworkOutsideWindows.Backlog}, interfaces {NetworkOutsideWindows.Interfaces})");
         foreach (string w in Windows) sb.AppendLine("window " + w);
         foreach (string w in OpenWindows) sb.AppendLine("OPEN window " + w);
+        foreach (string e in OutsideExamples) sb.AppendLine("lost outside windows: " + e);
         sb.Append(CultureInfo.InvariantCulture, $"unexplained loss {Unexplained}, duplicates {Duplicates}, reordered {Reordered}");
         return sb.ToString();
     }
@@ -256,6 +257,7 @@ public sealed class LossAccount
 
         var streams = new List<StreamFigures>();
         var receivers = new List<ReceiverFigures>();
+        var examples = new List<string>();
         foreach (ReceiverRecord r in Receivers())
         {
             long missingAll = 0, missingOutside = 0;
@@ -271,7 +273,11 @@ public sealed class LossAccount
                     long at = s.SentAt(seq);
                     // Open windows explain nothing: a fault that never recovered is a failure of its own.
                     if (applicable.Any(w => w.Closed && at >= w.Start && at <= w.End)) inWindow++;
-                    else outsideWindow++;
+                    else
+                    {
+                        outsideWindow++;
+                        if (examples.Count < 20) examples.Add($"{r.Name} {s.Name} #{seq}: {Nearest(applicable, at, arrivals.Has(seq - 1), arrivals.Has(seq + 1))}");
+                    }
                 }
                 missingAll += inWindow + outsideWindow;
                 missingOutside += outsideWindow;
@@ -282,7 +288,17 @@ public sealed class LossAccount
             receivers.Add(new ReceiverFigures(r.Name, missingAll, missingOutside, drops, unexplained));
         }
         return new LossReport(streams, receivers, network, outside,
-            windows.Where(w => w.Closed).Select(w => w.Describe()).ToList(), windows.Where(w => !w.Closed).Select(w => w.Name).ToList());
+            windows.Where(w => w.Closed).Select(w => w.Describe()).ToList(), windows.Where(w => !w.Closed).Select(w => w.Name).ToList(), examples);
+    }
+
+    /// <summary>Where a datagram lost outside every window was sent, relative to the nearest window (for the report).</summary>
+    private static string Nearest(FaultWindow[] windows, long at, bool previousArrived, bool nextArrived)
+    {
+        string neighbours = $"previous {(previousArrived ? "arrived" : "lost")}, next {(nextArrived ? "arrived" : "lost")}";
+        FaultWindow? w = windows.Where(w => w.Closed).MinBy(w => Math.Min(Math.Abs(at - w.Start), Math.Abs(at - w.End)));
+        if (w is null) return "no window; " + neighbours;
+        double before = Stopwatch.GetElapsedTime(at, w.Start).TotalMilliseconds, after = Stopwatch.GetElapsedTime(w.End, at).TotalMilliseconds;
+        return (at < w.Start ? $"sent {before:F2} ms before" : $"sent {after:F2} ms after") + $" window '{w.Name}'; {neighbours}";
     }
 
     private sealed class StreamRecord(string name, int capacity)
