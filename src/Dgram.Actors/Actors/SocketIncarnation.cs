@@ -186,14 +186,14 @@ internal sealed class SocketIncarnation : UntypedActor
     /// Brings memberships in line with the interfaces that exist and are up. A deleted interface leaves a
     /// stale entry in the socket (under the old index) that still counts against igmp_max_memberships,
     /// so it is dropped by that index; when the interface (re)appears and is up the membership is joined
-    /// again. An interface that went down and came back is rejoined too: measured here, IPv6 loses the
-    /// interface's source filter (mcfilter6) across down/up, and a join made while it is down loses it
-    /// when it comes up.
+    /// again. An interface seen down is rejoined when it is up again. Source filters are not checked in
+    /// /proc/net/mcfilter(6): those listings leave out whole interfaces (see
+    /// <see cref="Diagnostics.KernelMulticastTables.ListingAnchorGroup"/>), and a filter missing there is
+    /// not a filter lost.
     /// </summary>
     private void ReconcileInterfaces()
     {
         SocketLedger.Entry[] entries = _ledger.Memberships();
-        IReadOnlyList<Diagnostics.SourceFilterRow>? filters = null;
         foreach (SocketLedger.Entry entry in entries)
         {
             if (entry.InterfaceName is null) continue;
@@ -205,20 +205,6 @@ internal sealed class SocketIncarnation : UntypedActor
                 if (index == 0) reason = "interface removed";
                 else if (entry.ActiveIndex != index) reason = "interface re-created";
                 else if (!up) reason = "interface down";
-                else if (entry.Sources.Count > 0)
-                {
-                    // Measured here for both families: a source filter re-joined right after its interface
-                    // came back (IPv6 also after a previous socket closed) can be missing from the kernel's
-                    // table while the group is joined. The kernel is the judge: check mcfilter(6), rejoin.
-                    filters ??= _settings.Family == System.Net.Sockets.AddressFamily.InterNetworkV6
-                        ? Diagnostics.KernelMulticastTables.McFilter6() : Diagnostics.KernelMulticastTables.McFilter();
-                    // (KernelMulticastTables reads in several passes: a row can be skipped by one.)
-                    if (entry.Sources.Any(src => !filters.Any(r => r.InterfaceIndex == index && r.Group.Equals(entry.Group)
-                        && r.Source.GetAddressBytes().AsSpan().SequenceEqual(src.GetAddressBytes()))))
-                    {
-                        reason = "kernel lost the source filter";
-                    }
-                }
             }
             if (reason is not null)
             {

@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Net;
+using System.Net.Sockets;
+using Dgram.Actors.Sockets;
 
 namespace Dgram.Actors.Diagnostics;
 
@@ -43,11 +45,51 @@ public static class KernelMulticastTables
     /// <summary>IPv6 groups per interface (/proc/net/igmp6).</summary>
     public static IReadOnlyList<GroupRow> Igmp6(string path = "/proc/net/igmp6") => United(path, ParseIgmp6, r => (r.InterfaceIndex, r.Group));
 
-    /// <summary>IPv4 source filters (/proc/net/mcfilter).</summary>
-    public static IReadOnlyList<SourceFilterRow> McFilter(string path = "/proc/net/mcfilter") => United(path, ParseMcFilter, r => (r.InterfaceIndex, r.Group, r.Source));
+    /// <summary>IPv4 source filters (/proc/net/mcfilter), read under a listing anchor (see <see cref="ListingAnchorGroup"/>).</summary>
+    public static IReadOnlyList<SourceFilterRow> McFilter(string path = "/proc/net/mcfilter") =>
+        Anchored(path == "/proc/net/mcfilter" ? AddressFamily.InterNetwork : null, () => United(path, ParseMcFilter, r => (r.InterfaceIndex, r.Group, r.Source)));
 
-    /// <summary>IPv6 source filters (/proc/net/mcfilter6).</summary>
-    public static IReadOnlyList<SourceFilterRow> McFilter6(string path = "/proc/net/mcfilter6") => United(path, ParseMcFilter6, r => (r.InterfaceIndex, r.Group, r.Source));
+    /// <summary>IPv6 source filters (/proc/net/mcfilter6), read under a listing anchor (see <see cref="ListingAnchorGroup"/>).</summary>
+    public static IReadOnlyList<SourceFilterRow> McFilter6(string path = "/proc/net/mcfilter6") =>
+        Anchored(path == "/proc/net/mcfilter6" ? AddressFamily.InterNetworkV6 : null, () => United(path, ParseMcFilter6, r => (r.InterfaceIndex, r.Group, r.Source)));
+
+    /// <summary>
+    /// The source-specific group (source: the loopback address) joined on lo while mcfilter(6) is read.
+    /// Linux starts those listings at the first interface whose most recently joined group has a source
+    /// filter (igmp_mcf_get_first and igmp6_mcf_get_first look only at the head of each interface's
+    /// list): every filter on the interfaces before it is left out, so one socket joining a plain group
+    /// hides every source filter of its interface. Joining this group on lo, the first interface, makes
+    /// the listing start there. Best effort: without lo (down, no IPv6) the table is read as it is.
+    /// Its rows are not returned.
+    /// </summary>
+    public static IPAddress ListingAnchorGroup(AddressFamily family) =>
+        family == AddressFamily.InterNetworkV6 ? AnchorGroup6 : AnchorGroup4;
+
+    private static readonly IPAddress AnchorGroup4 = IPAddress.Parse("232.255.255.254"), AnchorGroup6 = IPAddress.Parse("ff35::d9a:fffe");
+
+    private static IReadOnlyList<SourceFilterRow> Anchored(AddressFamily? family, Func<IReadOnlyList<SourceFilterRow>> read)
+    {
+        if (family is not AddressFamily f) return read();
+        DatagramSocket? anchor = null;
+        try
+        {
+            anchor = DatagramSocket.Create(f);
+            anchor.JoinSourceGroup(ListingAnchorGroup(f), f == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Loopback : IPAddress.Loopback, "lo");
+        }
+        catch (DatagramSocketException)
+        {
+            // No lo to anchor on: read without (filters may be left out as described).
+        }
+        try
+        {
+            IPAddress group = ListingAnchorGroup(f);
+            return read().Where(r => !r.Group.Equals(group)).ToList();
+        }
+        finally
+        {
+            anchor?.Dispose();
+        }
+    }
 
     /// <summary>Rows of several passes, one per key (the first pass's counts win when they changed between passes).</summary>
     private static IReadOnlyList<T> United<T, TKey>(string path, Func<IEnumerable<string>, IReadOnlyList<T>> parse, Func<T, TKey> key)
