@@ -82,7 +82,22 @@ public static class KernelTables
     public static IReadOnlyList<SourceFilterEntry> SourceFilters(LabFamily family) =>
         family.IsV6 ? McFilter6() : McFilter();
 
-    public static IReadOnlyList<SourceFilterEntry> McFilter()
+    /// <summary>
+    /// Linux lists source filters starting at the first interface whose most recently joined group has
+    /// one (igmp_mcf_get_first / igmp6_mcf_get_first look only at each interface's head): a plain join by
+    /// any other test hides every filter of its interface. A source-specific join on lo, the first
+    /// interface, held while reading, makes the listing start there (the library's reader does the same,
+    /// with the same group; its rows are left out).
+    /// </summary>
+    private static IReadOnlyList<SourceFilterEntry> Anchored(System.Net.Sockets.AddressFamily family, Func<List<SourceFilterEntry>> read)
+    {
+        IPAddress group = Dgram.Actors.Diagnostics.KernelMulticastTables.ListingAnchorGroup(family);
+        using var anchor = Dgram.Actors.Sockets.DatagramSocket.Create(family);
+        anchor.JoinSourceGroup(group, family == System.Net.Sockets.AddressFamily.InterNetworkV6 ? IPAddress.IPv6Loopback : IPAddress.Loopback, "lo");
+        return read().Where(r => !r.Group.Equals(group)).ToList();
+    }
+
+    public static IReadOnlyList<SourceFilterEntry> McFilter() => Anchored(System.Net.Sockets.AddressFamily.InterNetwork, () =>
     {
         var rows = new List<SourceFilterEntry>();
         foreach (string line in Lines("/proc/net/mcfilter"))
@@ -95,9 +110,9 @@ public static class KernelTables
         return rows;
 
         static IPAddress Hex4(string s) => new(Convert.FromHexString(s.StartsWith("0x", StringComparison.Ordinal) ? s[2..] : s));
-    }
+    });
 
-    public static IReadOnlyList<SourceFilterEntry> McFilter6()
+    public static IReadOnlyList<SourceFilterEntry> McFilter6() => Anchored(System.Net.Sockets.AddressFamily.InterNetworkV6, () =>
     {
         var rows = new List<SourceFilterEntry>();
         foreach (string line in Lines("/proc/net/mcfilter6"))
@@ -108,7 +123,7 @@ public static class KernelTables
                 new IPAddress(Convert.FromHexString(f[3])), int.Parse(f[4], CultureInfo.InvariantCulture), int.Parse(f[5], CultureInfo.InvariantCulture)));
         }
         return rows;
-    }
+    });
 
     /// <summary>The filter row for (interface, group, source), or null.</summary>
     public static SourceFilterEntry? SourceFilter(LabFamily family, int ifindex, IPAddress group, IPAddress source) =>

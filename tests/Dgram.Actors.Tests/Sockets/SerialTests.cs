@@ -169,3 +169,41 @@ public sealed class AllocationTests : SocketTestBase
         Assert.True(allocated < received, $"{allocated} B allocated over {received} datagrams");
     }
 }
+
+/// <summary>
+/// Linux's mcfilter listings start at the first interface whose most recently joined group has a source
+/// filter, so a plain join hides every source filter of its interface. Run alone, so no other test's
+/// filter on an earlier interface starts the listing early; on a veth pair of its own.
+/// </summary>
+[Collection(SerialCollection.Name)]
+[Trait("Area", "Kernel")]
+public sealed class McFilterListingTests : SocketTestBase
+{
+    public McFilterListingTests() => LabNet.Require();
+
+    public static TheoryData<string> Families => new() { "IPv4", "IPv6" };
+
+    [Theory]
+    [MemberData(nameof(Families))]
+    public void APlainJoinAfterASourceFilter_HidesItFromTheRawListing_TheReadersStillSeeIt(string family)
+    {
+        LabFamily f = family == "IPv6" ? LabFamily.V6 : LabFamily.V4;
+        using var link = new LabLink();
+        int index = LabNet.Index(link.A);
+        IPAddress ssm = f.NewSsmGroup(), asm = f.NewGroup(), source = link.SourceB(f);
+        var filtered = Create(f.Family);
+        filtered.JoinSourceGroup(ssm, source, link.A);
+        var plain = Create(f.Family);
+        plain.JoinGroup(asm, link.A); // now the head of the interface's list, without a source filter
+
+        string path = f.IsV6 ? "/proc/net/mcfilter6" : "/proc/net/mcfilter";
+        string hexGroup = f.IsV6 ? Convert.ToHexString(ssm.GetAddressBytes()).ToLowerInvariant() : "0x" + Convert.ToHexString(ssm.GetAddressBytes()).ToLowerInvariant();
+        bool rawShows = File.ReadAllLines(path).Any(l => l.Contains(hexGroup, StringComparison.Ordinal));
+        Console.WriteLine($"{family}: the raw listing {(rawShows ? "shows" : "leaves out")} the filter");
+
+        Assert.Equal(1, KernelTables.SourceFilter(f, index, ssm, source)?.Include);
+        var library = f.IsV6 ? Dgram.Actors.Diagnostics.KernelMulticastTables.McFilter6() : Dgram.Actors.Diagnostics.KernelMulticastTables.McFilter();
+        Assert.Contains(library, r => r.InterfaceIndex == index && r.Group.Equals(ssm) && r.Include == 1);
+        Assert.DoesNotContain(library, r => r.Group.Equals(Dgram.Actors.Diagnostics.KernelMulticastTables.ListingAnchorGroup(f.Family)));
+    }
+}
