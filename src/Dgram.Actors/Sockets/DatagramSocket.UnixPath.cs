@@ -8,13 +8,13 @@ using Microsoft.Extensions.Logging;
 namespace Dgram.Actors.Sockets;
 
 /// <summary>
-/// The file a Unix socket bound to a path leaves in the file system: created with the mode asked for
-/// (not the umask's), a stale one (no socket bound to it any more) replaced, removed again on dispose.
+/// The file a Unix socket bound to a path leaves in the file system: given the mode asked for, a stale
+/// one (no socket bound to it any more) replaced, removed again on dispose.
 /// </summary>
 public sealed partial class DatagramSocket
 {
-    /// <summary>umask is process-wide: binds that change it take turns.</summary>
-    private static readonly Lock s_umaskLock = new();
+    /// <summary>Binds to a path take turns: a stale file's check, removal and re-bind must not interleave.</summary>
+    private static readonly Lock s_unixBindLock = new();
 
     /// <summary>The path this socket created and its identity (device, inode), to remove on dispose.</summary>
     private (byte[] Path, uint DevMajor, uint DevMinor, ulong Inode)? _unixFile;
@@ -31,40 +31,58 @@ public sealed partial class DatagramSocket
         return z;
     }
 
-    /// <summary>Binds a Unix socket: the file gets exactly <see cref="DatagramSocketOptions.UnixSocketMode"/>.</summary>
-    private unsafe int BindUnix(int fd, byte* sa, uint len)
+    /// <summary>
+    /// Binds a Unix socket to a path and gives the file <see cref="DatagramSocketOptions.UnixSocketMode"/>
+    /// (chmod after bind: changing the umask instead would change it for every thread of the process).
+    /// On EADDRINUSE, a socket file nobody is bound to any more (its owner died without removing it) is
+    /// replaced; a live socket or a file that is not a socket stays, and <paramref name="detail"/> says
+    /// which. Returns 0, or -1 with errno set.
+    /// </summary>
+    private unsafe int BindUnix(int fd, byte* sa, uint len, byte[] path, out string? detail)
     {
-        uint mode = (uint)_options.UnixSocketMode & 0x1FF;
-        lock (s_umaskLock)
+        detail = null;
+        lock (s_unixBindLock)
         {
-            // The kernel makes the socket file with 0777 & ~umask: set the umask so that is the mode asked for.
-            uint previous = Libc.Umask(~mode & 0x1FF);
-            try
+            int rc = Libc.Bind(fd, sa, len);
+            if (rc != 0 && Marshal.GetLastPInvokeError() == Errno.EADDRINUSE)
             {
-                return Libc.Bind(fd, sa, len);
+                if (!RemoveStaleUnixFile(path, sa, len, out detail))
+                {
+                    Marshal.SetLastPInvokeError(Errno.EADDRINUSE);
+                    return -1;
+                }
+                rc = Libc.Bind(fd, sa, len);
             }
-            finally
+            if (rc != 0) return rc;
+            fixed (byte* p = path)
             {
-                int errno = Marshal.GetLastPInvokeError();
-                Libc.Umask(previous);
-                Marshal.SetLastPInvokeError(errno);
+                if (Libc.Chmod(p, (uint)_options.UnixSocketMode & 0xFFF) != 0)
+                {
+                    int errno = Marshal.GetLastPInvokeError();
+                    Libc.Unlink(p); // not left reachable with the umask's mode
+                    detail = "the socket file's mode could not be set";
+                    Marshal.SetLastPInvokeError(errno);
+                    return -1;
+                }
             }
+            return 0;
         }
     }
 
     /// <summary>
-    /// After EADDRINUSE on a path: true when the file there is a socket nobody is bound to (its owner
-    /// died without removing it), which is then removed. A live socket or a file that is not a socket stays.
+    /// True when the file at <paramref name="path"/> is a socket nobody is bound to (a probe connect is
+    /// refused), which is then removed, provided it is still the same file (device and inode) just before.
     /// </summary>
     private unsafe bool RemoveStaleUnixFile(byte[] path, byte* sa, uint len, out string why)
     {
         fixed (byte* p = path)
         {
             StatxBuffer st;
-            if (Libc.Statx(StatxBuffer.AT_FDCWD, p, StatxBuffer.AT_SYMLINK_NOFOLLOW, StatxBuffer.STATX_TYPE, &st) != 0)
+            if (Libc.Statx(StatxBuffer.AT_FDCWD, p, StatxBuffer.AT_SYMLINK_NOFOLLOW, StatxBuffer.STATX_TYPE | StatxBuffer.STATX_INO, &st) != 0)
             {
+                // Gone meanwhile: the bind may be retried.
                 why = "the path is in use";
-                return false;
+                return Marshal.GetLastPInvokeError() == Errno.ENOENT;
             }
             if ((st.Mode & StatxBuffer.S_IFMT) != StatxBuffer.S_IFSOCK)
             {
@@ -83,6 +101,13 @@ public sealed partial class DatagramSocket
             if (errno != Errno.ECONNREFUSED)
             {
                 why = "another socket is bound to it";
+                return false;
+            }
+            StatxBuffer again;
+            if (Libc.Statx(StatxBuffer.AT_FDCWD, p, StatxBuffer.AT_SYMLINK_NOFOLLOW, StatxBuffer.STATX_TYPE | StatxBuffer.STATX_INO, &again) == 0
+                && (again.Inode != st.Inode || again.DevMajor != st.DevMajor || again.DevMinor != st.DevMinor))
+            {
+                why = "the file at that path changed while it was checked";
                 return false;
             }
             if (Libc.Unlink(p) != 0 && Marshal.GetLastPInvokeError() != Errno.ENOENT)

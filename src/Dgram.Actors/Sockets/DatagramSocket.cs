@@ -131,21 +131,8 @@ public sealed partial class DatagramSocket : IDisposable
         int fd = Enter(op);
         try
         {
-            int rc = unixPath is null ? Libc.Bind(fd, sa, (uint)len) : BindUnix(fd, sa, (uint)len);
             string? unixDetail = null;
-            if (rc != 0 && unixPath is not null && Marshal.GetLastPInvokeError() == Errno.EADDRINUSE)
-            {
-                // A file at the path: replaced if it is a dead socket's, else the bind fails saying what is there.
-                if (RemoveStaleUnixFile(unixPath, sa, (uint)len, out string why))
-                {
-                    rc = BindUnix(fd, sa, (uint)len);
-                }
-                else
-                {
-                    unixDetail = why;
-                    Marshal.SetLastPInvokeError(Errno.EADDRINUSE);
-                }
-            }
+            int rc = unixPath is null ? Libc.Bind(fd, sa, (uint)len) : BindUnix(fd, sa, (uint)len, unixPath, out unixDetail);
             if (rc != 0)
             {
                 int errno = Marshal.GetLastPInvokeError();

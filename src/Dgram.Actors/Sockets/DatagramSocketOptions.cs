@@ -33,7 +33,8 @@ public sealed class DatagramSocketOptions
     public int ControlBufferSize { get; init; }
 
     /// <summary>
-    /// Permissions of the file a Unix socket bound to a path creates, whatever the process umask. Owner
+    /// Permissions of the file a Unix socket bound to a path creates, set right after the bind (until
+    /// then the process umask applies; the umask itself is left alone, as it is process-wide). Owner
     /// read/write (0600) by default: a peer needs write permission on it to send to the socket.
     /// </summary>
     public UnixFileMode UnixSocketMode { get; init; } = UnixFileMode.UserRead | UnixFileMode.UserWrite;

@@ -17,8 +17,8 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "close", SetLastError = true)]
     internal static partial int Close(int fd);
 
-    [LibraryImport(Lib, EntryPoint = "umask")]
-    internal static partial uint Umask(uint mask);
+    [LibraryImport(Lib, EntryPoint = "chmod", SetLastError = true)]
+    internal static partial int Chmod(byte* path, uint mode);
 
     [LibraryImport(Lib, EntryPoint = "unlink", SetLastError = true)]
     internal static partial int Unlink(byte* path);
