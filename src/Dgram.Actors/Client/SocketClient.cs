@@ -24,15 +24,20 @@ public readonly record struct PullResult(Received? Datagram)
 public sealed class SocketClient
 {
     private readonly TimeSpan _askTimeout;
-    /// <summary>Completes when the socket actor stops: commands then fail at once instead of after the ask timeout.</summary>
-    private readonly Task<bool> _stopped;
+    /// <summary>Cancelled when the socket actor stops: asks then fail at once instead of after the ask timeout.</summary>
+    private readonly CancellationTokenSource _stopped = new();
 
     /// <summary>Wraps a socket actor reference.</summary>
     public SocketClient(IActorRef socket, TimeSpan? askTimeout = null)
     {
         Socket = socket;
         _askTimeout = askTimeout ?? TimeSpan.FromSeconds(30);
-        _stopped = socket.WatchAsync();
+        socket.WatchAsync().ContinueWith(static (t, state) =>
+        {
+            // A reference that cannot be watched just keeps the ask timeouts.
+            if (t.IsCompletedSuccessfully && t.Result) ((CancellationTokenSource)state!).Cancel();
+            else _ = t.Exception;
+        }, _stopped, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     /// <summary>The socket actor (a <see cref="SocketSupervisor"/>).</summary>
@@ -153,21 +158,18 @@ public sealed class SocketClient
     /// </summary>
     private async Task<object> AskCore(object message, TimeSpan? timeout, string operation)
     {
-        if (_stopped.IsCompleted) throw Stopped(operation);
-        Task<object> ask = Socket.Ask(message, timeout);
-        if (await Task.WhenAny(ask, _stopped).ConfigureAwait(false) != ask && !ask.IsCompleted)
-        {
-            // Its timeout comes later: observe it so it is not an unobserved task exception.
-            _ = ask.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            throw Stopped(operation);
-        }
+        if (_stopped.IsCancellationRequested) throw Stopped(operation);
         try
         {
-            return await ask.ConfigureAwait(false);
+            return await Socket.Ask(message, timeout, _stopped.Token).ConfigureAwait(false);
         }
         catch (AskTimeoutException)
         {
             throw NoAnswer(operation);
+        }
+        catch (OperationCanceledException) when (_stopped.IsCancellationRequested)
+        {
+            throw Stopped(operation);
         }
     }
 

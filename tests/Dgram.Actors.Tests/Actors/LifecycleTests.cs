@@ -68,6 +68,8 @@ public abstract class LifecycleTests : ActorTestBase
             Assert.Equal(("SetMulticastTtl", DatagramSocketError.Closed, "EBADF"), (e.Operation, e.Error, e.ErrorName));
             var pull = await Assert.ThrowsAsync<DatagramSocketException>(() => c.ReceiveFromAsync(TimeSpan.FromSeconds(60)));
             Assert.Equal((DatagramSocketError.Closed, "EBADF"), (pull.Error, pull.ErrorName));
+            var forever = await Assert.ThrowsAsync<DatagramSocketException>(() => c.ReceiveFromAsync(Timeout.InfiniteTimeSpan));
+            Assert.Equal((DatagramSocketError.Closed, "EBADF"), (forever.Error, forever.ErrorName));
         }
     }
 }
