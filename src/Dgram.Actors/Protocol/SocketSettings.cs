@@ -79,9 +79,9 @@ public sealed record SocketSettings
         if (BatchSize is < 1 or > 1024) throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"BatchSize={BatchSize}", "1 to 1024");
         if (SendBatchSize is < 1 or > 1024) throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"SendBatchSize={SendBatchSize}", "1 to 1024");
         if (MaxDatagramSize is < 1 or > 65536) throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"MaxDatagramSize={MaxDatagramSize}", "1 to 65536");
-        if (MulticastTtl is int ttl && (ttl < (Family == AddressFamily.InterNetworkV6 ? -1 : 0) || ttl > 255))
+        if (MulticastTtl is int ttl && (ttl < -1 || ttl > 255))
         {
-            throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"MulticastTtl={ttl}", Family == AddressFamily.InterNetworkV6 ? "-1 to 255" : "0 to 255");
+            throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"MulticastTtl={ttl}", "-1 (the kernel's default) to 255");
         }
         if (ReceiveBufferSize is int rcv && (rcv <= 0 || rcv > int.MaxValue / 2))
         {

@@ -86,6 +86,17 @@ public sealed class HostingTests
         { "AbsentInterface", "Maybe", "is not Pending or Fail" },
     };
 
+    [Fact]
+    public void Settings_TtlMinusOne_IsTheKernelDefault_ForBothFamilies_MinusTwoIsRefused()
+    {
+        foreach (var family in new[] { System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.AddressFamily.InterNetworkV6 })
+        {
+            new Dgram.Actors.Protocol.SocketSettings { Name = "ttl", Family = family, MulticastTtl = -1 }.Validate();
+            var e = Assert.Throws<Dgram.Actors.Sockets.DatagramSocketException>(() => new Dgram.Actors.Protocol.SocketSettings { Name = "ttl", Family = family, MulticastTtl = -2 }.Validate());
+            Assert.Equal(Dgram.Actors.Sockets.DatagramSocketError.OutOfRange, e.Error);
+        }
+    }
+
     [Theory]
     [MemberData(nameof(BadSettings))]
     public async Task Host_BadSetting_FailsToStartWithOneMessageNamingTheSetting(string key, string value, string problem)
