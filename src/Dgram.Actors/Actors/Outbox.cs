@@ -27,7 +27,7 @@ internal struct OutgoingDatagram
 /// <summary>
 /// Sends queued datagrams in order through as few system calls as it can: runs of datagrams that fit a
 /// slot go out together through sendmmsg, a longer one alone through sendto. One per incarnation; used
-/// only from its mailbox. The pinned batch (about 140 KB) is made on the first send.
+/// only from its mailbox. The pinned batch (about 140 KB for 64) is made on the first send.
 /// </summary>
 internal sealed class Outbox(int capacity)
 {
@@ -57,7 +57,8 @@ internal sealed class Outbox(int capacity)
                 i++;
                 continue;
             }
-            _batch ??= new DatagramSendBatch(Capacity, SlotSize);
+            // At least 64 per sendmmsg: SendBatchSize limits only how many queued sends wait for each other.
+            _batch ??= new DatagramSendBatch(Math.Max(Capacity, 64), SlotSize);
             _batch.Clear();
             int start = i;
             while (i < items.Length && items[i].Invalid is null && _batch.TryAdd(items[i].Payload.Span, items[i].Destination!)) i++;

@@ -620,14 +620,14 @@ internal sealed class SocketIncarnation : UntypedActor
     }
 }
 
-/// <summary>Sent to self behind queued sends: when it arrives, the outbox goes out.</summary>
-internal sealed class FlushOutboxMarker
+/// <summary>Sent to self behind queued sends: when it arrives, the outbox goes out. One left behind a fault is no news.</summary>
+internal sealed class FlushOutboxMarker : IDeadLetterSuppression
 {
     public static readonly FlushOutboxMarker Instance = new();
     private FlushOutboxMarker() { }
 }
 
-internal sealed class Reconcile
+internal sealed class Reconcile : IDeadLetterSuppression
 {
     public static readonly Reconcile Instance = new();
     private Reconcile() { }

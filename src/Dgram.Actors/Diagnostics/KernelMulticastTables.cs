@@ -82,8 +82,10 @@ public static class KernelMulticastTables
         }
         try
         {
+            // Only the anchor's own row: lo's index, its group, the loopback source.
             IPAddress group = ListingAnchorGroup(f);
-            return read().Where(r => !r.Group.Equals(group)).ToList();
+            int lo = NetworkInterfaceNames.TryGetIndex("lo", out int index) == 0 ? index : -1;
+            return read().Where(r => !(r.InterfaceIndex == lo && r.Group.Equals(group) && IPAddress.IsLoopback(r.Source))).ToList();
         }
         finally
         {

@@ -169,9 +169,12 @@ public sealed partial class DatagramSocket
         }
         Interlocked.Increment(ref Statistics._segmentationFallbacks);
         int sent = 0;
+        long end = timeoutMs > 0 ? Environment.TickCount64 + timeoutMs : 0;
         for (int offset = 0; offset < data.Length; offset += segmentSize, sent++)
         {
-            SendResult r = SendCore(data.Slice(offset, Math.Min(segmentSize, data.Length - offset)), name, (uint)nameLength, timeoutMs);
+            // One timeout for the whole call, as with GSO: each segment gets what is left of it.
+            int left = timeoutMs > 0 ? Math.Max(0, (int)(end - Environment.TickCount64)) : timeoutMs;
+            SendResult r = SendCore(data.Slice(offset, Math.Min(segmentSize, data.Length - offset)), name, (uint)nameLength, left);
             if (r.Status != SendStatus.Sent) return new BatchSendResult(r.Status, sent, r.Errno);
         }
         return new BatchSendResult(SendStatus.Sent, sent, 0);

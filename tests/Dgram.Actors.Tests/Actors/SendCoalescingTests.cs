@@ -158,6 +158,13 @@ public abstract class SendCoalescingTests : ActorTestBase
         byte[] buffer = new byte[16];
         for (int i = 0; i < 20; i++) Assert.Equal(i.ToString(), Encoding.ASCII.GetString(buffer, 0, rx.ReceiveFrom(buffer, (SocketAddress?)null, Arrival).BytesReceived));
         Assert.Equal(20, await OnSocket(client, SendCalls) - callsBefore);
+
+        // SendBatchSize limits only coalescing: SendMany still goes out 64 per sendmmsg.
+        var many = Enumerable.Range(0, 128).Select(i => ((ReadOnlyMemory<byte>)Encoding.ASCII.GetBytes("m" + i), (EndPoint)to)).ToList();
+        long manyBefore = await OnSocket(client, SendCalls);
+        BatchSendResult sentMany = await client.SendManyAsync(many);
+        Assert.Equal((SendStatus.Sent, 128), (sentMany.Status, sentMany.Sent));
+        Assert.InRange(await OnSocket(client, SendCalls) - manyBefore, 1, 4);
     }
 }
 
