@@ -391,7 +391,9 @@ internal sealed class SocketIncarnation : UntypedActor
             {
                 throw new DatagramSocketException("JoinGroup", DatagramSocketError.Kernel, Errno.EADDRINUSE, args, "already a member (pending its interface)");
             }
-            if (existing is not null && ((c.Change == MembershipChange.JoinSource && existing.Mode == FilterMode.Exclude)
+            // A pending membership with no source yet is what the kernel will get as a fresh join: like a
+            // fresh one it takes a source change of the other mode (the ledger switches it); one with sources does not.
+            if (existing is not null && existing.Sources.Count > 0 && ((c.Change == MembershipChange.JoinSource && existing.Mode == FilterMode.Exclude)
                 || (c.Change == MembershipChange.BlockSource && existing.Mode == FilterMode.Include)))
             {
                 throw new DatagramSocketException(OperationName(c.Change), DatagramSocketError.Kernel, Errno.EINVAL, args, "the pending membership has the other filter mode");

@@ -67,6 +67,28 @@ public abstract class InterfaceRecoveryTests : ActorTestBase
     }
 
     [Fact]
+    public async Task PlainJoinPendingItsInterface_TakesASourceJoin_AsAFreshJoinWould_IncludeOnceTheInterfaceComes()
+    {
+        using var link = new LabLink();
+        link.Delete();
+        IPAddress group = _f.NewGroup();
+        var (client, _) = await StartReceiver(_f, s => s with { InterfaceCheckInterval = TimeSpan.FromMilliseconds(50) });
+        Assert.Equal(MembershipStatus.Pending, await client.JoinGroupAsync(group, link.A));
+        // The kernel lets a source join switch a membership that never had a source to INCLUDE.
+        Assert.Equal(MembershipStatus.Pending, await client.JoinSourceGroupAsync(group, link.SourceB(_f), link.A));
+        link.Create();
+        int index = LabNet.Index(link.A);
+        await AwaitAssertAsync(() =>
+        {
+            Assert.Contains(group, KernelTables.Groups(_f, index));
+            Assert.Equal(1, KernelTables.SourceFilter(_f, index, group, link.SourceB(_f))?.Include);
+        }, TimeSpan.FromSeconds(10));
+        // With a source now, the other mode is refused, as the kernel refuses it.
+        var e = await Assert.ThrowsAsync<DatagramSocketException>(() => client.BlockSourceAsync(group, _f.Tx0Sources[0], link.A));
+        Assert.Equal("EINVAL", e.ErrorName);
+    }
+
+    [Fact]
     public async Task InterfaceDownAndUp_MembershipAndSourceFiltersComeBack()
     {
         using var link = new LabLink();
