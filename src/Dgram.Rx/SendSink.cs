@@ -45,25 +45,22 @@ public sealed class SendSink : IObserver<OutgoingDatagram>
         lock (_lock)
         {
             if (_done) return;
-            // Told now, in order: the mailbox keeps the order; the outcome is published after the previous one.
-            Task<object> reply = _client.Socket.Ask(new SocketProtocol.Send(value.Payload, value.Destination), TimeSpan.FromSeconds(30));
+            // Told now, in order (the client's ask is sent before its first await): the mailbox keeps the
+            // order; the outcome is published after the previous one.
+            Task<SendResult> reply = _client.SendToAsync(value.Payload, value.Destination);
             Task previous = _tail;
             _tail = Publish(previous, reply, value);
         }
     }
 
-    private async Task Publish(Task previous, Task<object> reply, OutgoingDatagram value)
+    private async Task Publish(Task previous, Task<SendResult> reply, OutgoingDatagram value)
     {
         await previous.ConfigureAwait(false);
         SendOutcome outcome;
         try
         {
-            outcome = await reply.ConfigureAwait(false) switch
-            {
-                SocketProtocol.Sent sent => new SendOutcome(value, sent.Result, null),
-                SocketProtocol.CommandFailed failed => new SendOutcome(value, default, failed.Cause),
-                object other => new SendOutcome(value, default, new InvalidOperationException("unexpected reply " + other)),
-            };
+            // A refused command, a stopped socket or no answer: the client's DatagramSocketException.
+            outcome = new SendOutcome(value, await reply.ConfigureAwait(false), null);
         }
         catch (Exception e)
         {
