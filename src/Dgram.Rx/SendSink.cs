@@ -1,8 +1,6 @@
 using System.Net;
 using System.Reactive.Subjects;
-using Akka.Actor;
 using Dgram.Actors.Client;
-using Dgram.Actors.Protocol;
 using Dgram.Actors.Sockets;
 
 namespace Dgram.Rx;
