@@ -25,9 +25,11 @@ internal struct OutgoingDatagram
 }
 
 /// <summary>
-/// Sends queued datagrams in order through as few system calls as it can: runs of datagrams that fit a
-/// slot go out together through sendmmsg, a longer one alone through sendto. One per incarnation; used
-/// only from its mailbox. The pinned batch (about 140 KB for 64) is made on the first send.
+/// Sends queued datagrams in order through as few system calls as it can: a run of equal-size datagrams
+/// to one destination as one UDP GSO send (<see cref="DatagramSocket.SendSegmented"/>), other runs of
+/// datagrams that fit a slot together through sendmmsg, a longer one alone through sendto. One per
+/// incarnation; used only from its mailbox. The pinned batch (about 140 KB for 64) and the GSO buffer
+/// (64 KB) are made when first needed.
 /// </summary>
 internal sealed class Outbox(int capacity)
 {
@@ -35,6 +37,10 @@ internal sealed class Outbox(int capacity)
     private const int SlotSize = 2048;
 
     private DatagramSendBatch? _batch;
+    private byte[]? _segments;
+
+    /// <summary>The fewest datagrams worth a GSO send rather than a place in a sendmmsg batch.</summary>
+    private const int MinSegments = 4;
 
     public List<OutgoingDatagram> Items { get; } = new();
 
@@ -55,6 +61,36 @@ internal sealed class Outbox(int capacity)
             if (first.Invalid is not null)
             {
                 i++;
+                continue;
+            }
+            if (socket.AddressFamily != System.Net.Sockets.AddressFamily.Unix && SegmentRun(items, i) is int run and >= MinSegments)
+            {
+                int from = i;
+                int size = first.Payload.Length, total = 0;
+                _segments ??= GC.AllocateUninitializedArray<byte>(65507);
+                for (int k = from; k < from + run; k++)
+                {
+                    items[k].Payload.Span.CopyTo(_segments.AsSpan(total));
+                    total += items[k].Payload.Length;
+                }
+                BatchSendResult g = socket.SendSegmented(_segments.AsSpan(0, total), size, first.Destination!, timeout);
+                for (int k = 0; k < g.Sent; k++)
+                {
+                    ref OutgoingDatagram d = ref items[from + k];
+                    d.Result = new SendResult(SendStatus.Sent, d.Payload.Length, 0);
+                    d.Tried = true;
+                }
+                if (g.Status == SendStatus.Sent)
+                {
+                    i = from + run;
+                    continue;
+                }
+                ref OutgoingDatagram failed = ref items[from + g.Sent];
+                failed.Result = new SendResult(g.Status, 0, g.Errno);
+                failed.Tried = true;
+                // The rest of the run was not tried: they go again, each to its own result.
+                i = from + g.Sent + 1;
+                if (stopAtFailure || IsBroken(g.Errno) || g.Status == SendStatus.Closed) return i;
                 continue;
             }
             // At least 64 per sendmmsg: SendBatchSize limits only how many queued sends wait for each other.
@@ -89,6 +125,29 @@ internal sealed class Outbox(int capacity)
             }
         }
         return i;
+    }
+
+    /// <summary>
+    /// How many datagrams from <paramref name="start"/> one GSO send can carry: valid, to the same
+    /// destination, all of the first one's size but the last (which may be shorter), at most
+    /// <see cref="DatagramSocket.MaxSegments"/> and 65,507 bytes in all.
+    /// </summary>
+    private static int SegmentRun(Span<OutgoingDatagram> items, int start)
+    {
+        int size = items[start].Payload.Length;
+        if (size == 0) return 1;
+        EndPoint to = items[start].Destination!;
+        int n = 1, total = size;
+        while (start + n < items.Length && n < DatagramSocket.MaxSegments)
+        {
+            ref OutgoingDatagram d = ref items[start + n];
+            int length = d.Payload.Length;
+            if (d.Invalid is not null || length == 0 || length > size || total + length > 65507 || !to.Equals(d.Destination)) break;
+            n++;
+            total += length;
+            if (length < size) break; // a shorter one ends the run
+        }
+        return n;
     }
 
     /// <summary>An errno after which this socket cannot send again: the incarnation must be replaced.</summary>

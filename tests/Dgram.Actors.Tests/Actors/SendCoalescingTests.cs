@@ -78,6 +78,38 @@ public abstract class SendCoalescingTests : ActorTestBase
     }
 
     [Fact]
+    public async Task QueuedEqualSizeSendsToOneGroup_GoOutAsGsoSends_ArriveAsSeparateDatagramsInOrder()
+    {
+        var (client, _) = await StartReceiver(_f);
+        var rx = Core(_f.Family);
+        rx.SetReceiveBufferSize(1 << 20);
+        IPAddress group = _f.NewGroup();
+        int port = LabNet.NextPort();
+        rx.Bind(new IPEndPoint(_f.Any, port));
+        rx.JoinGroup(group, LabNet.Rx0);
+        await client.SetMulticastInterfaceAsync(LabNet.Tx0);
+        var to = new IPEndPoint(group, port);
+        long callsBefore = await OnSocket(client, SendCalls);
+        var probe = CreateTestProbe();
+        const int n = 100;
+        using (var gate = Hold(client.Socket))
+        {
+            for (int i = 0; i < n; i++) client.Socket.Tell(new Send(Encoding.ASCII.GetBytes($"gso-{i:D3}"), to), probe);
+            gate.Set();
+        }
+        for (int i = 0; i < n; i++) Assert.Equal(7, probe.ExpectMsg<Sent>(Arrival).Result.BytesSent);
+        byte[] buffer = new byte[64];
+        for (int i = 0; i < n; i++)
+        {
+            var got = rx.ReceiveFrom(buffer, (SocketAddress?)null, Arrival);
+            Assert.Equal($"gso-{i:D3}", Encoding.ASCII.GetString(buffer, 0, got.BytesReceived));
+        }
+        // 64 + 36 segments: two sendmsg calls with UDP_SEGMENT, none fallen back.
+        Assert.Equal(2, await OnSocket(client, SendCalls) - callsBefore);
+        Assert.Equal(0, await OnSocket(client, s => s.Statistics.SegmentationFallbacks));
+    }
+
+    [Fact]
     public async Task QueuedSends_ABadDestinationAndALongDatagramInTheMiddle_OnlyTheBadOneFails_OrderKept()
     {
         var (client, _) = await StartReceiver(_f);

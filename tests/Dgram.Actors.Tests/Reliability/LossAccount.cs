@@ -169,6 +169,12 @@ public sealed class LossAccount
         else Interlocked.Increment(ref r.Foreign);
     }
 
+    /// <summary>Datagrams a receiver got that no stream of this account sent (unstamped, or another stream's).</summary>
+    public long ForeignCount(string receiver)
+    {
+        lock (_lock) return Interlocked.Read(ref _receivers[receiver].Foreign);
+    }
+
     public long ReceivedCount(string receiver, int stream)
     {
         lock (_lock) return _receivers[receiver].Streams[stream].Count;
