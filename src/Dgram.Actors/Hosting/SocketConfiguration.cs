@@ -84,6 +84,10 @@ public static class SocketConfiguration
                 "MulticastLoop" => "Loop",
                 "MulticastInterface" => "Interface",
                 "LocalEndPoint" => "Bind",
+                // "Groups[0].InterfaceName" is the configuration's Groups:0:Interface.
+                _ when property.StartsWith("Groups[", StringComparison.Ordinal) =>
+                    property.Replace("Groups[", "Groups:", StringComparison.Ordinal).Replace("]", "", StringComparison.Ordinal)
+                        .Replace(".InterfaceName", ":Interface", StringComparison.Ordinal),
                 _ => property,
             };
             string problem = e.Detail ?? e.Message;

@@ -92,9 +92,10 @@ public sealed record SocketSettings
             throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"SendTimeout={SendTimeout}", ">= 0 or Timeout.InfiniteTimeSpan");
         }
         CheckInterfaceName(MulticastInterface, nameof(MulticastInterface));
-        foreach (GroupSettings g in Groups)
+        for (int i = 0; i < Groups.Count; i++)
         {
-            string setting = $"Groups[{g.Group}]";
+            GroupSettings g = Groups[i];
+            string setting = $"Groups[{i}]";
             if (g.Group.AddressFamily != Family)
             {
                 throw new DatagramSocketException(op, DatagramSocketError.FamilyMismatch, 0, setting, $"group {g.Group} is {g.Group.AddressFamily}; the socket is {Family}");

@@ -83,6 +83,7 @@ public sealed class HostingTests
         { "Ttl", "300", "300: " },
         { "Interface", "a-name-longer-than-fifteen", "1 to 15 bytes" },
         { "ReceiveBufferSize", "0", "0: " },
+        { "Groups:0:Interface", "a-name-longer-than-fifteen", "1 to 15 bytes" },
         { "AbsentInterface", "Maybe", "is not Pending or Fail" },
     };
 
@@ -112,7 +113,8 @@ public sealed class HostingTests
         using var host = Build(settings);
         var e = await Assert.ThrowsAnyAsync<Exception>(() => host.StartAsync());
         var config = e as DgramConfigurationException ?? Assert.IsType<DgramConfigurationException>(e.InnerException ?? e.GetBaseException());
-        Assert.StartsWith("Dgram:Sockets:bad:" + key.Split(':')[0], config.Setting);
+        // The configuration key itself (for a group: at least its Groups:N section).
+        Assert.StartsWith("Dgram:Sockets:bad:" + string.Join(':', key.Split(':').Take(2)), config.Setting);
         Assert.DoesNotContain("=", config.Setting); // a configuration key, not a property assignment
         Assert.Contains(problem, config.Message);
     }
