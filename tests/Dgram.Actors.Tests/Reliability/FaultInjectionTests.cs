@@ -296,6 +296,9 @@ public abstract class FaultInjectionTests : ActorTestBase
         listener.Start();
 
         using var rig = await StartRig();
+        // The streams are running: subscribe all four with the read loop parked, so every one of them
+        // sees the same datagrams from the resume on (the kernel queues meanwhile; any overflow is counted).
+        await rig.Rx.Client.SuspendReadingAsync();
         var events = new ConcurrentQueue<string>();
         int bufferedCalls = 0, inlineCalls = 0;
         long otherBuffered = 0, otherInline = 0;
@@ -309,6 +312,7 @@ public abstract class FaultInjectionTests : ActorTestBase
         using var goodBuffered = rig.Rx.Streams.Datagrams(new SubscriberOptions { Capacity = 1 << 15, Statistics = otherStats })
             .Subscribe(_ => Interlocked.Increment(ref otherBuffered));
         using var goodInline = rig.Rx.Streams.Datagrams(new SubscriberOptions { Inline = true }).Subscribe(_ => Interlocked.Increment(ref otherInline));
+        await rig.Rx.Client.ResumeReadingAsync();
 
         await AwaitAssertAsync(() => Assert.Equal((10, 5), (Volatile.Read(ref bufferedCalls), Volatile.Read(ref inlineCalls))), Arrival);
         await rig.Account.AwaitFlowAsync(200, Arrival); // long after the throws
