@@ -63,51 +63,37 @@ internal sealed class Outbox(int capacity)
                 i++;
                 continue;
             }
+            int start = i;
+            BatchSendResult r;
             if (socket.AddressFamily != System.Net.Sockets.AddressFamily.Unix && SegmentRun(items, i) is int run and >= MinSegments)
             {
-                int from = i;
-                int size = first.Payload.Length, total = 0;
+                int total = 0;
                 _segments ??= GC.AllocateUninitializedArray<byte>(65507);
-                for (int k = from; k < from + run; k++)
+                for (int k = start; k < start + run; k++)
                 {
                     items[k].Payload.Span.CopyTo(_segments.AsSpan(total));
                     total += items[k].Payload.Length;
                 }
-                BatchSendResult g = socket.SendSegmented(_segments.AsSpan(0, total), size, first.Destination!, timeout);
-                for (int k = 0; k < g.Sent; k++)
+                r = socket.SendSegmented(_segments.AsSpan(0, total), first.Payload.Length, first.Destination!, timeout);
+                i = start + run;
+            }
+            else
+            {
+                // At least 64 per sendmmsg: SendBatchSize limits only how many queued sends wait for each other.
+                _batch ??= new DatagramSendBatch(Math.Max(Capacity, 64), SlotSize);
+                _batch.Clear();
+                while (i < items.Length && items[i].Invalid is null && _batch.TryAdd(items[i].Payload.Span, items[i].Destination!)) i++;
+                if (i == start)
                 {
-                    ref OutgoingDatagram d = ref items[from + k];
-                    d.Result = new SendResult(SendStatus.Sent, d.Payload.Length, 0);
-                    d.Tried = true;
-                }
-                if (g.Status == SendStatus.Sent)
-                {
-                    i = from + run;
+                    // Too long for a slot: alone, in its place in the order.
+                    first.Result = socket.SendTo(first.Payload.Span, first.Destination!, timeout);
+                    first.Tried = true;
+                    i++;
+                    if (first.Result.Status != SendStatus.Sent && (stopAtFailure || IsBroken(first.Result.Errno))) return i;
                     continue;
                 }
-                ref OutgoingDatagram failed = ref items[from + g.Sent];
-                failed.Result = new SendResult(g.Status, 0, g.Errno);
-                failed.Tried = true;
-                // The rest of the run was not tried: they go again, each to its own result.
-                i = from + g.Sent + 1;
-                if (stopAtFailure || IsBroken(g.Errno) || g.Status == SendStatus.Closed) return i;
-                continue;
+                r = socket.SendBatch(_batch, timeout);
             }
-            // At least 64 per sendmmsg: SendBatchSize limits only how many queued sends wait for each other.
-            _batch ??= new DatagramSendBatch(Math.Max(Capacity, 64), SlotSize);
-            _batch.Clear();
-            int start = i;
-            while (i < items.Length && items[i].Invalid is null && _batch.TryAdd(items[i].Payload.Span, items[i].Destination!)) i++;
-            if (i == start)
-            {
-                // Too long for a slot: alone, in its place in the order.
-                first.Result = socket.SendTo(first.Payload.Span, first.Destination!, timeout);
-                first.Tried = true;
-                i++;
-                if (first.Result.Status != SendStatus.Sent && (stopAtFailure || IsBroken(first.Result.Errno))) return i;
-                continue;
-            }
-            BatchSendResult r = socket.SendBatch(_batch, timeout);
             for (int k = 0; k < r.Sent; k++)
             {
                 ref OutgoingDatagram d = ref items[start + k];
@@ -119,7 +105,7 @@ internal sealed class Outbox(int capacity)
                 ref OutgoingDatagram failed = ref items[start + r.Sent];
                 failed.Result = new SendResult(r.Status, 0, r.Errno);
                 failed.Tried = true;
-                // The rest of this batch was not tried: they go again, each to its own result.
+                // The rest of this group was not tried: they go again, each to its own result.
                 i = start + r.Sent + 1;
                 if (stopAtFailure || IsBroken(r.Errno) || r.Status == SendStatus.Closed) return i;
             }
