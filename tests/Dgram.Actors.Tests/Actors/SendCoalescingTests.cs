@@ -40,6 +40,16 @@ public abstract class SendCoalescingTests : ActorTestBase
         return gate;
     }
 
+    /// <summary>
+    /// Releases the held actor once the supervisor has handed it every command told so far: it answers
+    /// AwaitStarted itself, in mailbox order, so by then all of them wait in the incarnation's mailbox.
+    /// </summary>
+    private async Task Release(IActorRef socket, ManualResetEventSlim gate)
+    {
+        await socket.Ask<Dgram.Actors.Supervision.AwaitStarted>(Dgram.Actors.Supervision.AwaitStarted.Instance, Arrival);
+        gate.Set();
+    }
+
     private static long SendCalls(DatagramSocket s) => s.Statistics.SendSystemCalls;
 
     [Fact]
@@ -53,7 +63,7 @@ public abstract class SendCoalescingTests : ActorTestBase
         using (var gate = Hold(client.Socket))
         {
             for (int i = 0; i < n; i++) client.Socket.Tell(new Send(Encoding.ASCII.GetBytes(i.ToString()), to), probe);
-            gate.Set();
+            await Release(client.Socket, gate);
         }
         long lastSequence = -1;
         for (int i = 0; i < n; i++)
@@ -95,7 +105,7 @@ public abstract class SendCoalescingTests : ActorTestBase
         using (var gate = Hold(client.Socket))
         {
             for (int i = 0; i < n; i++) client.Socket.Tell(new Send(Encoding.ASCII.GetBytes($"gso-{i:D3}"), to), probe);
-            gate.Set();
+            await Release(client.Socket, gate);
         }
         for (int i = 0; i < n; i++) Assert.Equal(7, probe.ExpectMsg<Sent>(Arrival).Result.BytesSent);
         byte[] buffer = new byte[64];
@@ -124,7 +134,7 @@ public abstract class SendCoalescingTests : ActorTestBase
             client.Socket.Tell(new Send(Encoding.ASCII.GetBytes("lost"), wrongFamily), probe);
             client.Socket.Tell(new Send(big, to), probe);
             client.Socket.Tell(new Send(Encoding.ASCII.GetBytes("last"), to), probe);
-            gate.Set();
+            await Release(client.Socket, gate);
         }
         Assert.Equal(SendStatus.Sent, probe.ExpectMsg<Sent>(Arrival).Result.Status);
         var failed = probe.ExpectMsg<CommandFailed>(Arrival);
@@ -159,7 +169,7 @@ public abstract class SendCoalescingTests : ActorTestBase
             client.Socket.Tell(new Send(Encoding.ASCII.GetBytes("b"), to), probe);
             client.Socket.Tell(new SetMulticastTtl(7), probe);
             client.Socket.Tell(new Send(Encoding.ASCII.GetBytes("c"), to), probe);
-            gate.Set();
+            await Release(client.Socket, gate);
         }
         probe.ExpectMsg<Sent>(Arrival);
         probe.ExpectMsg<Sent>(Arrival);
@@ -184,7 +194,7 @@ public abstract class SendCoalescingTests : ActorTestBase
         using (var gate = Hold(client.Socket))
         {
             for (int i = 0; i < 20; i++) client.Socket.Tell(new Send(Encoding.ASCII.GetBytes(i.ToString()), to), probe);
-            gate.Set();
+            await Release(client.Socket, gate);
         }
         for (int i = 0; i < 20; i++) probe.ExpectMsg<Sent>(Arrival);
         byte[] buffer = new byte[16];
