@@ -115,6 +115,9 @@ public sealed class LossAccount
     private readonly NetworkCounters _network;
     private readonly NetworkDrops _networkBaseline;
     private readonly int _expectedPerStream;
+    private readonly object _signalLock = new();
+    /// <summary>Made by a waiter, completed by the next arrival (nothing is allocated per datagram when nobody waits).</summary>
+    private TaskCompletionSource? _arrival;
 
     public LossAccount(IEnumerable<string> watchedInterfaces, int expectedPerStream = 4096)
     {
@@ -167,6 +170,22 @@ public sealed class LossAccount
         lock (_lock) r = _receivers[receiver];
         if (r.Streams.TryGetValue(stream, out Arrivals? a)) a.Add(sequence);
         else Interlocked.Increment(ref r.Foreign);
+        if (Volatile.Read(ref _arrival) is not null)
+        {
+            TaskCompletionSource? waiting;
+            lock (_signalLock)
+            {
+                waiting = _arrival;
+                _arrival = null;
+            }
+            waiting?.TrySetResult();
+        }
+    }
+
+    /// <summary>Completes at the next arrival at any receiver.</summary>
+    private Task NextArrival()
+    {
+        lock (_signalLock) return (_arrival ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
     }
 
     /// <summary>Datagrams a receiver got that no stream of this account sent (unstamped, or another stream's).</summary>
@@ -219,7 +238,14 @@ public sealed class LossAccount
                 break;
             }
             if (done) return;
-            await Task.Delay(20);
+            // The next arrival, or a fresh look at the drop counters (they change without arrivals).
+            try
+            {
+                await NextArrival().WaitAsync(TimeSpan.FromMilliseconds(50));
+            }
+            catch (TimeoutException)
+            {
+            }
         }
     }
 
@@ -231,12 +257,19 @@ public sealed class LossAccount
         var clock = Stopwatch.StartNew();
         while (targets.Any(t => t.Arrivals.Count < t.Goal))
         {
-            if (clock.Elapsed > bound)
+            Task next = NextArrival();
+            if (!targets.Any(t => t.Arrivals.Count < t.Goal)) return;
+            TimeSpan left = bound - clock.Elapsed;
+            try
+            {
+                if (left <= TimeSpan.Zero) throw new TimeoutException();
+                await next.WaitAsync(left);
+            }
+            catch (TimeoutException)
             {
                 var t = targets.First(t => t.Arrivals.Count < t.Goal);
                 throw new TimeoutException($"no flow: receiver {t.Name} has {t.Arrivals.Count} of stream {StreamName(t.Stream)} (wanted {t.Goal}; sent {SentCount(t.Stream)})");
             }
-            await Task.Delay(10);
         }
     }
 
