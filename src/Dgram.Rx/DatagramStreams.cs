@@ -92,7 +92,8 @@ public static class SocketClientRxExtensions
     /// <summary>
     /// A send sink: an observer of outgoing datagrams that sends each through the socket actor, in
     /// order, and a stream of outcomes in the same order. Failures are outcomes, never thrown into
-    /// the producer. The outcomes complete (or fail) after the last send when the producer does.
+    /// the producer. The outcomes complete (or fail) after the last send when the producer does. At most
+    /// <paramref name="maxInFlight"/> sends wait for their answer; beyond, the outcome is an overload error.
     /// </summary>
-    public static SendSink SendSink(this SocketClient client) => new(client);
+    public static SendSink SendSink(this SocketClient client, int maxInFlight = 1024) => new(client, maxInFlight);
 }

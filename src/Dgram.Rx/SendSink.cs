@@ -2,11 +2,12 @@ using System.Net;
 using System.Reactive.Subjects;
 using Dgram.Actors.Client;
 using Dgram.Actors.Sockets;
+using Dgram.Actors.Sockets.Native;
 
 namespace Dgram.Rx;
 
 /// <summary>A datagram to send.</summary>
-/// <param name="Payload">The payload (not changed until its outcome is published).</param>
+/// <param name="Payload">The payload (copied when the sink takes it).</param>
 /// <param name="Destination">Where to.</param>
 public readonly record struct OutgoingDatagram(ReadOnlyMemory<byte> Payload, EndPoint Destination);
 
@@ -23,6 +24,9 @@ public readonly record struct SendOutcome(OutgoingDatagram Datagram, SendResult 
 /// <summary>
 /// An <see cref="IObserver{T}"/> of outgoing datagrams that sends through the socket actor in order
 /// (one mailbox, so no two sends interleave), with the outcomes on <see cref="Results"/> in the same order.
+/// At most <see cref="MaxInFlight"/> sends wait for their answer: a datagram beyond that is not sent, and its
+/// outcome (an <see cref="DatagramSocketError.Overloaded"/> error) is published at once, ahead of the outcomes
+/// still in flight, and counted in <see cref="Overloaded"/>. Each payload is copied before <c>OnNext</c> returns.
 /// </summary>
 public sealed class SendSink : IObserver<OutgoingDatagram>
 {
@@ -31,11 +35,24 @@ public sealed class SendSink : IObserver<OutgoingDatagram>
     private readonly object _lock = new();
     private Task _tail = Task.CompletedTask;
     private bool _done;
+    private int _inFlight;
+    private long _overloaded;
 
-    internal SendSink(SocketClient client) => _client = client;
+    internal SendSink(SocketClient client, int maxInFlight)
+    {
+        if (maxInFlight < 1) throw new ArgumentOutOfRangeException(nameof(maxInFlight), maxInFlight, "at least 1");
+        _client = client;
+        MaxInFlight = maxInFlight;
+    }
 
-    /// <summary>Outcomes, in send order.</summary>
+    /// <summary>Outcomes, in send order (overload outcomes at once).</summary>
     public IObservable<SendOutcome> Results => _results;
+
+    /// <summary>The most sends waiting for their answer.</summary>
+    public int MaxInFlight { get; }
+
+    /// <summary>Datagrams not sent because <see cref="MaxInFlight"/> sends were already waiting.</summary>
+    public long Overloaded => Interlocked.Read(ref _overloaded);
 
     /// <inheritdoc />
     public void OnNext(OutgoingDatagram value)
@@ -43,6 +60,14 @@ public sealed class SendSink : IObserver<OutgoingDatagram>
         lock (_lock)
         {
             if (_done) return;
+            if (_inFlight >= MaxInFlight)
+            {
+                Interlocked.Increment(ref _overloaded);
+                PublishSafely(new SendOutcome(value, default, new DatagramSocketException("SendSink", DatagramSocketError.Overloaded, Errno.ENOBUFS,
+                    value.Destination.ToString(), $"{MaxInFlight} sends already wait for their answer")));
+                return;
+            }
+            _inFlight++;
             // Told now, in order (the client's ask is sent before its first await): the mailbox keeps the
             // order; the outcome is published after the previous one.
             Task<SendResult> reply = _client.SendToAsync(value.Payload, value.Destination);
@@ -64,6 +89,12 @@ public sealed class SendSink : IObserver<OutgoingDatagram>
         {
             outcome = new SendOutcome(value, default, e);
         }
+        lock (_lock) _inFlight--;
+        PublishSafely(outcome);
+    }
+
+    private void PublishSafely(SendOutcome outcome)
+    {
         try
         {
             _results.OnNext(outcome);

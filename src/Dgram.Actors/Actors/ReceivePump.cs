@@ -10,8 +10,8 @@ namespace Dgram.Actors.Actors;
 /// <summary>
 /// The socket's only reader: a dedicated thread (<c>dgram-pump-NAME</c>) that takes batches with
 /// recvmmsg and hands each datagram straight to its consumers, not through the mailbox (the mailbox is
-/// for control and sends). Who gets a datagram: every raw handler and every subscribed actor, and
-/// also the oldest pending pull, if any. With no consumer at all it keeps reading and counts the
+/// for control and sends). Who gets a datagram: every raw handler and every subscribed actor whose
+/// mailbox has room under its <see cref="MailboxLimit"/>, and also the oldest pending pull, if any. With no consumer at all it keeps reading and counts the
 /// datagram as dropped for want of a consumer, so nothing stale is delivered later as new.
 /// </summary>
 /// <remarks>
@@ -159,7 +159,7 @@ internal sealed class ReceivePump
 
     private void Dispatch(DatagramBatch batch, int count)
     {
-        long bytes = 0, noConsumer = 0, kernelDrops = 0;
+        long bytes = 0, noConsumer = 0, kernelDrops = 0, subscriberDrops = 0;
         for (int i = 0; i < count; i++)
         {
             ref readonly ReceiveResult result = ref batch[i];
@@ -172,7 +172,7 @@ internal sealed class ReceivePump
             }
 
             IDatagramHandler[] handlers = _shared.Handlers;
-            IActorRef[] subscribers = _shared.Subscribers;
+            ActorSubscriber[] subscribers = _shared.Subscribers;
             bool consumed = false;
             foreach (IDatagramHandler h in handlers)
             {
@@ -198,8 +198,9 @@ internal sealed class ReceivePump
                 new DatagramInfo(result.DatagramLength, result.Truncated, result.InterfaceIndex, result.GetDestinationAddress(),
                     result.HopLimit, result.TimestampNanoseconds, sequence));
             pull?.ReplyTo.Tell(message, ActorRefs.NoSender);
-            foreach (IActorRef s in subscribers) s.Tell(message, ActorRefs.NoSender);
+            foreach (ActorSubscriber s in subscribers) subscriberDrops += Deliver(s, message);
         }
+        _shared.CountSubscriberDrops(subscriberDrops);
 
         Interlocked.Add(ref _shared._received, count);
         Interlocked.Add(ref _shared._bytesReceived, bytes);
@@ -217,14 +218,36 @@ internal sealed class ReceivePump
         }
     }
 
-    /// <summary>The oldest pull still waiting, claimed for this datagram (timed-out ones are skipped).</summary>
-    private PendingPull? NextPull()
+    /// <summary>The oldest pull still waiting, claimed for this datagram.</summary>
+    private PendingPull? NextPull() => _shared.Pulls.TakeOldest();
+
+    /// <summary>
+    /// Tells one subscriber within its mailbox bound; returns 1 when the datagram was dropped for it. Under
+    /// Backpressure the loop waits here (checking every millisecond) until the mailbox is half empty; a stop,
+    /// a suspend or the end of the subscription ends the wait and the datagram is told anyway (the overshoot
+    /// is at most the rest of this batch).
+    /// </summary>
+    private int Deliver(ActorSubscriber s, SocketProtocol.Received message)
     {
-        while (_shared.Pulls.TryDequeue(out PendingPull? pull))
+        switch (s.TryOffer(message))
         {
-            if (pull.TryClaim()) return pull;
+            case Offer.Told:
+                return 0;
+            case Offer.Full:
+                _selfPaused = true;
+                while (!_stop && !_suspend && !s.Ended && !s.HalfEmpty) _parked.Wait(1); // _parked stays unset: a plain 1 ms wait
+                _selfPaused = false;
+                if (!s.Ended) s.Tell(message);
+                return 0;
+            case Offer.Overflowed:
+                if (_shared.RemoveSubscriber(s.Actor))
+                {
+                    s.Actor.Tell(new SocketProtocol.SubscriptionOverflowed(_shared.Name, s.Limit.Capacity), ActorRefs.NoSender);
+                }
+                return 1;
+            default:
+                return 1;
         }
-        return null;
     }
 }
 

@@ -43,6 +43,9 @@ internal sealed class SocketIncarnation : UntypedActor
 
     private DatagramSocket Socket => _socket!;
 
+    /// <summary>The setting PreStart is applying, named in a first start's error.</summary>
+    private string _step = "";
+
     protected override void PreStart()
     {
         var options = _settings.SocketOptions;
@@ -53,17 +56,22 @@ internal sealed class SocketIncarnation : UntypedActor
             ControlBufferSize = options.ControlBufferSize, Logger = options.Logger,
             ReceiveMetadata = options.ReceiveMetadata | ReceiveMetadata.QueueOverflow,
         };
-        _socket = DatagramSocket.Create(_settings.Family, socketOptions);
+        _step = "Family";
         try
         {
+            _socket = DatagramSocket.Create(_settings.Family, socketOptions);
+            _step = "LocalEndPoint";
             if (_settings.LocalEndPoint is not null) Bind(_settings.LocalEndPoint);
+            _step = "RemoteEndPoint";
             if (_settings.RemoteEndPoint is not null) _socket.Connect(_settings.RemoteEndPoint);
             Replay();
         }
-        catch
+        catch (Exception e)
         {
             // Akka does not call PostStop when PreStart throws: close the socket here, or it stays bound.
-            _socket.Dispose();
+            _socket?.Dispose();
+            // The first start names the setting it could not apply (hosting maps it to the configuration key).
+            if (_firstStart && e is DatagramSocketException { Setting: null } error) throw error.ForSetting(_step);
             throw;
         }
         _pump = new ReceivePump(_socket, _shared, Self, _settings.BatchSize, _settings.MaxDatagramSize, _ledger.Suspended);
@@ -114,13 +122,20 @@ internal sealed class SocketIncarnation : UntypedActor
     /// <summary>Re-applies every recorded option and membership to the new socket, in order.</summary>
     private void Replay()
     {
+        _step = nameof(SocketSettings.MulticastLoop);
         if (_ledger.Loop is bool loop) Socket.SetMulticastLoop(loop);
+        _step = nameof(SocketSettings.MulticastTtl);
         if (_ledger.Ttl is int ttl) Socket.SetMulticastTtl(ttl);
+        _step = "Broadcast";
         if (_ledger.Broadcast is bool broadcast) Socket.SetBroadcast(broadcast);
+        _step = nameof(SocketSettings.ReceiveBufferSize);
         if (_ledger.ReceiveBufferSize is int rcv) Socket.SetReceiveBufferSize(rcv);
+        _step = nameof(SocketSettings.MulticastInterface);
         if (_ledger.MulticastInterfaceSet) ApplyMulticastInterface();
         foreach (SocketLedger.Entry entry in _ledger.Memberships())
         {
+            int i = _settings.Groups.ToList().FindIndex(g => g.Group.Equals(entry.Group) && g.InterfaceName == entry.InterfaceName);
+            _step = i < 0 ? $"{nameof(SocketSettings.Groups)}({entry.Group})" : $"{nameof(SocketSettings.Groups)}[{i}]";
             entry.ActiveIndex = 0;
             entry.Status = MembershipStatus.Pending;
             TryJoin(entry, countRestored: _number > 1);
@@ -271,11 +286,18 @@ internal sealed class SocketIncarnation : UntypedActor
             finally
             {
                 // Acknowledged even when the command fails this incarnation: it is not retried.
-                Context.Parent.Tell(new Done(dispatched.Id));
+                Acknowledge(dispatched.Id);
             }
             return;
         }
         Handle(message);
+    }
+
+    /// <summary>Commands up to <paramref name="id"/> are answered: recorded where the parent reads it even after this incarnation is gone, then told.</summary>
+    private void Acknowledge(long id)
+    {
+        _shared.LastDone = id;
+        Context.Parent.Tell(new Done(id));
     }
 
     private void Handle(object message)
@@ -302,8 +324,8 @@ internal sealed class SocketIncarnation : UntypedActor
                         "a timeout is >= 0 or Timeout.InfiniteTimeSpan")));
                     break;
                 }
-                var pending = new PendingPull(Sender);
-                _shared.Pulls.Enqueue(pending);
+                var pending = new PendingPull(pull, Sender);
+                _shared.Pulls.Add(pending);
                 if (pull.Timeout != Timeout.InfiniteTimeSpan)
                 {
                     Context.System.Scheduler.ScheduleTellOnce(pull.Timeout, Context.Parent, new PullExpired(pending), ActorRefs.NoSender);
@@ -514,7 +536,7 @@ internal sealed class SocketIncarnation : UntypedActor
         }
         _shared.CountSent(sent, bytes);
         // Only answered sends are acknowledged: the rest (after a broken socket) go to the next incarnation.
-        Context.Parent.Tell(new Done(items[tried - 1].Id));
+        Acknowledge(items[tried - 1].Id);
         OutgoingDatagram last = items[tried - 1];
         items.Clear();
         if (last.Tried && last.Result.Status != SendStatus.Sent && Outbox.IsBroken(last.Result.Errno))
@@ -618,7 +640,8 @@ internal sealed class SocketIncarnation : UntypedActor
             _ledger.Suspended || _pump?.SelfPaused == true,
             _shared.Counters(),
             KernelSocketTable.Drops(Socket),
-            seq);
+            seq,
+            _shared.Subscribers.Select(s => s.State()).ToArray());
     }
 }
 

@@ -100,17 +100,40 @@ public sealed class SocketClient
     private async Task<MembershipStatus> Membership(MembershipChange change, IPAddress group, IPAddress? source, string? interfaceName) =>
         (await AskAsync<Applied>(new ChangeMembership(change, group, source, interfaceName)).ConfigureAwait(false)).Status;
 
-    /// <summary>Seed <c>sendto</c> (and <c>sendtosync</c>: the mailbox serialises sends). A send error is in the result.</summary>
+    /// <summary>
+    /// Seed <c>sendto</c> (and <c>sendtosync</c>: the mailbox serialises sends). A send error is in the result.
+    /// The payload is copied before the call returns, so the caller may reuse its buffer at once. Beyond
+    /// <see cref="SocketSettings.MaxQueuedCommands"/> waiting commands it throws at once with
+    /// <see cref="DatagramSocketError.Overloaded"/>.
+    /// </summary>
     public async Task<SendResult> SendToAsync(ReadOnlyMemory<byte> payload, EndPoint destination) =>
-        (await AskAsync<Sent>(new Send(payload, destination)).ConfigureAwait(false)).Result;
+        (await AskAsync<Sent>(new Send(payload.ToArray(), destination)).ConfigureAwait(false)).Result;
 
-    /// <summary>Sends with this datagram's own TTL and/or interface, whatever other callers set meanwhile.</summary>
+    /// <summary>Sends with this datagram's own TTL and/or interface, whatever other callers set meanwhile (the payload is copied, as by <see cref="SendToAsync(ReadOnlyMemory{byte}, EndPoint)"/>).</summary>
     public async Task<SendResult> SendToAsync(ReadOnlyMemory<byte> payload, EndPoint destination, int? ttl, string? interfaceName) =>
-        (await AskAsync<Sent>(new SendWithOptions(payload, destination, ttl, interfaceName)).ConfigureAwait(false)).Result;
+        (await AskAsync<Sent>(new SendWithOptions(payload.ToArray(), destination, ttl, interfaceName)).ConfigureAwait(false)).Result;
 
-    /// <summary>Sends several datagrams in one mailbox step (sendmmsg), in order; the result says how many went.</summary>
+    /// <summary>Sends several datagrams in one mailbox step (sendmmsg), in order; the result says how many went. The list and payloads are copied before the call returns.</summary>
     public async Task<BatchSendResult> SendManyAsync(IReadOnlyList<(ReadOnlyMemory<byte> Payload, EndPoint Destination)> datagrams) =>
-        (await AskAsync<SentMany>(new SendMany(datagrams)).ConfigureAwait(false)).Result;
+        (await AskAsync<SentMany>(new SendMany(Copy(datagrams))).ConfigureAwait(false)).Result;
+
+    /// <summary>One array for all payloads: the caller's buffers are free again when the call returns.</summary>
+    private static (ReadOnlyMemory<byte>, EndPoint)[] Copy(IReadOnlyList<(ReadOnlyMemory<byte> Payload, EndPoint Destination)> datagrams)
+    {
+        int total = 0;
+        foreach (var d in datagrams) total += d.Payload.Length;
+        byte[] bytes = new byte[total];
+        var copy = new (ReadOnlyMemory<byte>, EndPoint)[datagrams.Count];
+        int offset = 0;
+        for (int i = 0; i < copy.Length; i++)
+        {
+            var (payload, destination) = datagrams[i];
+            payload.Span.CopyTo(bytes.AsSpan(offset));
+            copy[i] = (bytes.AsMemory(offset, payload.Length), destination);
+            offset += payload.Length;
+        }
+        return copy;
+    }
 
     /// <summary>Seed <c>recvfrom</c> (and <c>recvfromsync</c>): the next datagram, or timed out.</summary>
     public async Task<PullResult> ReceiveFromAsync(TimeSpan timeout)
@@ -127,8 +150,11 @@ public sealed class SocketClient
         };
     }
 
-    /// <summary>Subscribes an actor to every datagram and status event.</summary>
-    public Task SubscribeAsync(IActorRef subscriber) => AskAsync<Subscribed>(new Subscribe(subscriber));
+    /// <summary>
+    /// Subscribes a local actor to every datagram and status event, bounded by its mailbox: while it holds
+    /// <paramref name="limit"/>'s capacity (default 1,024 messages) the overflow policy applies (default: drop, counted).
+    /// </summary>
+    public Task SubscribeAsync(IActorRef subscriber, MailboxLimit? limit = null) => AskAsync<Subscribed>(new Subscribe(subscriber, limit));
     /// <summary>Ends an actor's subscription.</summary>
     public Task UnsubscribeAsync(IActorRef subscriber) => AskAsync<Unsubscribed>(new Unsubscribe(subscriber));
     /// <summary>Adds a span handler the read loop calls on its own thread (zero-copy, zero allocation).</summary>

@@ -3,7 +3,9 @@ using Akka.Hosting;
 using Dgram.Actors.Client;
 using Dgram.Actors.Protocol;
 using Dgram.Actors.Supervision;
+using Dgram.Actors.Sockets;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Dgram.Actors.Hosting;
 
@@ -33,10 +35,53 @@ public sealed class DgramSocketRegistry : IExtension
         get { lock (_sockets) return [.. _sockets.Keys]; }
     }
 
-    internal void Add(string name, SocketClient client)
+    private readonly List<Task> _starts = [];
+
+    internal void Add(string name, SocketClient client, Task started)
     {
-        lock (_sockets) _sockets.Add(name, client);
+        lock (_sockets)
+        {
+            _sockets.Add(name, client);
+            _starts.Add(started);
+        }
     }
+
+    /// <summary>Completes when every registered socket has started; fails with the first socket's reason it could not.</summary>
+    internal Task WhenStarted()
+    {
+        lock (_sockets) return Task.WhenAll(_starts);
+    }
+}
+
+/// <summary>
+/// Fails the host's start when a socket could not start. Akka.Hosting's own hosted service logs a failed
+/// actor start and stops the application without failing <c>StartAsync</c>; this service waits, once every
+/// hosted service has started, for the sockets' first incarnations and rethrows the first failure (naming
+/// the configuration key), so <c>Host.StartAsync</c> throws and nothing runs with a dead socket.
+/// </summary>
+internal sealed class DgramStartGate(IServiceProvider services) : Microsoft.Extensions.Hosting.IHostedLifecycleService
+{
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public async Task StartedAsync(CancellationToken cancellationToken)
+    {
+        // No actor system (Akka's hosted service failed): that failure is Akka.Hosting's to report.
+        if (services.GetService(typeof(ActorSystem)) is not ActorSystem system) return;
+        Task all = DgramSocketRegistry.For(system).WhenStarted();
+        try
+        {
+            await all.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception) when (all.IsFaulted)
+        {
+            throw all.Exception!.InnerExceptions[0];
+        }
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
 
 internal sealed class DgramSocketRegistryProvider : ExtensionIdProvider<DgramSocketRegistry>
@@ -60,10 +105,34 @@ public static class DgramHostingExtensions
         settings.Validate();
         return builder.WithActors((system, registry) =>
         {
-            IActorRef actor = system.ActorOf(SocketSupervisor.Props(settings), settings.Name);
+            IActorRef actor = Start(system, settings, configurationPath: null);
             registry.Register<TKey>(actor);
-            DgramSocketRegistry.For(system).Add(settings.Name, new SocketClient(actor));
         });
+    }
+
+    /// <summary>
+    /// Creates the socket actor and registers it with its start task. A start failure fails that task (see
+    /// <see cref="DgramStartGate"/>), as a <see cref="DgramConfigurationException"/> naming the configuration
+    /// key when the socket came from configuration, else as the socket's own exception.
+    /// </summary>
+    private static IActorRef Start(ActorSystem system, SocketSettings settings, string? configurationPath)
+    {
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        IActorRef actor = system.ActorOf(SocketSupervisor.Props(settings, started), settings.Name);
+        DgramSocketRegistry.For(system).Add(settings.Name, new SocketClient(actor), NameTheSetting(started.Task, configurationPath));
+        return actor;
+    }
+
+    private static async Task NameTheSetting(Task started, string? configurationPath)
+    {
+        try
+        {
+            await started.ConfigureAwait(false);
+        }
+        catch (DatagramSocketException e) when (configurationPath is not null && e.Setting is { } setting)
+        {
+            throw new DgramConfigurationException(configurationPath + ":" + SocketConfiguration.KeyOf(setting), e.Message, e);
+        }
     }
 
     /// <summary>Starts a socket actor built in code (see <see cref="WithDgramSocket{TKey}(AkkaConfigurationBuilder, SocketSettings)"/>).</summary>
@@ -82,11 +151,7 @@ public static class DgramHostingExtensions
         IReadOnlyList<SocketSettings> sockets = SocketConfiguration.ReadAll(section);
         return builder.WithActors((system, _) =>
         {
-            foreach (SocketSettings settings in sockets)
-            {
-                IActorRef actor = system.ActorOf(SocketSupervisor.Props(settings), settings.Name);
-                DgramSocketRegistry.For(system).Add(settings.Name, new SocketClient(actor));
-            }
+            foreach (SocketSettings settings in sockets) Start(system, settings, section is IConfigurationSection s ? s.Path + ":" + settings.Name : settings.Name);
         });
     }
 }
@@ -94,8 +159,15 @@ public static class DgramHostingExtensions
 /// <summary>Dependency-injection registrations for the socket registry.</summary>
 public static class DgramServiceCollectionExtensions
 {
-    /// <summary>Makes <see cref="DgramSocketRegistry"/> injectable (resolved from the host's actor system).</summary>
-    public static Microsoft.Extensions.DependencyInjection.IServiceCollection AddDgramSocketRegistry(this Microsoft.Extensions.DependencyInjection.IServiceCollection services) =>
-        Microsoft.Extensions.DependencyInjection.ServiceCollectionServiceExtensions.AddSingleton(services,
-            sp => DgramSocketRegistry.For((ActorSystem)sp.GetService(typeof(ActorSystem))!));
+    /// <summary>
+    /// Makes <see cref="DgramSocketRegistry"/> injectable (resolved from the host's actor system), and makes the
+    /// host's start fail when a socket cannot start (the exception names the setting), instead of running on
+    /// with a dead socket.
+    /// </summary>
+    public static IServiceCollection AddDgramSocketRegistry(this IServiceCollection services)
+    {
+        services.AddSingleton(sp => DgramSocketRegistry.For((ActorSystem)sp.GetService(typeof(ActorSystem))!));
+        services.AddHostedService<DgramStartGate>();
+        return services;
+    }
 }

@@ -8,8 +8,8 @@ using Microsoft.Extensions.Configuration;
 namespace Dgram.Actors.Hosting;
 
 /// <summary>A socket setting that is missing or malformed; the message names the setting's path.</summary>
-public sealed class DgramConfigurationException(string setting, string problem)
-    : Exception($"{setting}: {problem}")
+public sealed class DgramConfigurationException(string setting, string problem, Exception? inner = null)
+    : Exception($"{setting}: {problem}", inner)
 {
     /// <summary>The configuration path of the setting (e.g. <c>Dgram:Sockets:rx:Groups:0:Group</c>).</summary>
     public string Setting { get; } = setting;
@@ -78,23 +78,25 @@ public static class SocketConfiguration
             string arguments = e.Arguments ?? "";
             int eq = arguments.IndexOf('=', StringComparison.Ordinal);
             string property = eq < 0 ? arguments : arguments[..eq];
-            string key = property switch
-            {
-                "MulticastTtl" => "Ttl",
-                "MulticastLoop" => "Loop",
-                "MulticastInterface" => "Interface",
-                "LocalEndPoint" => "Bind",
-                // "Groups[0].InterfaceName" is the configuration's Groups:0:Interface.
-                _ when property.StartsWith("Groups[", StringComparison.Ordinal) =>
-                    property.Replace("Groups[", "Groups:", StringComparison.Ordinal).Replace("]", "", StringComparison.Ordinal)
-                        .Replace(".InterfaceName", ":Interface", StringComparison.Ordinal),
-                _ => property,
-            };
             string problem = e.Detail ?? e.Message;
-            throw new DgramConfigurationException(path + ":" + key, eq < 0 ? problem : $"{arguments[(eq + 1)..]}: {problem}");
+            throw new DgramConfigurationException(path + ":" + KeyOf(property), eq < 0 ? problem : $"{arguments[(eq + 1)..]}: {problem}");
         }
         return settings;
     }
+
+    /// <summary>The configuration key of a <see cref="SocketSettings"/> property as Validate and a failed start name it.</summary>
+    internal static string KeyOf(string property) => property switch
+    {
+        "MulticastTtl" => "Ttl",
+        "MulticastLoop" => "Loop",
+        "MulticastInterface" => "Interface",
+        "LocalEndPoint" => "Bind",
+        // "Groups[0].InterfaceName" is the configuration's Groups:0:Interface.
+        _ when property.StartsWith("Groups[", StringComparison.Ordinal) =>
+            property.Replace("Groups[", "Groups:", StringComparison.Ordinal).Replace("]", "", StringComparison.Ordinal)
+                .Replace(".InterfaceName", ":Interface", StringComparison.Ordinal),
+        _ => property,
+    };
 
     private static IPAddress? Address(IConfigurationSection s, string key, AddressFamily family, bool required)
     {

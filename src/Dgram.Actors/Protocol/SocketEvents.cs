@@ -38,8 +38,17 @@ public sealed record MembershipState(Membership Membership, MembershipStatus Sta
 /// <param name="KernelDrops">Datagrams the kernel dropped on the full receive queue (SO_RXQ_OVFL), summed over incarnations.</param>
 /// <param name="Restarts">Socket incarnations created after the first.</param>
 /// <param name="MembershipsRestored">Memberships rejoined after a restart or an interface's return.</param>
+/// <param name="SubscriberDrops">Datagrams not told to an actor subscriber because its mailbox was full (all subscribers).</param>
+/// <param name="CommandsRefused">Commands answered at once with <see cref="Sockets.DatagramSocketError.Overloaded"/> because the socket's queue was full.</param>
 public sealed record SocketCounters(long DatagramsReceived, long BytesReceived, long DatagramsSent, long BytesSent, long SendFailures,
-    long ReceiveErrors, long NoConsumerDrops, long KernelDrops, long Restarts, long MembershipsRestored);
+    long ReceiveErrors, long NoConsumerDrops, long KernelDrops, long Restarts, long MembershipsRestored, long SubscriberDrops, long CommandsRefused);
+
+/// <summary>An actor subscriber of a socket and how it keeps up.</summary>
+/// <param name="Subscriber">The actor.</param>
+/// <param name="Limit">Its mailbox bound and overflow policy.</param>
+/// <param name="Delivered">Datagrams told to it.</param>
+/// <param name="Dropped">Datagrams not told because its mailbox was full.</param>
+public sealed record SubscriberState(Akka.Actor.IActorRef Subscriber, MailboxLimit Limit, long Delivered, long Dropped);
 
 /// <summary>Answer to <see cref="SocketProtocol.GetState"/>: read from the kernel where it can tell.</summary>
 /// <param name="Name">The socket's name.</param>
@@ -53,8 +62,10 @@ public sealed record SocketCounters(long DatagramsReceived, long BytesReceived, 
 /// <param name="Counters">Counters.</param>
 /// <param name="KernelQueueDrops">The socket's <c>drops</c> column of /proc/net/udp(6), or -1 when not found.</param>
 /// <param name="Sequence">The actor's sequence number for this query.</param>
+/// <param name="Subscribers">The actor subscribers with their bounds and counts.</param>
 public sealed record SocketState(string Name, EndPoint? LocalEndPoint, bool? MulticastLoop, int? MulticastTtl, string? MulticastInterface,
-    bool? Broadcast, IReadOnlyList<MembershipState> Memberships, bool ReadingSuspended, SocketCounters Counters, long KernelQueueDrops, long Sequence);
+    bool? Broadcast, IReadOnlyList<MembershipState> Memberships, bool ReadingSuspended, SocketCounters Counters, long KernelQueueDrops, long Sequence,
+    IReadOnlyList<SubscriberState> Subscribers);
 
 /// <summary>A status event of a socket actor (to subscribers and the status stream).</summary>
 public abstract record SocketStatus(string Socket);

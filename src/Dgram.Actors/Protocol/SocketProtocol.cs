@@ -212,11 +212,33 @@ public static class SocketProtocol
         public DatagramInfo Info { get; } = info;
     }
 
-    /// <summary>Subscribes an actor to every received datagram (<see cref="Received"/>) and to status events. Answered with <see cref="Subscribed"/>.</summary>
-    public sealed class Subscribe(IActorRef subscriber) : Command
+    /// <summary>
+    /// Subscribes a local actor to every received datagram (<see cref="Received"/>) and to status events.
+    /// Answered with <see cref="Subscribed"/>. Delivery is bounded by the subscriber's own mailbox: while
+    /// it holds <see cref="MailboxLimit.Capacity"/> messages or more, the limit's overflow policy applies
+    /// (by default the datagram is dropped for this subscriber and counted). Subscribing again changes the limit.
+    /// </summary>
+    public sealed class Subscribe(IActorRef subscriber, MailboxLimit? limit = null) : Command
     {
         /// <summary>The actor.</summary>
         public IActorRef Subscriber { get; } = subscriber;
+        /// <summary>How far the subscriber may fall behind, and what happens then.</summary>
+        public MailboxLimit Limit { get; } = limit ?? MailboxLimit.Default;
+    }
+
+    /// <summary>
+    /// Told to a subscriber whose <see cref="MailboxOverflow.Fail"/> limit was reached: its subscription
+    /// has ended (subscribe again to resume).
+    /// </summary>
+    public sealed class SubscriptionOverflowed(string socket, int capacity)
+    {
+        /// <summary>The socket's name.</summary>
+        public string Socket { get; } = socket;
+        /// <summary>The limit that was reached.</summary>
+        public int Capacity { get; } = capacity;
+
+        /// <inheritdoc />
+        public override string ToString() => $"SubscriptionOverflowed({Socket}, {Capacity})";
     }
 
     /// <summary>Ends a subscription. Answered with <see cref="Unsubscribed"/>.</summary>

@@ -13,6 +13,18 @@ public enum AbsentInterfacePolicy
     Fail,
 }
 
+/// <summary>What the first start does when bind fails with an error that can clear by itself.</summary>
+public enum BindFailurePolicy
+{
+    /// <summary>The start fails at once with the error (as Kestrel does).</summary>
+    Fail,
+    /// <summary>
+    /// EADDRNOTAVAIL (the address is not on the host yet, e.g. while DHCP brings it) and EADDRINUSE (a previous
+    /// instance is letting the port go) are retried with the restart backoff, up to <see cref="SocketSettings.MaxRetries"/>.
+    /// </summary>
+    Retry,
+}
+
 /// <summary>A membership to establish when the socket starts.</summary>
 /// <param name="Group">The group.</param>
 /// <param name="InterfaceName">The interface name (null: kernel's choice).</param>
@@ -64,6 +76,14 @@ public sealed record SocketSettings
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(5);
     /// <summary>Consecutive failed incarnations before the socket gives up and escalates.</summary>
     public int MaxRetries { get; init; } = 10;
+    /// <summary>Bind failing at the first start with EADDRNOTAVAIL or EADDRINUSE: fail at once (default) or retry.</summary>
+    public BindFailurePolicy BindFailure { get; init; } = BindFailurePolicy.Fail;
+    /// <summary>
+    /// Most commands (sends, pulls, option changes) the socket actor holds that are not yet answered; one more
+    /// is answered at once with <see cref="SocketProtocol.CommandFailed"/> (<see cref="DatagramSocketError.Overloaded"/>)
+    /// and counted. Pending pulls count against the same bound.
+    /// </summary>
+    public int MaxQueuedCommands { get; init; } = 10_000;
     /// <summary>How often memberships are reconciled against the interfaces that exist.</summary>
     public TimeSpan InterfaceCheckInterval { get; init; } = TimeSpan.FromMilliseconds(200);
 
@@ -78,6 +98,7 @@ public sealed record SocketSettings
         if (string.IsNullOrWhiteSpace(Name)) throw new DatagramSocketException(op, DatagramSocketError.InvalidArgument, 0, "Name", "a socket needs a name");
         if (BatchSize is < 1 or > 1024) throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"BatchSize={BatchSize}", "1 to 1024");
         if (SendBatchSize is < 1 or > 1024) throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"SendBatchSize={SendBatchSize}", "1 to 1024");
+        if (MaxQueuedCommands is < 1 or > 1 << 20) throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"MaxQueuedCommands={MaxQueuedCommands}", "1 to 1048576");
         if (MaxDatagramSize is < 1 or > 65536) throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"MaxDatagramSize={MaxDatagramSize}", "1 to 65536");
         if (MulticastTtl is int ttl && (ttl < -1 || ttl > 255))
         {

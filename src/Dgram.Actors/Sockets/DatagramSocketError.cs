@@ -21,4 +21,6 @@ public enum DatagramSocketError
     InvalidArgument,
     /// <summary>The socket is closed.</summary>
     Closed,
+    /// <summary>The socket actor's queue is full: the command was refused at once, nothing was done (counted).</summary>
+    Overloaded,
 }

@@ -39,6 +39,15 @@ public sealed class DatagramSocketException : SocketException
     /// <summary>More about the cause: the kernel limit that was hit, the expected family, …</summary>
     public string? Detail { get; }
 
+    /// <summary>
+    /// The <see cref="Protocol.SocketSettings"/> property a socket could not start with (e.g. <c>Groups[2]</c>,
+    /// <c>LocalEndPoint</c>), or null. Hosting maps it to the configuration key.
+    /// </summary>
+    public string? Setting { get; init; }
+
+    /// <summary>The same error, attributed to a setting.</summary>
+    internal DatagramSocketException ForSetting(string setting) => new(Operation, Error, Errno, Arguments, Detail) { Setting = setting };
+
     /// <inheritdoc />
     public override string Message
     {
@@ -46,7 +55,8 @@ public sealed class DatagramSocketException : SocketException
         {
             string why = Errno != 0 ? $"{Native.Errno.Name(Errno)} ({Native.Errno.Describe(Errno)})" : Error.ToString();
             string args = Arguments is null ? "" : Arguments;
-            return Detail is null ? $"{Operation}({args}) failed: {why}" : $"{Operation}({args}) failed: {why}: {Detail}";
+            string text = Detail is null ? $"{Operation}({args}) failed: {why}" : $"{Operation}({args}) failed: {why}: {Detail}";
+            return Setting is null ? text : $"{text} (setting {Setting})";
         }
     }
 

@@ -1,5 +1,5 @@
-using System.Collections.Concurrent;
 using Akka.Actor;
+using Dgram.Actors.Actors;
 using Dgram.Actors.Diagnostics;
 using Dgram.Actors.Protocol;
 
@@ -36,17 +36,18 @@ public interface IDatagramHandler
 internal sealed class SocketShared(string name)
 {
     private readonly object _lock = new();
-    private IActorRef[] _subscribers = [];
+    private ActorSubscriber[] _subscribers = [];
     private IDatagramHandler[] _handlers = [];
-    private long _sequence, _datagramSequence;
+    private long _sequence, _datagramSequence, _lastDone;
 
-    internal long _received, _bytesReceived, _sent, _bytesSent, _sendFailures, _receiveErrors, _noConsumer, _kernelDrops, _restarts, _restored;
+    internal long _received, _bytesReceived, _sent, _bytesSent, _sendFailures, _receiveErrors, _noConsumer, _kernelDrops, _restarts, _restored,
+        _subscriberDrops, _commandsRefused;
 
     public string Name { get; } = name;
     public KeyValuePair<string, object?> Tag { get; } = DgramMetrics.Tag(name);
-    public ConcurrentQueue<PendingPull> Pulls { get; } = new();
+    public PullQueue Pulls { get; } = new();
 
-    public IActorRef[] Subscribers => Volatile.Read(ref _subscribers);
+    public ActorSubscriber[] Subscribers => Volatile.Read(ref _subscribers);
     public IDatagramHandler[] Handlers => Volatile.Read(ref _handlers);
 
     /// <summary>The next command sequence number (global order of applied commands).</summary>
@@ -55,22 +56,45 @@ internal sealed class SocketShared(string name)
     /// <summary>The next datagram number (read loop only).</summary>
     public long NextDatagram() => ++_datagramSequence;
 
-    public bool AddSubscriber(IActorRef subscriber)
+    /// <summary>
+    /// The highest dispatched command id an incarnation has answered. Written before the answer's Done message
+    /// is told, so the supervisor never answers or re-sends a command that was answered, whatever order the
+    /// Done and a Terminated arrive in.
+    /// </summary>
+    public long LastDone
     {
+        get => Volatile.Read(ref _lastDone);
+        set => Volatile.Write(ref _lastDone, value);
+    }
+
+    /// <summary>Adds a subscriber, or changes the limit of one already there. False for an actor whose mailbox cannot be seen.</summary>
+    public bool AddSubscriber(IActorRef actor, MailboxLimit limit, IActorRefProvider provider)
+    {
+        if (ActorSubscriber.TryCreate(actor, limit, provider) is not { } subscriber) return false;
         lock (_lock)
         {
-            if (_subscribers.Contains(subscriber)) return false;
-            Volatile.Write(ref _subscribers, [.. _subscribers, subscriber]);
+            ActorSubscriber[] current = _subscribers;
+            int i = Array.FindIndex(current, s => s.Actor.Equals(actor));
+            ActorSubscriber[] next = [.. current];
+            if (i < 0) next = [.. current, subscriber];
+            else
+            {
+                current[i].Ended = true;
+                next[i] = subscriber;
+            }
+            Volatile.Write(ref _subscribers, next);
             return true;
         }
     }
 
-    public bool RemoveSubscriber(IActorRef subscriber)
+    public bool RemoveSubscriber(IActorRef actor)
     {
         lock (_lock)
         {
-            if (!_subscribers.Contains(subscriber)) return false;
-            Volatile.Write(ref _subscribers, _subscribers.Where(s => !s.Equals(subscriber)).ToArray());
+            ActorSubscriber? s = Array.Find(_subscribers, x => x.Actor.Equals(actor));
+            if (s is null) return false;
+            s.Ended = true;
+            Volatile.Write(ref _subscribers, _subscribers.Where(x => !ReferenceEquals(x, s)).ToArray());
             return true;
         }
     }
@@ -85,10 +109,31 @@ internal sealed class SocketShared(string name)
         lock (_lock) Volatile.Write(ref _handlers, _handlers.Where(h => !ReferenceEquals(h, handler)).ToArray());
     }
 
+    /// <summary>Counts datagrams an actor subscriber's bound kept from it.</summary>
+    public void CountSubscriberDrops(long drops)
+    {
+        if (drops == 0) return;
+        Interlocked.Add(ref _subscriberDrops, drops);
+        DgramMetrics.SubscriberDrops.Add(drops, Tag);
+    }
+
+    /// <summary>Counts a command refused because the socket's queue was full.</summary>
+    public void CountRefused()
+    {
+        Interlocked.Increment(ref _commandsRefused);
+        DgramMetrics.CommandsRefused.Add(1, Tag);
+    }
+
     /// <summary>Tells every subscriber and handler a status event.</summary>
     public void Publish(SocketStatus status)
     {
-        foreach (IActorRef s in Subscribers) s.Tell(status, ActorRefs.NoSender);
+        // Events are few and each matters, so they are told whatever the bound; a receive error is per
+        // datagram (an ICMP flood on a connected socket), so it is not told to a full mailbox.
+        foreach (ActorSubscriber s in Subscribers)
+        {
+            if (status is ReceiveErrorReported && !s.HalfEmpty) continue;
+            s.Actor.Tell(status, ActorRefs.NoSender);
+        }
         foreach (IDatagramHandler h in Handlers)
         {
             try
@@ -107,7 +152,8 @@ internal sealed class SocketShared(string name)
     public SocketCounters Counters() => new(
         Volatile.Read(ref _received), Volatile.Read(ref _bytesReceived), Volatile.Read(ref _sent), Volatile.Read(ref _bytesSent),
         Volatile.Read(ref _sendFailures), Volatile.Read(ref _receiveErrors), Volatile.Read(ref _noConsumer),
-        Volatile.Read(ref _kernelDrops), Volatile.Read(ref _restarts), Volatile.Read(ref _restored));
+        Volatile.Read(ref _kernelDrops), Volatile.Read(ref _restarts), Volatile.Read(ref _restored),
+        Volatile.Read(ref _subscriberDrops), Volatile.Read(ref _commandsRefused));
 
     /// <summary>Counts datagrams sent in one go (a batch), with one metric update each.</summary>
     public void CountSent(long datagrams, long bytes)
@@ -145,12 +191,60 @@ internal sealed class SocketShared(string name)
     }
 }
 
-/// <summary>A pull receive waiting for the next datagram; claimed once, by the read loop or by its timeout.</summary>
-internal sealed class PendingPull(IActorRef replyTo)
+/// <summary>A pull receive waiting for the next datagram; claimed once, by the read loop, its timeout or the stop.</summary>
+internal sealed class PendingPull(SocketProtocol.Receive command, IActorRef replyTo)
 {
     private int _claimed;
+
+    public SocketProtocol.Receive Command { get; } = command;
 
     public IActorRef ReplyTo { get; } = replyTo;
 
     public bool TryClaim() => Interlocked.Exchange(ref _claimed, 1) == 0;
+}
+
+/// <summary>
+/// Pending pulls in arrival order. The read loop takes the oldest; a pull that times out leaves the queue
+/// at once (not when traffic next arrives), so waiting pulls are exactly the ones that can still be answered.
+/// </summary>
+internal sealed class PullQueue
+{
+    private readonly LinkedList<PendingPull> _pulls = new();
+    private volatile int _count;
+
+    public int Count => _count;
+
+    public void Add(PendingPull pull)
+    {
+        lock (_pulls)
+        {
+            _pulls.AddLast(pull);
+            _count = _pulls.Count;
+        }
+    }
+
+    public void Remove(PendingPull pull)
+    {
+        lock (_pulls)
+        {
+            _pulls.Remove(pull);
+            _count = _pulls.Count;
+        }
+    }
+
+    /// <summary>The oldest pull, claimed; null when none waits. Lock-free when the queue is empty (the read loop's usual case).</summary>
+    public PendingPull? TakeOldest()
+    {
+        if (_count == 0) return null;
+        lock (_pulls)
+        {
+            while (_pulls.First is { } first)
+            {
+                _pulls.RemoveFirst();
+                _count = _pulls.Count;
+                if (first.Value.TryClaim()) return first.Value;
+            }
+            return null;
+        }
+    }
 }

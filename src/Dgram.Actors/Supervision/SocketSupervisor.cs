@@ -3,6 +3,7 @@ using Akka.Event;
 using Dgram.Actors.Actors;
 using Dgram.Actors.Protocol;
 using Dgram.Actors.Sockets;
+using Dgram.Actors.Sockets.Native;
 using static Dgram.Actors.Protocol.SocketProtocol;
 
 namespace Dgram.Actors.Supervision;
@@ -23,8 +24,6 @@ namespace Dgram.Actors.Supervision;
 /// </remarks>
 public sealed class SocketSupervisor : UntypedActor, IWithTimers
 {
-    private const int MaxBuffered = 10_000;
-
     private readonly SocketSettings _settings;
     private readonly SocketShared _shared;
     private readonly SocketLedger _ledger;
@@ -88,8 +87,8 @@ public sealed class SocketSupervisor : UntypedActor, IWithTimers
     protected override void PostStop()
     {
         _shared.Publish(new SocketStopped(_settings.Name));
-        _startedPromise?.TrySetException(new DatagramSocketException("Start", DatagramSocketError.Closed, 0, _settings.Name, "stopped before it started"));
-        foreach (IActorRef waiter in _startWaiters) waiter.Tell(new Status.Failure(new DatagramSocketException("Start", DatagramSocketError.Closed, 0, _settings.Name, "stopped")));
+        _startedPromise?.TrySetException(Closed("Start", "stopped before it started"));
+        foreach (IActorRef waiter in _startWaiters) waiter.Tell(new Status.Failure(Closed("Start", "stopped")));
         FailWaitingCommands("the socket actor stopped");
     }
 
@@ -107,22 +106,51 @@ public sealed class SocketSupervisor : UntypedActor, IWithTimers
         base.PostRestart(reason);
     }
 
-    /// <summary>Answers every command that will never be applied (buffered or unacknowledged) and every pending pull.</summary>
+    /// <summary>
+    /// Answers, with Closed/EBADF, every command that will never be applied (buffered, or handed to an
+    /// incarnation that did not answer it) and every pending pull. A command the incarnation answered is
+    /// never answered again.
+    /// </summary>
     private void FailWaitingCommands(string why)
     {
-        foreach (var (message, sender) in _buffer.Concat(_inFlight.Select(f => (f.Message, f.Sender))))
+        TrimAnswered();
+        foreach (var (message, sender) in _inFlight.Select(f => (f.Message, f.Sender)).Concat(_buffer))
         {
-            if (message is Command c)
-            {
-                sender.Tell(new CommandFailed(c, new DatagramSocketException(c.GetType().Name, DatagramSocketError.Closed, 0, _settings.Name, why)));
-            }
+            if (message is Command c) sender.Tell(new CommandFailed(c, Closed(c.GetType().Name, why)));
         }
         _buffer.Clear();
         _inFlight.Clear();
-        while (_shared.Pulls.TryDequeue(out PendingPull? pull))
+        while (_shared.Pulls.TakeOldest() is { } pull)
         {
-            if (pull.TryClaim()) pull.ReplyTo.Tell(ReceiveTimedOut.Instance);
+            pull.ReplyTo.Tell(new CommandFailed(pull.Command, Closed(nameof(SocketProtocol.Receive), why)));
         }
+    }
+
+    private DatagramSocketException Closed(string operation, string why) =>
+        new(operation, DatagramSocketError.Closed, Errno.EBADF, _settings.Name, why);
+
+    /// <summary>Forgets in-flight commands the incarnation has answered (it records the last one in the shared state before its Done message).</summary>
+    private void TrimAnswered()
+    {
+        long done = _shared.LastDone;
+        while (_inFlight.First is { } first && first.Value.Id <= done) _inFlight.RemoveFirst();
+    }
+
+    /// <summary>
+    /// Refuses a command when <see cref="SocketSettings.MaxQueuedCommands"/> already wait (buffered, handed to
+    /// the incarnation and not answered, or pulls waiting for a datagram): answered at once, counted.
+    /// </summary>
+    private bool Refused(Command command)
+    {
+        int waiting = _buffer.Count + _inFlight.Count + _shared.Pulls.Count;
+        if (waiting < _settings.MaxQueuedCommands) return false;
+        TrimAnswered();
+        waiting = _buffer.Count + _inFlight.Count + _shared.Pulls.Count;
+        if (waiting < _settings.MaxQueuedCommands) return false;
+        _shared.CountRefused();
+        Sender.Tell(new CommandFailed(command, new DatagramSocketException(command.GetType().Name, DatagramSocketError.Overloaded, Errno.ENOBUFS, _settings.Name,
+            $"{waiting} commands already wait (MaxQueuedCommands = {_settings.MaxQueuedCommands})")));
+        return true;
     }
 
     private void StartIncarnation()
@@ -139,7 +167,22 @@ public sealed class SocketSupervisor : UntypedActor, IWithTimers
         switch (message)
         {
             case Subscribe s:
-                if (_shared.AddSubscriber(s.Subscriber)) Context.Watch(s.Subscriber);
+                try
+                {
+                    s.Limit.Validate(nameof(Subscribe));
+                }
+                catch (DatagramSocketException e)
+                {
+                    Sender.Tell(new CommandFailed(s, e));
+                    break;
+                }
+                if (!_shared.AddSubscriber(s.Subscriber, s.Limit, ((ExtendedActorSystem)Context.System).Provider))
+                {
+                    Sender.Tell(new CommandFailed(s, new DatagramSocketException(nameof(Subscribe), DatagramSocketError.InvalidArgument, 0, s.Subscriber.Path.ToString(),
+                        "a subscriber must be a local actor: its mailbox depth is what bounds delivery")));
+                    break;
+                }
+                Context.Watch(s.Subscriber);
                 Sender.Tell(Subscribed.Instance);
                 break;
             case Unsubscribe u:
@@ -158,9 +201,11 @@ public sealed class SocketSupervisor : UntypedActor, IWithTimers
                 if (_started) Sender.Tell(AwaitStarted.Instance);
                 else _startWaiters.Add(Sender);
                 break;
+            case Command c when Refused(c):
+                break;
             case Command or TestHook:
                 if (_ready) Dispatch(message, Sender);
-                else Buffer(message);
+                else _buffer.AddLast((message, Sender));
                 break;
             case Done done:
                 while (_inFlight.First is { } first && first.Value.Id <= done.Id) _inFlight.RemoveFirst();
@@ -169,6 +214,7 @@ public sealed class SocketSupervisor : UntypedActor, IWithTimers
                 OnIncarnationStarted(started.Number);
                 break;
             case PullExpired expired:
+                _shared.Pulls.Remove(expired.Pull);
                 if (expired.Pull.TryClaim()) expired.Pull.ReplyTo.Tell(ReceiveTimedOut.Instance);
                 break;
             case StartNext:
@@ -187,20 +233,6 @@ public sealed class SocketSupervisor : UntypedActor, IWithTimers
                 Unhandled(message);
                 break;
         }
-    }
-
-    private void Buffer(object message)
-    {
-        if (_buffer.Count >= MaxBuffered)
-        {
-            if (message is Command c)
-            {
-                Sender.Tell(new CommandFailed(c, new DatagramSocketException(c.GetType().Name, DatagramSocketError.Closed, 0, _settings.Name,
-                    $"the socket is being restored and {MaxBuffered} commands already wait")));
-            }
-            return;
-        }
-        _buffer.AddLast((message, Sender));
     }
 
     /// <summary>Hands a command to the incarnation; the reply goes straight to the original sender.</summary>
@@ -241,16 +273,22 @@ public sealed class SocketSupervisor : UntypedActor, IWithTimers
         _ready = false;
         _child = null;
         Timers.Cancel(Stable.Instance);
-        // Commands the dead incarnation never acknowledged (queued behind a Kill, say) go first, in order.
+        // Commands the dead incarnation never answered (queued behind a Kill, say) go first, in order. The
+        // bound held for buffer and in-flight together, so it holds for the requeued lot too.
+        TrimAnswered();
         var requeue = new LinkedList<(object Message, IActorRef Sender)>(_inFlight.Select(f => (f.Message, f.Sender)));
         foreach (var b in _buffer) requeue.AddLast(b);
         _buffer = requeue;
         _inFlight.Clear();
-        Exception cause = _lastCause ?? new DatagramSocketException("Socket", DatagramSocketError.Closed, 0, _settings.Name, "the socket actor stopped");
+        Exception cause = _lastCause ?? Closed("Socket", "the socket actor stopped");
         _lastCause = null;
         _consecutiveFailures++;
-        bool startFailure = !_started && cause is DatagramSocketException { Error: DatagramSocketError.UnknownInterface or DatagramSocketError.InvalidInterfaceName };
-        if (startFailure || _consecutiveFailures > _settings.MaxRetries)
+        if (!_started && !RetryAtStart(cause))
+        {
+            GiveUpAtStart(cause);
+            return;
+        }
+        if (_consecutiveFailures > _settings.MaxRetries)
         {
             _log.Error(cause, "Socket {0}: giving up after {1} failed incarnation(s)", _settings.Name, _consecutiveFailures);
             _shared.Publish(new SocketFailed(_settings.Name, cause));
@@ -265,6 +303,36 @@ public sealed class SocketSupervisor : UntypedActor, IWithTimers
         _shared.CountRestart();
         _shared.Publish(new SocketRestarting(_settings.Name, cause, _consecutiveFailures, backoff));
         Timers.StartSingleTimer(StartNext.Instance, StartNext.Instance, backoff);
+    }
+
+    /// <summary>
+    /// A first start is retried only for a bind error that can clear by itself, and only when
+    /// <see cref="SocketSettings.BindFailure"/> says so: anything else (an unsupported family, a membership the
+    /// kernel refuses, a port in use) would fail the same way on every attempt.
+    /// </summary>
+    private bool RetryAtStart(Exception cause) =>
+        _settings.BindFailure == BindFailurePolicy.Retry && _consecutiveFailures <= _settings.MaxRetries
+        && cause is DatagramSocketException { Setting: "LocalEndPoint", Errno: Errno.EADDRNOTAVAIL or Errno.EADDRINUSE };
+
+    /// <summary>
+    /// The socket never started: whoever waits for the start gets the cause (naming the setting) and the actor
+    /// stops. It is not escalated when someone waits: the caller has the error, so it is no crash to log.
+    /// </summary>
+    private void GiveUpAtStart(Exception cause)
+    {
+        _shared.Publish(new SocketFailed(_settings.Name, cause));
+        foreach (IActorRef waiter in _startWaiters) waiter.Tell(new Status.Failure(cause));
+        _startWaiters.Clear();
+        FailWaitingCommands("the socket could not start: " + cause.Message);
+        if (_startedPromise is not null)
+        {
+            _log.Warning("Socket {0}: could not start: {1}", _settings.Name, cause.Message);
+            _startedPromise.TrySetException(cause);
+            Context.Stop(Self);
+            return;
+        }
+        _log.Error("Socket {0}: could not start: {1}", _settings.Name, cause.Message);
+        throw new SocketUnrecoverableException(_settings.Name, cause);
     }
 
     private TimeSpan Backoff(int failures)

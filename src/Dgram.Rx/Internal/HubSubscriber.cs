@@ -35,7 +35,7 @@ internal sealed class LeaseConverter(LeasePool pool) : IDatagramConverter<Datagr
 internal static class RxMetrics
 {
     private static readonly Meter s_meter = new(Dgram.Actors.Diagnostics.DgramMetrics.MeterName, "1.0");
-    public static readonly Counter<long> SubscriberDrops = s_meter.CreateCounter<long>("dgram.drops.subscriber", "{datagram}", "Dropped by a subscriber's overflow policy");
+    public static Counter<long> SubscriberDrops => Dgram.Actors.Diagnostics.DgramMetrics.SubscriberDrops;
     public static readonly Counter<long> ObserverFaults = s_meter.CreateCounter<long>("dgram.observer.faults", "{fault}", "OnNext threw; the subscription was ended");
 }
 

@@ -36,6 +36,8 @@ public abstract class EscalationTests : ActorTestBase
             LocalEndPoint = new IPEndPoint(Unassigned, port),
             MaxRetries = 2,
             MinBackoff = minBackoff,
+            // A first start fails at once by default; retried, every incarnation fails the same way.
+            BindFailure = BindFailurePolicy.Retry,
         };
     }
 

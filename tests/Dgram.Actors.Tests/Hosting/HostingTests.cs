@@ -143,4 +143,21 @@ public sealed class HostingTests
         var e = await Assert.ThrowsAnyAsync<Exception>(() => bad.StartAsync());
         Assert.Contains("1 to 15 bytes", (e as DgramConfigurationException ?? e.GetBaseException()).Message);
     }
+
+    [Fact]
+    public async Task Host_SocketThatCannotStart_HostStartThrows_NamingTheConfigurationKey()
+    {
+        int port = LabNet.NextPort();
+        using IHost host = Build(new()
+        {
+            ["Dgram:Sockets:good:Bind"] = $"0.0.0.0:{LabNet.NextPort()}",
+            ["Dgram:Sockets:bad:Bind"] = $"198.51.100.203:{port}",
+        });
+
+        var e = await Assert.ThrowsAsync<DgramConfigurationException>(() => host.StartAsync().WaitAsync(TimeSpan.FromSeconds(10)));
+
+        Assert.Equal("Dgram:Sockets:bad:Bind", e.Setting);
+        Assert.Contains("EADDRNOTAVAIL", e.Message);
+        await host.StopAsync();
+    }
 }

@@ -1,0 +1,80 @@
+using Akka.Actor;
+using Dgram.Actors.Protocol;
+
+namespace Dgram.Actors.Actors;
+
+/// <summary>What became of a datagram offered to an actor subscriber.</summary>
+internal enum Offer
+{
+    Told,
+    Dropped,
+    /// <summary>Dropped, and the subscription ends (<see cref="MailboxOverflow.Fail"/>).</summary>
+    Overflowed,
+    /// <summary>Not told: the producer should wait for room (<see cref="MailboxOverflow.Backpressure"/>).</summary>
+    Full,
+}
+
+/// <summary>
+/// One subscribed actor and its bound. The read loop is the only caller of <see cref="TryOffer"/>; the
+/// counters are read by anyone.
+/// </summary>
+internal sealed class ActorSubscriber
+{
+    private MailboxAllowance _room;
+    internal long _delivered, _dropped;
+    private volatile bool _ended;
+
+    private ActorSubscriber(IActorRef actor, MailboxLimit limit, MailboxGauge gauge)
+    {
+        Actor = actor;
+        Limit = limit;
+        _room = new MailboxAllowance(gauge, limit.Capacity);
+    }
+
+    /// <summary>A subscriber for a local actor; null for one whose mailbox cannot be seen (remote).</summary>
+    public static ActorSubscriber? TryCreate(IActorRef actor, MailboxLimit limit, IActorRefProvider provider) =>
+        MailboxGauge.TryCreate(actor, provider, out MailboxGauge gauge) ? new ActorSubscriber(actor, limit, gauge) : null;
+
+    public IActorRef Actor { get; }
+
+    public MailboxLimit Limit { get; }
+
+    /// <summary>Set when the subscription is removed; a producer waiting for room gives up.</summary>
+    public bool Ended
+    {
+        get => _ended;
+        set => _ended = value;
+    }
+
+    public bool HalfEmpty => _room.HalfEmpty;
+
+    /// <summary>Tells <paramref name="message"/> if the mailbox has room; otherwise applies the overflow policy.</summary>
+    public Offer TryOffer(object message)
+    {
+        if (_room.TryTake())
+        {
+            Tell(message);
+            return Offer.Told;
+        }
+        switch (Limit.Overflow)
+        {
+            case MailboxOverflow.Backpressure:
+                return Offer.Full;
+            case MailboxOverflow.Fail:
+                Interlocked.Increment(ref _dropped);
+                return Offer.Overflowed;
+            default:
+                Interlocked.Increment(ref _dropped);
+                return Offer.Dropped;
+        }
+    }
+
+    /// <summary>Tells regardless of the bound (a producer that can no longer wait: stopping or suspending).</summary>
+    public void Tell(object message)
+    {
+        Actor.Tell(message, ActorRefs.NoSender);
+        Interlocked.Increment(ref _delivered);
+    }
+
+    public SubscriberState State() => new(Actor, Limit, Volatile.Read(ref _delivered), Volatile.Read(ref _dropped));
+}

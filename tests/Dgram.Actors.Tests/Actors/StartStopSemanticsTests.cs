@@ -1,0 +1,127 @@
+using System.Net;
+using System.Net.Sockets;
+using Akka.Actor;
+using Dgram.Actors.Client;
+using Dgram.Actors.Protocol;
+using Dgram.Actors.Sockets;
+using Dgram.Actors.Tests.Lab;
+using Xunit;
+using static Dgram.Actors.Protocol.SocketProtocol;
+
+namespace Dgram.Actors.Tests.Actors;
+
+/// <summary>
+/// A start that cannot succeed fails at once, naming the errno and the setting (a retry would take the
+/// backoff, set here to 60 s, so an answer within the start timeout proves there was none); a bind error
+/// that can clear by itself is retried only when asked; what waits at a stop is answered once, with Closed/EBADF.
+/// </summary>
+[Trait("Area", "Supervision")]
+public sealed class StartStopSemanticsTests : ActorTestBase
+{
+    private static readonly LabFamily F = LabFamily.V4;
+    private static readonly TimeSpan NoRetry = TimeSpan.FromSeconds(60);
+
+    private static SocketSettings Settings(EndPoint bind) => new()
+    {
+        Name = "ss-" + LabNet.NextPort(), Family = F.Family, LocalEndPoint = bind, MinBackoff = NoRetry, MaxBackoff = NoRetry,
+    };
+
+    [Fact]
+    public async Task StartAsync_PortInUse_FailsAtOnce_WithEADDRINUSE_AndTheSetting()
+    {
+        int port = LabNet.NextPort();
+        Core(F.Family).Bind(new IPEndPoint(F.Any, port));
+
+        var e = await Assert.ThrowsAsync<DatagramSocketException>(() => SocketClient.StartAsync(Sys, Settings(new IPEndPoint(F.Any, port)), Arrival));
+
+        Assert.Equal("EADDRINUSE", e.ErrorName);
+        Assert.Equal("LocalEndPoint", e.Setting);
+        Assert.Contains("(setting LocalEndPoint)", e.Message);
+    }
+
+    [Fact]
+    public async Task StartAsync_AddressNotOnTheHost_FailsAtOnce_WithEADDRNOTAVAIL()
+    {
+        var e = await Assert.ThrowsAsync<DatagramSocketException>(() =>
+            SocketClient.StartAsync(Sys, Settings(new IPEndPoint(IPAddress.Parse("198.51.100.201"), LabNet.NextPort())), Arrival));
+        Assert.Equal("EADDRNOTAVAIL", e.ErrorName);
+        Assert.Equal("LocalEndPoint", e.Setting);
+    }
+
+    [Fact]
+    public async Task StartAsync_UnsupportedFamily_FailsAtOnce_NamingTheFamily()
+    {
+        var settings = Settings(new IPEndPoint(F.Any, LabNet.NextPort())) with { Family = AddressFamily.AppleTalk, LocalEndPoint = null };
+        var e = await Assert.ThrowsAsync<DatagramSocketException>(() => SocketClient.StartAsync(Sys, settings, Arrival));
+        Assert.NotEqual(DatagramSocketError.Closed, e.Error);
+        Assert.DoesNotContain("ETIMEDOUT", e.Message);
+    }
+
+    [Fact]
+    public async Task StartAsync_BindFailureRetry_StartsOnceTheAddressAppears()
+    {
+        string address = "198.51.100.202";
+        int port = LabNet.NextPort();
+        var settings = Settings(new IPEndPoint(IPAddress.Parse(address), port)) with
+        {
+            BindFailure = BindFailurePolicy.Retry, MinBackoff = TimeSpan.FromMilliseconds(50), MaxBackoff = TimeSpan.FromMilliseconds(200), MaxRetries = 1000,
+        };
+        Task<SocketClient> start = SocketClient.StartAsync(Sys, settings, TimeSpan.FromSeconds(30));
+        Assert.False(start.IsCompleted);
+        LabLink.Ip("addr", "add", address + "/32", "dev", "lo");
+        try
+        {
+            SocketClient client = await start.WaitAsync(Arrival * 2);
+            Assert.Equal(new IPEndPoint(IPAddress.Parse(address), port), (await client.GetStateAsync()).LocalEndPoint);
+            await client.Socket.GracefulStop(Arrival);
+        }
+        finally
+        {
+            LabLink.Ip("addr", "del", address + "/32", "dev", "lo");
+        }
+    }
+
+    [Fact]
+    public async Task Stop_PendingPull_IsAnsweredClosedEBADF_NotTimedOut()
+    {
+        var (client, _) = await StartReceiver(F);
+        Task<PullResult> pull = client.ReceiveFromAsync(Timeout.InfiniteTimeSpan);
+        await client.GetStateAsync(); // the pull is queued before the stop
+
+        await client.Socket.GracefulStop(Arrival);
+
+        var e = await Assert.ThrowsAsync<DatagramSocketException>(() => pull.WaitAsync(Arrival));
+        Assert.Equal(DatagramSocketError.Closed, e.Error);
+        Assert.Equal("EBADF", e.ErrorName);
+    }
+
+    [Fact]
+    public async Task Stop_WithSendsInFlight_EverySendIsAnsweredExactlyOnce_RefusedOnesWithEBADF()
+    {
+        var (client, _) = await StartReceiver(F);
+        var rx = Core(F.Family, new DatagramSocketOptions());
+        int port = LabNet.NextPort();
+        rx.Bind(new IPEndPoint(F.Loopback, port));
+        var replies = CreateTestProbe();
+        var watcher = CreateTestProbe();
+        watcher.Watch(client.Socket);
+        var to = new IPEndPoint(F.Loopback, port);
+        const int n = 5000;
+        for (int i = 0; i < n; i++)
+        {
+            client.Socket.Tell(new Send(new byte[] { 1 }, to), replies);
+            if (i == n / 2) Sys.Stop(client.Socket);
+        }
+        watcher.ExpectTerminated(client.Socket, Arrival);
+
+        // Local tells are enqueued when made: once the socket actor has terminated, every answer it or its
+        // incarnation will ever give is in the probe's queue (the rest of the sends went to dead letters).
+        var answers = new List<object>();
+        while (replies.HasMessages) answers.Add(replies.ReceiveOne(TimeSpan.Zero)!);
+        Assert.True(answers.Count <= n / 2 + 1, $"{answers.Count} answers to {n / 2 + 1} sends the actor took");
+        Assert.All(answers.OfType<CommandFailed>(), f => Assert.Equal("EBADF", f.Cause.ErrorName));
+        Assert.All(answers, a => Assert.True(a is Sent or CommandFailed, a.ToString()));
+        var failedCommands = answers.OfType<CommandFailed>().Select(f => f.Command).ToList();
+        Assert.Equal(failedCommands.Count, failedCommands.Distinct().Count());
+    }
+}
