@@ -131,7 +131,7 @@ public static class DgramHostingExtensions
         }
         catch (DatagramSocketException e) when (configurationPath is not null && e.Setting is { } setting)
         {
-            throw new DgramConfigurationException(configurationPath + ":" + SocketConfiguration.KeyOf(setting), e.Message, e);
+            throw new DgramConfigurationException(configurationPath + ":" + SocketConfiguration.ConfigurationKey(setting), e.Message, e);
         }
     }
 

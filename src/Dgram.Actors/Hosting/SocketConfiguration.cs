@@ -18,19 +18,36 @@ public sealed class DgramConfigurationException(string setting, string problem, 
 /// <summary>
 /// Reads socket settings from configuration, one section per socket, and validates them before any
 /// socket exists. Keys: Family (IPv4|IPv6|Unix), Bind ("address:port", "[v6]:port" or a Unix path),
-/// Interface (outgoing multicast interface name), Ttl, Loop, ReceiveBufferSize, AbsentInterface
-/// (Pending|Fail), BatchSize, SendBatchSize, MaxDatagramSize, Groups (list of { Group, Interface, Sources[], Block[] }).
+/// ReuseAddress, Interface (outgoing multicast interface name), Ttl, Loop, ReceiveBufferSize, AbsentInterface
+/// (Pending|Fail), BatchSize, SendBatchSize, MaxDatagramSize, Groups (list of { Group, Interface, Sources[] | Block[] }).
+/// Any other key under a socket or a group is an error naming the nearest valid key.
 /// </summary>
 public static class SocketConfiguration
 {
-    /// <summary>Reads every child of <paramref name="section"/> as a socket named after its key.</summary>
-    public static IReadOnlyList<SocketSettings> ReadAll(IConfiguration section) =>
-        section.GetChildren().Select(Read).ToArray();
+    /// <summary>
+    /// Reads every child of <paramref name="section"/> as a socket named after its key, and checks the
+    /// sockets against each other (no two on one port or Unix path unless both set ReuseAddress).
+    /// </summary>
+    public static IReadOnlyList<SocketSettings> ReadAll(IConfiguration section)
+    {
+        IConfigurationSection[] sections = section.GetChildren().ToArray();
+        SocketSettings[] sockets = sections.Select(Read).ToArray();
+        if (SettingsValidator.FindBindClash(sockets) is { } clash)
+        {
+            throw new DgramConfigurationException(sections[clash.Index].Path + ":Bind", clash.Problem);
+        }
+        return sockets;
+    }
 
     /// <summary>Reads one socket section; throws <see cref="DgramConfigurationException"/> naming the bad setting.</summary>
-    public static SocketSettings Read(IConfigurationSection s)
+    public static SocketSettings Read(IConfigurationSection section)
     {
-        string path = s.Path;
+        string path = section.Path;
+        if (section.Value is { Length: > 0 } && !section.GetChildren().Any())
+        {
+            throw new DgramConfigurationException(path, $"expected a socket section, found the value '{section.Value}'");
+        }
+        var s = new StrictSection(section);
         AddressFamily family = (s["Family"] ?? "IPv4").ToUpperInvariant() switch
         {
             "IPV4" or "INTERNETWORK" => AddressFamily.InterNetwork,
@@ -39,17 +56,18 @@ public static class SocketConfiguration
             var other => throw new DgramConfigurationException(path + ":Family", $"'{other}' is not IPv4, IPv6 or Unix"),
         };
         var groups = new List<GroupSettings>();
-        foreach (IConfigurationSection g in s.GetSection("Groups").GetChildren())
+        foreach (StrictSection g in s.Sections("Groups"))
         {
-            IPAddress group = Address(g, "Group", family, required: true)!;
+            IPAddress group = RequiredAddress(g, "Group", family);
             if (!DatagramSocket.IsMulticast(group)) throw new DgramConfigurationException(g.Path + ":Group", $"{group} is not a multicast address");
             groups.Add(new GroupSettings(group, g["Interface"],
-                g.GetSection("Sources").GetChildren().Select(x => AddressValue(x, family)).ToArray(),
-                g.GetSection("Block").GetChildren().Select(x => AddressValue(x, family)).ToArray()));
+                g.Values("Sources").Select(x => AddressValue(x, family)).ToArray(),
+                g.Values("Block").Select(x => AddressValue(x, family)).ToArray()));
+            g.RejectUnknownKeys();
         }
         var settings = new SocketSettings
         {
-            Name = s.Key,
+            Name = section.Key,
             Family = family,
             LocalEndPoint = s["Bind"] is { } bind ? EndPointValue(path + ":Bind", bind, family) : null,
             Reuse = Bool(s, "ReuseAddress") == true ? AddressReuse.ReuseAddress : AddressReuse.None,
@@ -60,6 +78,13 @@ public static class SocketConfiguration
             BatchSize = Int(s, "BatchSize") ?? 16,
             SendBatchSize = Int(s, "SendBatchSize") ?? 64,
             MaxDatagramSize = Int(s, "MaxDatagramSize") ?? 65535,
+            MaxQueuedCommands = Int(s, "MaxQueuedCommands") ?? 10_000,
+            BindFailure = (s["BindFailure"] ?? "Fail").ToUpperInvariant() switch
+            {
+                "FAIL" => BindFailurePolicy.Fail,
+                "RETRY" => BindFailurePolicy.Retry,
+                var other => throw new DgramConfigurationException(path + ":BindFailure", $"'{other}' is not Fail or Retry"),
+            },
             AbsentInterface = (s["AbsentInterface"] ?? "Pending").ToUpperInvariant() switch
             {
                 "PENDING" => AbsentInterfacePolicy.Pending,
@@ -68,50 +93,49 @@ public static class SocketConfiguration
             },
             Groups = groups,
         };
+        s.RejectUnknownKeys();
         try
         {
             settings.Validate();
         }
         catch (DatagramSocketException e)
         {
-            // Validate names SocketSettings properties ("MulticastTtl=300"): report the configuration key.
+            // Validate names SocketSettings properties ("MulticastTtl=300", "Groups[3].Sources[1]"): report the configuration key.
             string arguments = e.Arguments ?? "";
             int eq = arguments.IndexOf('=', StringComparison.Ordinal);
-            string property = eq < 0 ? arguments : arguments[..eq];
+            string key = ConfigurationKey(eq < 0 ? arguments : arguments[..eq]);
             string problem = e.Detail ?? e.Message;
-            throw new DgramConfigurationException(path + ":" + KeyOf(property), eq < 0 ? problem : $"{arguments[(eq + 1)..]}: {problem}");
+            throw new DgramConfigurationException(key.Length == 0 ? path : path + ":" + key, eq < 0 ? problem : $"{arguments[(eq + 1)..]}: {problem}");
         }
         return settings;
     }
 
-    /// <summary>The configuration key of a <see cref="SocketSettings"/> property as Validate and a failed start name it.</summary>
-    internal static string KeyOf(string property) => property switch
-    {
-        "MulticastTtl" => "Ttl",
-        "MulticastLoop" => "Loop",
-        "MulticastInterface" => "Interface",
-        "LocalEndPoint" => "Bind",
-        // "Groups[0].InterfaceName" is the configuration's Groups:0:Interface.
-        _ when property.StartsWith("Groups[", StringComparison.Ordinal) =>
-            property.Replace("Groups[", "Groups:", StringComparison.Ordinal).Replace("]", "", StringComparison.Ordinal)
-                .Replace(".InterfaceName", ":Interface", StringComparison.Ordinal),
-        _ => property,
-    };
-
-    private static IPAddress? Address(IConfigurationSection s, string key, AddressFamily family, bool required)
-    {
-        string? text = s[key];
-        if (text is null)
+    /// <summary>
+    /// The configuration key under a socket's section for a <see cref="SocketSettings"/> property path:
+    /// "Groups[3].BlockedSources[1]" is "Groups:3:Block:1"; "Name" is the socket's section itself ("").
+    /// </summary>
+    internal static string ConfigurationKey(string property) =>
+        string.Join(':', property.Replace("]", "", StringComparison.Ordinal).Split('.', '[').Select(part => part switch
         {
-            return required ? throw new DgramConfigurationException(s.Path + ":" + key, "missing") : null;
-        }
-        return AddressValue(s.GetSection(key), family);
-    }
+            "Name" => null,
+            "MulticastTtl" => "Ttl",
+            "MulticastLoop" => "Loop",
+            "MulticastInterface" or "InterfaceName" => "Interface",
+            "LocalEndPoint" => "Bind",
+            "Reuse" => "ReuseAddress",
+            "BlockedSources" => "Block",
+            _ => part,
+        }).OfType<string>());
 
-    private static IPAddress AddressValue(IConfigurationSection s, AddressFamily family)
+    private static IPAddress RequiredAddress(StrictSection s, string key, AddressFamily family) =>
+        AddressValue(s.Path + ":" + key, s[key] ?? throw new DgramConfigurationException(s.Path + ":" + key, "missing"), family);
+
+    private static IPAddress AddressValue(IConfigurationSection s, AddressFamily family) => AddressValue(s.Path, s.Value, family);
+
+    private static IPAddress AddressValue(string path, string? text, AddressFamily family)
     {
-        if (!TryParseStrict(s.Value, out IPAddress? a)) throw new DgramConfigurationException(s.Path, $"'{s.Value}' is not an IP address");
-        if (a.AddressFamily != family) throw new DgramConfigurationException(s.Path, $"{a} is {a.AddressFamily}; the socket is {family}");
+        if (!TryParseStrict(text, out IPAddress? a)) throw new DgramConfigurationException(path, $"'{text}' is not an IP address");
+        if (a.AddressFamily != family) throw new DgramConfigurationException(path, $"{a} is {a.AddressFamily}; the socket is {family}");
         return a;
     }
 
@@ -150,12 +174,12 @@ public static class SocketConfiguration
         return IPAddress.TryParse(text, out address);
     }
 
-    private static int? Int(IConfigurationSection s, string key) =>
+    private static int? Int(StrictSection s, string key) =>
         s[key] is not { } text ? null
         : int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) ? v
         : throw new DgramConfigurationException(s.Path + ":" + key, $"'{text}' is not an integer");
 
-    private static bool? Bool(IConfigurationSection s, string key) =>
+    private static bool? Bool(StrictSection s, string key) =>
         s[key] is not { } text ? null
         : bool.TryParse(text, out bool v) ? v
         : throw new DgramConfigurationException(s.Path + ":" + key, $"'{text}' is not true or false");

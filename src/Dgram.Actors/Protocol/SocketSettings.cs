@@ -88,14 +88,24 @@ public sealed record SocketSettings
     public TimeSpan InterfaceCheckInterval { get; init; } = TimeSpan.FromMilliseconds(200);
 
     /// <summary>
-    /// Checks what can be checked before a socket exists: a name, groups that are multicast addresses of
-    /// the socket's family, the multicast TTL, receive buffer size and send timeout in range, well-formed interface names (an absent interface is not an error here; a
-    /// malformed name always is). Throws <see cref="DatagramSocketException"/> naming the setting.
+    /// Checks what can be checked before a socket exists: a valid actor name, groups that are multicast
+    /// addresses of the socket's family, each joined once per interface, with either an include or a block
+    /// list of distinct unicast sources; no more groups (IPv4) or sources per group than the live kernel
+    /// limits allow (<c>net.ipv4.igmp_max_memberships</c>, <c>net.ipv4.igmp_max_msf</c>,
+    /// <c>net.ipv6.mld_max_msf</c>); the multicast TTL, receive buffer size and send timeout in range;
+    /// well-formed interface names (an absent interface is not an error here; a malformed name always is).
+    /// Throws <see cref="DatagramSocketException"/> naming the setting.
     /// </summary>
     public void Validate()
     {
         const string op = "SocketSettings";
         if (string.IsNullOrWhiteSpace(Name)) throw new DatagramSocketException(op, DatagramSocketError.InvalidArgument, 0, "Name", "a socket needs a name");
+        if (!Akka.Actor.ActorPath.IsValidPathElement(Name))
+        {
+            // The name is also the actor's: refuse here what ActorOf would refuse later as InvalidActorNameException.
+            throw new DatagramSocketException(op, DatagramSocketError.InvalidArgument, 0, $"Name=\"{Name}\"",
+                "not a valid actor name: ASCII letters, digits, %XX escapes and -_.*$+:@&=,!~;'\"() only, not starting with '$'");
+        }
         if (BatchSize is < 1 or > 1024) throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"BatchSize={BatchSize}", "1 to 1024");
         if (SendBatchSize is < 1 or > 1024) throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"SendBatchSize={SendBatchSize}", "1 to 1024");
         if (MaxQueuedCommands is < 1 or > 1 << 20) throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"MaxQueuedCommands={MaxQueuedCommands}", "1 to 1048576");
@@ -112,35 +122,7 @@ public sealed record SocketSettings
         {
             throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"SendTimeout={SendTimeout}", ">= 0 or Timeout.InfiniteTimeSpan");
         }
-        CheckInterfaceName(MulticastInterface, nameof(MulticastInterface));
-        for (int i = 0; i < Groups.Count; i++)
-        {
-            GroupSettings g = Groups[i];
-            string setting = $"Groups[{i}]";
-            if (g.Group.AddressFamily != Family)
-            {
-                throw new DatagramSocketException(op, DatagramSocketError.FamilyMismatch, 0, setting, $"group {g.Group} is {g.Group.AddressFamily}; the socket is {Family}");
-            }
-            if (!DatagramSocket.IsMulticast(g.Group))
-            {
-                throw new DatagramSocketException(op, DatagramSocketError.NotMulticast, 0, setting, $"{g.Group} is not a multicast address");
-            }
-            foreach (IPAddress source in (g.Sources ?? []).Concat(g.BlockedSources ?? []))
-            {
-                if (source.AddressFamily != Family)
-                {
-                    throw new DatagramSocketException(op, DatagramSocketError.FamilyMismatch, 0, setting, $"source {source} is {source.AddressFamily}; the socket is {Family}");
-                }
-            }
-            CheckInterfaceName(g.InterfaceName, setting + ".InterfaceName");
-        }
-
-        static void CheckInterfaceName(string? name, string setting)
-        {
-            if (name is not null && NetworkInterfaceNames.TryGetIndex(name, out _) == Sockets.Native.Errno.EINVAL)
-            {
-                throw new DatagramSocketException(op, DatagramSocketError.InvalidInterfaceName, 0, $"{setting}=\"{name}\"", "an interface name is 1 to 15 bytes");
-            }
-        }
+        SettingsValidator.ValidateInterfaceName(MulticastInterface, nameof(MulticastInterface));
+        SettingsValidator.ValidateGroups(this);
     }
 }

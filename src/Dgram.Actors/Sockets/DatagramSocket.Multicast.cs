@@ -227,12 +227,18 @@ public sealed partial class DatagramSocket
             throw new DatagramSocketException(op, DatagramSocketError.FamilyMismatch, 0, args,
                 $"source {source} is {source.AddressFamily}; this socket is {AddressFamily}");
         }
-        if (IsMulticast(source) || source.Equals(group) || source.Equals(IPAddress.Any) || source.Equals(IPAddress.IPv6Any)
-            || source.Equals(IPAddress.Broadcast))
+        if (source.Equals(group) || NotUnicastSource(source) is not null)
         {
             throw new DatagramSocketException(op, DatagramSocketError.InvalidArgument, 0, args, $"source {source} must be a unicast address");
         }
     }
+
+    /// <summary>Why <paramref name="source"/> cannot be a source filter entry (a multicast, unspecified or broadcast address), or null.</summary>
+    internal static string? NotUnicastSource(IPAddress source) =>
+        IsMulticast(source) ? $"{source} is a multicast address"
+        : source.Equals(IPAddress.Any) || source.Equals(IPAddress.IPv6Any) ? $"{source} is the unspecified address"
+        : source.Equals(IPAddress.Broadcast) ? $"{source} is the broadcast address"
+        : null;
 
     /// <summary>True for 224.0.0.0/4 and ff00::/8.</summary>
     public static bool IsMulticast(IPAddress address)
@@ -248,10 +254,10 @@ public sealed partial class DatagramSocket
         bool sourceOp = option is Const.MCAST_JOIN_SOURCE_GROUP or Const.MCAST_BLOCK_SOURCE;
         return (errno, IsIPv6, sourceOp) switch
         {
-            (Errno.ENOBUFS, false, false) => $"per-socket group limit net.ipv4.igmp_max_memberships = {Sysctl("net/ipv4/igmp_max_memberships", "20")}",
-            (Errno.ENOBUFS, false, true) => $"per-group source limit net.ipv4.igmp_max_msf = {Sysctl("net/ipv4/igmp_max_msf", "10")}",
-            (Errno.ENOBUFS, true, true) => $"per-group source limit net.ipv6.mld_max_msf = {Sysctl("net/ipv6/mld_max_msf", "64")}",
-            (Errno.ENOMEM, _, _) => $"socket option memory net.core.optmem_max = {Sysctl("net/core/optmem_max", "?")}",
+            (Errno.ENOBUFS, false, false) => $"per-socket group limit net.ipv4.igmp_max_memberships = {KernelLimits.Describe("net.ipv4.igmp_max_memberships", "20")}",
+            (Errno.ENOBUFS, false, true) => $"per-group source limit net.ipv4.igmp_max_msf = {KernelLimits.Describe("net.ipv4.igmp_max_msf", "10")}",
+            (Errno.ENOBUFS, true, true) => $"per-group source limit net.ipv6.mld_max_msf = {KernelLimits.Describe("net.ipv6.mld_max_msf", "64")}",
+            (Errno.ENOMEM, _, _) => $"socket option memory net.core.optmem_max = {KernelLimits.Describe("net.core.optmem_max", "?")}",
             (Errno.EADDRINUSE, _, _) when option == Const.MCAST_JOIN_GROUP => "already a member of this group on this interface",
             (Errno.EADDRNOTAVAIL, _, _) when option is Const.MCAST_LEAVE_GROUP or Const.MCAST_LEAVE_SOURCE_GROUP or Const.MCAST_UNBLOCK_SOURCE
                 => "no such membership or source on this socket",
@@ -260,19 +266,6 @@ public sealed partial class DatagramSocket
             (Errno.ENODEV, _, _) => "no usable interface (name one, or the kernel found no route for the group)",
             _ => null,
         };
-    }
-
-    /// <summary>A sysctl's value; some (mld_max_msf) exist only in the initial namespace, so fall back to the kernel default.</summary>
-    private static string Sysctl(string path, string kernelDefault)
-    {
-        try
-        {
-            return File.ReadAllText("/proc/sys/" + path).Trim();
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return kernelDefault + " (kernel default; not readable here)";
-        }
     }
 
     private void WarnIfBoundToUnicast(IPAddress group)

@@ -6,6 +6,7 @@ using Dgram.Actors.Tests.Lab;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Xunit;
 
 namespace Dgram.Actors.Tests.Hosting;
@@ -18,6 +19,7 @@ public sealed class HostingTests
 
     private static IHost Build(Dictionary<string, string?> settings) =>
         Host.CreateDefaultBuilder()
+            .ConfigureLogging(l => l.ClearProviders()) // a refused configuration is asserted, not logged as a failed start
             .ConfigureAppConfiguration(c => c.Sources.Clear())
             .ConfigureAppConfiguration(c => c.AddInMemoryCollection(settings))
             .ConfigureServices((context, services) =>

@@ -15,6 +15,16 @@ public sealed record SourceFilterEntry(int InterfaceIndex, IPAddress Group, IPAd
 public static class KernelTables
 {
     /// <summary>
+    /// An integer sysctl (<c>net.ipv4.igmp_max_msf</c>) of this namespace, or <paramref name="kernelDefault"/>
+    /// when it has no such file (net.ipv6.mld_max_msf exists only in the initial namespace).
+    /// </summary>
+    public static int Sysctl(string name, int kernelDefault)
+    {
+        string path = "/proc/sys/" + name.Replace('.', '/');
+        return File.Exists(path) ? int.Parse(File.ReadAllText(path).Trim(), CultureInfo.InvariantCulture) : kernelDefault;
+    }
+
+    /// <summary>
     /// The /proc multicast tables are seq_files that resume by row index between 4 KB reads: while
     /// other tests join and leave in parallel, one pass can skip rows. Passes are read until two in a
     /// row add no line the earlier ones lacked (at least 3, at most 10); a row absent from all is absent.
