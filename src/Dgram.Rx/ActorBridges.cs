@@ -69,7 +69,11 @@ public static class ActorBridges
                         {
                             while (!_done && !_room.HalfEmpty) wait.Wait(1); // a plain 1 ms wait; the mailbox has no drain event
                         }
-                        if (_done) return;
+                        if (_done)
+                        {
+                            Dropped(); // disposed while waiting: given up, counted
+                            return;
+                        }
                         break;
                 }
             }

@@ -69,6 +69,13 @@ internal sealed class ActorSubscriber
         }
     }
 
+    /// <summary>Counts a datagram the producer gave up on for this subscriber; returns 1.</summary>
+    public int CountDropped()
+    {
+        Interlocked.Increment(ref _dropped);
+        return 1;
+    }
+
     /// <summary>Tells regardless of the bound (a producer that can no longer wait: stopping or suspending).</summary>
     public void Tell(object message)
     {

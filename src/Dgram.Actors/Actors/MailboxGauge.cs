@@ -7,6 +7,11 @@ namespace Dgram.Actors.Actors;
 /// which may cost a walk of the queue: callers read it once per batch, not per message). The cell is
 /// looked up on each read, so a top-level actor whose cell is swapped at start is still seen.
 /// </summary>
+/// <remarks>
+/// What it cannot see: messages an actor has stashed, and actors on a calling-thread dispatcher (TestKit's
+/// probes), whose mailbox is always empty; several producers into one mailbox each read the same depth, so
+/// an actor fed by k sockets may hold k times the capacity.
+/// </remarks>
 internal readonly struct MailboxGauge
 {
     private readonly ActorRefWithCell _actor;
@@ -26,8 +31,10 @@ internal readonly struct MailboxGauge
             provider ??= (actor as IInternalActorRef)?.Provider;
             if (provider is not null && actor.Path.Address.Equals(provider.DefaultAddress)) target = provider.ResolveActorRef(actor.Path);
         }
-        gauge = target is ActorRefWithCell local ? new MailboxGauge(local) : default;
-        return target is ActorRefWithCell;
+        // A router's cell passes messages straight to its routees: its own mailbox stays empty and bounds nothing.
+        bool seen = target is ActorRefWithCell { Underlying.Props.RouterConfig: null or Akka.Routing.NoRouter };
+        gauge = seen ? new MailboxGauge((ActorRefWithCell)target) : default;
+        return seen;
     }
 
     /// <summary>Messages waiting now.</summary>

@@ -223,9 +223,9 @@ internal sealed class ReceivePump
 
     /// <summary>
     /// Tells one subscriber within its mailbox bound; returns 1 when the datagram was dropped for it. Under
-    /// Backpressure the loop waits here (checking every millisecond) until the mailbox is half empty; a stop or
-    /// a suspend ends the wait and the datagram is told anyway (the overshoot is at most the rest of this
-    /// batch); the end of the subscription ends it with the datagram counted as dropped.
+    /// Backpressure the loop waits here (checking every millisecond) until the mailbox is half empty; a suspend
+    /// ends the wait and the datagram is told anyway (the overshoot is at most the rest of this batch); a stop
+    /// or the end of the subscription ends it with the datagram counted as dropped.
     /// </summary>
     private int Deliver(ActorSubscriber s, SocketProtocol.Received message)
     {
@@ -237,11 +237,13 @@ internal sealed class ReceivePump
                 _selfPaused = true;
                 while (!_stop && !_suspend && !s.Ended && !s.HalfEmpty) _parked.Wait(1); // _parked stays unset: a plain 1 ms wait
                 _selfPaused = false;
-                if (s.Ended) return 1; // unsubscribed (or re-subscribed) while the loop waited: not delivered
+                // Unsubscribed while the loop waited, or stopping (the drain at stop must not overrun the
+                // bound with the whole kernel queue): not delivered, counted.
+                if (s.Ended || (_stop && !s.HalfEmpty)) return s.CountDropped();
                 s.Tell(message);
                 return 0;
             case Offer.Overflowed:
-                if (_shared.RemoveSubscriber(s.Actor))
+                if (_shared.RemoveSubscriber(s))
                 {
                     s.Actor.Tell(new SocketProtocol.SubscriptionOverflowed(_shared.Name, s.Limit.Capacity), ActorRefs.NoSender);
                 }

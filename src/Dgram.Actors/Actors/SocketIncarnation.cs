@@ -328,7 +328,7 @@ internal sealed class SocketIncarnation : UntypedActor
                 _shared.Pulls.Add(pending);
                 if (pull.Timeout != Timeout.InfiniteTimeSpan)
                 {
-                    Context.System.Scheduler.ScheduleTellOnce(pull.Timeout, Context.Parent, new PullExpired(pending), ActorRefs.NoSender);
+                    pending.Timer = Context.System.Scheduler.ScheduleTellOnceCancelable(pull.Timeout, Context.Parent, new PullExpired(pending), ActorRefs.NoSender);
                 }
                 break;
             case SuspendReading suspend:

@@ -89,14 +89,21 @@ internal sealed class SocketShared(string name)
 
     public bool RemoveSubscriber(IActorRef actor)
     {
-        lock (_lock)
-        {
-            ActorSubscriber? s = Array.Find(_subscribers, x => x.Actor.Equals(actor));
-            if (s is null) return false;
-            s.Ended = true;
-            Volatile.Write(ref _subscribers, _subscribers.Where(x => !ReferenceEquals(x, s)).ToArray());
-            return true;
-        }
+        lock (_lock) return Remove(Array.Find(_subscribers, x => x.Actor.Equals(actor)));
+    }
+
+    /// <summary>Removes this subscription, not a newer one of the same actor (a limit changed meanwhile).</summary>
+    public bool RemoveSubscriber(ActorSubscriber subscriber)
+    {
+        lock (_lock) return Remove(Array.Find(_subscribers, x => ReferenceEquals(x, subscriber)));
+    }
+
+    private bool Remove(ActorSubscriber? s)
+    {
+        if (s is null) return false;
+        s.Ended = true;
+        Volatile.Write(ref _subscribers, _subscribers.Where(x => !ReferenceEquals(x, s)).ToArray());
+        return true;
     }
 
     public void AddHandler(IDatagramHandler handler)
@@ -200,7 +207,18 @@ internal sealed class PendingPull(SocketProtocol.Receive command, IActorRef repl
 
     public IActorRef ReplyTo { get; } = replyTo;
 
-    public bool TryClaim() => Interlocked.Exchange(ref _claimed, 1) == 0;
+    /// <summary>Its place in the <see cref="PullQueue"/> (removal in O(1)); guarded by the queue's lock.</summary>
+    internal LinkedListNode<PendingPull>? Node { get; set; }
+
+    /// <summary>The timeout's scheduled message, cancelled when the pull is claimed otherwise, so answered pulls leave no timer behind.</summary>
+    public ICancelable? Timer { get; set; }
+
+    public bool TryClaim()
+    {
+        if (Interlocked.Exchange(ref _claimed, 1) != 0) return false;
+        Timer?.Cancel();
+        return true;
+    }
 }
 
 /// <summary>
@@ -218,7 +236,7 @@ internal sealed class PullQueue
     {
         lock (_pulls)
         {
-            _pulls.AddLast(pull);
+            pull.Node = _pulls.AddLast(pull);
             _count = _pulls.Count;
         }
     }
@@ -227,7 +245,9 @@ internal sealed class PullQueue
     {
         lock (_pulls)
         {
-            _pulls.Remove(pull);
+            if (pull.Node is not { List: not null } node) return;
+            _pulls.Remove(node);
+            pull.Node = null;
             _count = _pulls.Count;
         }
     }
@@ -241,6 +261,7 @@ internal sealed class PullQueue
             while (_pulls.First is { } first)
             {
                 _pulls.RemoveFirst();
+                first.Value.Node = null;
                 _count = _pulls.Count;
                 if (first.Value.TryClaim()) return first.Value;
             }

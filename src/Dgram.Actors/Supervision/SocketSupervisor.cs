@@ -137,11 +137,14 @@ public sealed class SocketSupervisor : UntypedActor, IWithTimers
     }
 
     /// <summary>
-    /// Refuses a command when <see cref="SocketSettings.MaxQueuedCommands"/> already wait (buffered, handed to
-    /// the incarnation and not answered, or pulls waiting for a datagram): answered at once, counted.
+    /// Refuses a send or a pull when <see cref="SocketSettings.MaxQueuedCommands"/> commands already wait
+    /// (buffered, handed to the incarnation and not answered, or pulls waiting for a datagram): answered at
+    /// once, counted. Option changes, memberships, state and suspend/resume are always admitted, so callers that
+    /// flood sends or abandon pulls cannot lock out control; they are few by nature.
     /// </summary>
     private bool Refused(Command command)
     {
+        if (command is not (Send or SendWithOptions or SendMany or SocketProtocol.Receive)) return false;
         int waiting = _buffer.Count + _inFlight.Count + _shared.Pulls.Count;
         if (waiting < _settings.MaxQueuedCommands) return false;
         TrimAnswered();
