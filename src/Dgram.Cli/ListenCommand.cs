@@ -73,6 +73,11 @@ internal static class ListenCommand
     private static int Run(Settings s)
     {
         IPAddress group = Cli.ParseAddress(s.Group, "GROUP");
+        // Before the bind: a unicast address that is not the host's would fail there as EADDRNOTAVAIL (exit 1).
+        if (!DatagramSocket.IsMulticast(group))
+        {
+            throw CliException.BadInput($"GROUP {group} is not a multicast address (IPv4 224.0.0.0/4, IPv6 ff00::/8)");
+        }
         IPAddress[] sources = s.Sources.Select(a => Cli.ParseAddress(a, "--source")).ToArray();
         IPAddress[] blocks = s.Blocks.Select(a => Cli.ParseAddress(a, "--block")).ToArray();
         foreach ((IPAddress address, string option) in sources.Select(a => (a, "--source")).Concat(blocks.Select(a => (a, "--block"))))

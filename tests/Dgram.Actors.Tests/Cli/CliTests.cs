@@ -465,11 +465,14 @@ public sealed partial class CliTests : IDisposable
     [InlineData("family mismatch", "listen", "232.1.77.1", "--port", "{port}", "--iface", "lab0a", "--source", "fd00:d9a::2")]
     [InlineData("family mismatch", "listen", "ff15::d9a:7701", "--port", "{port}", "--iface", "lab0a", "--block", "198.51.100.2")]
     [InlineData("not a multicast address", "listen", "198.51.100.1", "--port", "{port}", "--iface", "lab0a")]
+    [InlineData("not a multicast address", "listen", "203.0.113.77", "--port", "{port}", "--iface", "lab0a")] // not the host's: refused before the bind
+    [InlineData("not a multicast address", "listen", "fd00:d9a:77::77", "--port", "{port}", "--iface", "lab0a")]
     [InlineData("--port", "listen", "239.255.77.2", "--iface", "lab0a")]
     [InlineData("missing payload", "send", "239.255.77.3", "--port", "{port}", "--iface", "lab0b")]
     [InlineData("malformed address \"not-an-address\"", "send", "not-an-address", "--port", "{port}", "x")]
     [InlineData("unknown interface \"nosuch0\"", "send", "239.255.77.4", "--port", "{port}", "--iface", "nosuch0", "x")]
     [InlineData("family mismatch", "send", "239.255.77.5", "--port", "{port}", "--source", "fd00:d9a::2", "x")]
+    [InlineData("not a unicast address", "send", "239.255.77.7", "--port", "{port}", "--iface", "lab0b", "--source", "239.255.77.8", "x")]
     [InlineData("out of range", "send", "239.255.77.6", "--port", "{port}", "--iface", "lab0b", "--ttl", "300", "x")]
     [InlineData("unknown interface \"nosuch0\"", "info", "--iface", "nosuch0")]
     public void Bad_input_exits_2_with_one_line(string expected, params string[] args)
