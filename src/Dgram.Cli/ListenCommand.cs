@@ -34,7 +34,7 @@ internal static class ListenCommand
         };
         var format = new Option<string>("--format", "-f")
         {
-            Description = "How to print each datagram: text, hex, or json (one object per line).",
+            Description = "How to print each datagram: text (controls, format characters, backslashes and invalid UTF-8 escaped), hex, or json (one object per line).",
             DefaultValueFactory = _ => "text",
         };
         format.AcceptOnlyFromAmong("text", "hex", "json");
@@ -73,6 +73,11 @@ internal static class ListenCommand
     private static int Run(Settings s)
     {
         IPAddress group = Cli.ParseAddress(s.Group, "GROUP");
+        // Before the bind: a unicast address that is not the host's would fail there as EADDRNOTAVAIL (exit 1).
+        if (!DatagramSocket.IsMulticast(group))
+        {
+            throw CliException.BadInput($"GROUP {group} is not a multicast address (IPv4 224.0.0.0/4, IPv6 ff00::/8)");
+        }
         IPAddress[] sources = s.Sources.Select(a => Cli.ParseAddress(a, "--source")).ToArray();
         IPAddress[] blocks = s.Blocks.Select(a => Cli.ParseAddress(a, "--block")).ToArray();
         foreach ((IPAddress address, string option) in sources.Select(a => (a, "--source")).Concat(blocks.Select(a => (a, "--block"))))
@@ -183,30 +188,16 @@ internal static class ListenCommand
         string? ifname = r.InterfaceIndex > 0 ? NetworkInterfaceNames.GetName(r.InterfaceIndex) : null;
         if (format == "json") return Json(source, destination, port, ifname, r, payload);
         var line = new StringBuilder();
-        line.Append(source).Append(" > ").Append(Format(destination, port))
-            .Append(" on ").Append(ifname ?? (r.InterfaceIndex > 0 ? "#" + r.InterfaceIndex : "?"))
-            .Append(", ").Append(r.DatagramLength).Append(" bytes");
+        line.Append(source).Append(" > ").Append(Format(destination, port)).Append(" on ");
+        // Linux allows almost any byte in an interface name: escaped like the payload.
+        if (ifname is not null) PayloadText.AppendEscaped(line, ifname.AsSpan());
+        else line.Append(r.InterfaceIndex > 0 ? "#" + r.InterfaceIndex : "?");
+        line.Append(", ").Append(r.DatagramLength).Append(" bytes");
         if (r.Truncated) line.Append(" (truncated to ").Append(r.BytesReceived).Append(')');
         line.Append(": ");
         if (format == "hex") line.Append(Convert.ToHexStringLower(payload));
-        else AppendEscaped(line, Encoding.UTF8.GetString(payload));
+        else PayloadText.AppendEscaped(line, payload);
         return line.ToString();
-    }
-
-    /// <summary>The payload as text on one line: control characters escaped.</summary>
-    private static void AppendEscaped(StringBuilder line, string text)
-    {
-        foreach (char c in text)
-        {
-            switch (c)
-            {
-                case '\n': line.Append("\\n"); break;
-                case '\r': line.Append("\\r"); break;
-                case '\t': line.Append("\\t"); break;
-                case < ' ' or '\u007f' or '\u2028' or '\u2029' or '\u0085': line.Append("\\x").Append(((int)c).ToString("x2", System.Globalization.CultureInfo.InvariantCulture)); break;
-                default: line.Append(c); break;
-            }
-        }
     }
 
     private static string Json(IPEndPoint source, IPAddress destination, int port, string? ifname, in ReceiveResult r, ReadOnlySpan<byte> payload)
@@ -214,7 +205,7 @@ internal static class ListenCommand
         using var stream = new MemoryStream();
         using (var w = new System.Text.Json.Utf8JsonWriter(stream, new System.Text.Json.JsonWriterOptions
         {
-            Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+            Encoder = PayloadJsonEncoder.Instance,
         }))
         {
             w.WriteStartObject();

@@ -57,6 +57,12 @@ internal static class SendCommand
             throw CliException.BadInput(
                 $"family mismatch: --source {source} is {Cli.FamilyName(source)} but DEST {destination} is {Cli.FamilyName(destination)}");
         }
+        // Linux accepts a bind to a multicast or broadcast address but then picks the source by route:
+        // the datagram would leave from another address than the one asked for.
+        if (source is not null && (DatagramSocket.IsMulticast(source) || source.Equals(IPAddress.Broadcast)))
+        {
+            throw CliException.BadInput($"--source {source} is not a unicast address: give an address of this host to send from");
+        }
         if (s.Count < 1) throw CliException.BadInput($"--count {s.Count} is out of range: give 1 or more");
         if (s.Rate is { } rate && (!(rate > 0) || double.IsInfinity(rate)))
         {

@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
@@ -187,6 +189,181 @@ public sealed partial class CliTests : IDisposable
         Assert.Equal("68657821", ParseTextLine(Assert.Single(listener.Output)).Groups["payload"].Value);
     }
 
+    /// <summary>
+    /// What an attacker on the segment would send to a terminal running <c>dgram listen</c>: every C0 and
+    /// C1 control, every format character (bidi overrides and isolates among them), the separators, an
+    /// unassigned code point, typed-in escapes ("\x1b[31m"), every byte that cannot start valid UTF-8 and
+    /// the classic invalid sequences, then random mixes of all of it. Each output line must hold none of
+    /// them raw (every character checked, with stdout read as bytes), and decode back to the payload.
+    /// </summary>
+    [Theory]
+    [Trait("Area", "Security")]
+    [InlineData("text")]
+    [InlineData("json")]
+    public void Listen_prints_hostile_payloads_escaped_and_decodable(string format)
+    {
+        LabFamily f = LabFamily.V4;
+        IPAddress group = f.NewGroup();
+        int port = LabNet.NextPort();
+        List<byte[]> payloads = HostilePayloads();
+        DgramProcess listener = Dgram("listen", group.ToString(), "--port", Str(port), "--iface", Rx, "--format", format,
+            "--count", Str(payloads.Count), "--timeout", "60");
+        listener.WaitForListening();
+
+        using (DatagramSocket sender = LabNet.OpenSender(f, f.Tx0Sources[0], Tx))
+        {
+            for (int i = 0; i < payloads.Count; i++)
+            {
+                SendResult sent = sender.SendTo(payloads[i], new IPEndPoint(group, port), TimeSpan.FromSeconds(5));
+                Assert.True(sent.Status == SendStatus.Sent, $"send {i}: {sent}");
+                listener.WaitForOutputLines(i + 1); // in lock step: no datagram lost to a full receive buffer
+            }
+        }
+
+        Assert.True(listener.WaitForExit() == 0, listener.Describe());
+        IReadOnlyList<byte[]> lines = listener.OutputBytes;
+        Assert.Equal(payloads.Count, lines.Count);
+        var strict = new UTF8Encoding(false, throwOnInvalidBytes: true);
+        for (int i = 0; i < payloads.Count; i++)
+        {
+            string what = $"payload {i} ({Convert.ToHexStringLower(payloads[i])}), line {Convert.ToHexStringLower(lines[i])}";
+            string line;
+            try
+            {
+                line = strict.GetString(lines[i]);
+            }
+            catch (DecoderFallbackException)
+            {
+                Assert.Fail($"invalid UTF-8 written raw: {what}");
+                throw;
+            }
+            foreach (Rune r in line.EnumerateRunes())
+            {
+                Assert.False(ActsOnTerminal(r), $"raw U+{r.Value:X4} ({Rune.GetUnicodeCategory(r)}): {what}");
+            }
+            if (format == "text")
+            {
+                Match m = ParseTextLine(line);
+                Assert.Equal(Str(payloads[i].Length), m.Groups["len"].Value);
+                Assert.True(payloads[i].AsSpan().SequenceEqual(Unescape(m.Groups["payload"].Value)), $"does not decode back: {what}");
+            }
+            else
+            {
+                using JsonDocument doc = JsonDocument.Parse(line);
+                JsonElement o = doc.RootElement;
+                Assert.Equal(payloads[i].Length, o.GetProperty("length").GetInt32());
+                Assert.Equal(Convert.ToHexStringLower(payloads[i]), o.GetProperty("hex").GetString());
+                Assert.True(Encoding.UTF8.GetString(payloads[i]) == o.GetProperty("text").GetString(), $"text differs: {what}");
+            }
+        }
+    }
+
+    /// <summary>A code point a terminal acts on, or one Unicode has not assigned yet: never printed raw.</summary>
+    private static bool ActsOnTerminal(Rune r) => Rune.GetUnicodeCategory(r) is UnicodeCategory.Control or UnicodeCategory.Format
+        or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator or UnicodeCategory.OtherNotAssigned;
+
+    private static List<byte[]> HostilePayloads()
+    {
+        var payloads = new List<byte[]> { Array.Empty<byte>() };
+        static byte[] Utf8(string s) => Encoding.UTF8.GetBytes(s);
+        static byte[] Around(params byte[] middle) => [.. "a"u8, .. middle, .. "b"u8];
+
+        // Every C0 control and DEL, as bytes; every C1 control, as code points.
+        for (int c = 0; c < 0x20; c++) payloads.Add(Around((byte)c));
+        payloads.Add(Around(0x7F));
+        for (int c = 0x80; c <= 0x9F; c++) payloads.Add(Around(Utf8(((char)c).ToString())));
+        // Every format character (Cf, every plane), the separators, an unassigned code point and noncharacters.
+        var special = new List<Rune>();
+        for (int c = 0; c <= 0x10FFFF; c++)
+        {
+            if (Rune.IsValid(c) && Rune.GetUnicodeCategory(new Rune(c)) == UnicodeCategory.Format) special.Add(new Rune(c));
+        }
+        special.AddRange([new Rune(0x2028), new Rune(0x2029), new Rune(0x0378), new Rune(0xFFFF), new Rune(0x10FFFF)]);
+        foreach (Rune[] chunk in special.Chunk(16)) payloads.Add(Utf8("x" + string.Join("y", chunk.Select(r => r.ToString())) + "z"));
+        foreach (int c in new[] { 0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069, 0x200E, 0x200F, 0x061C })
+        {
+            payloads.Add(Utf8($"user{char.ConvertFromUtf32(c)}gnp.exe"));
+        }
+        // Backslashes that look like escapes, and the 8-bit CSI.
+        foreach (string typed in new[] { @"\x1b[31mred", @"\\", @"\", @"end\", @"\u{202e}", @"\n\r\t", @"\\x41" }) payloads.Add(Utf8(typed));
+        payloads.Add([0x9B, .. "31mred"u8]);
+        // Every byte that is not valid on its own, and the classic invalid sequences.
+        for (int b = 0x80; b <= 0xFF; b++) payloads.Add(Around((byte)b));
+        byte[][] invalid =
+        [
+            [0xC0, 0x80], [0xC1, 0xBF], [0xE0, 0x80, 0x80], [0xED, 0xA0, 0x80], [0xED, 0xBF, 0xBF], [0xF0, 0x80, 0x80, 0x80],
+            [0xF4, 0x90, 0x80, 0x80], [0xE2, 0x80], [0xE2, 0x80, 0x41], [0xF0, 0x9F, 0x98], [0xC2], [0xC2, 0xC2, 0x9B],
+        ];
+        foreach (byte[] sequence in invalid)
+        {
+            payloads.Add(sequence);
+            payloads.Add(Around(sequence));
+        }
+
+        // Random mixes of all of the above with plain text, random code points and random bytes.
+        var random = new Random(12);
+        byte[][] pieces = [.. payloads.Where(p => p.Length > 0), "plain text "u8.ToArray(), Utf8("héllo wörld 你好 😀 ")];
+        for (int n = 0; n < 150; n++)
+        {
+            var payload = new List<byte>();
+            for (int parts = random.Next(1, 40); parts > 0; parts--)
+            {
+                int c = random.Next(0x110000);
+                switch (random.Next(4))
+                {
+                    case 0: payload.AddRange(pieces[random.Next(pieces.Length)]); break;
+                    case 1: payload.Add((byte)random.Next(256)); break;
+                    case 2 when Rune.IsValid(c): payload.AddRange(Utf8(new Rune(c).ToString())); break;
+                    default: payload.Add((byte)random.Next(0x20, 0x7F)); break;
+                }
+            }
+            payloads.Add([.. payload]);
+        }
+        return payloads;
+    }
+
+    /// <summary>The README's text escapes decoded back to bytes: \\, \t, \n, \r, \xHH (a byte), \u{H...} (a code point, as UTF-8).</summary>
+    private static byte[] Unescape(string text)
+    {
+        var bytes = new List<byte>();
+        for (int i = 0; i < text.Length;)
+        {
+            if (text[i] != '\\')
+            {
+                Assert.True(Rune.DecodeFromUtf16(text.AsSpan(i), out Rune r, out int used) == OperationStatus.Done, $"unpaired surrogate at {i}");
+                bytes.AddRange(Encoding.UTF8.GetBytes(r.ToString()));
+                i += used;
+                continue;
+            }
+            Assert.True(i + 1 < text.Length, "a backslash ends the line");
+            char kind = text[i + 1];
+            i += 2;
+            switch (kind)
+            {
+                case '\\': bytes.Add((byte)'\\'); break;
+                case 't': bytes.Add((byte)'\t'); break;
+                case 'n': bytes.Add((byte)'\n'); break;
+                case 'r': bytes.Add((byte)'\r'); break;
+                case 'x':
+                    bytes.Add(Convert.FromHexString(text.AsSpan(i, 2))[0]);
+                    i += 2;
+                    break;
+                case 'u':
+                    Assert.Equal('{', text[i]);
+                    int close = text.IndexOf('}', i);
+                    Assert.True(close > i + 1 && close - i - 1 <= 6, $"bad \\u{{...}} at {i}");
+                    int value = int.Parse(text.AsSpan(i + 1, close - i - 1), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture);
+                    bytes.AddRange(Encoding.UTF8.GetBytes(new Rune(value).ToString()));
+                    i = close + 1;
+                    break;
+                default:
+                    Assert.Fail($"unknown escape \\{kind}");
+                    break;
+            }
+        }
+        return [.. bytes];
+    }
+
     [Fact]
     public void Listen_timeout_before_count_exits_1_and_says_so()
     {
@@ -288,11 +465,14 @@ public sealed partial class CliTests : IDisposable
     [InlineData("family mismatch", "listen", "232.1.77.1", "--port", "{port}", "--iface", "lab0a", "--source", "fd00:d9a::2")]
     [InlineData("family mismatch", "listen", "ff15::d9a:7701", "--port", "{port}", "--iface", "lab0a", "--block", "198.51.100.2")]
     [InlineData("not a multicast address", "listen", "198.51.100.1", "--port", "{port}", "--iface", "lab0a")]
+    [InlineData("not a multicast address", "listen", "203.0.113.77", "--port", "{port}", "--iface", "lab0a")] // not the host's: refused before the bind
+    [InlineData("not a multicast address", "listen", "fd00:d9a:77::77", "--port", "{port}", "--iface", "lab0a")]
     [InlineData("--port", "listen", "239.255.77.2", "--iface", "lab0a")]
     [InlineData("missing payload", "send", "239.255.77.3", "--port", "{port}", "--iface", "lab0b")]
     [InlineData("malformed address \"not-an-address\"", "send", "not-an-address", "--port", "{port}", "x")]
     [InlineData("unknown interface \"nosuch0\"", "send", "239.255.77.4", "--port", "{port}", "--iface", "nosuch0", "x")]
     [InlineData("family mismatch", "send", "239.255.77.5", "--port", "{port}", "--source", "fd00:d9a::2", "x")]
+    [InlineData("not a unicast address", "send", "239.255.77.7", "--port", "{port}", "--iface", "lab0b", "--source", "239.255.77.8", "x")]
     [InlineData("out of range", "send", "239.255.77.6", "--port", "{port}", "--iface", "lab0b", "--ttl", "300", "x")]
     [InlineData("unknown interface \"nosuch0\"", "info", "--iface", "nosuch0")]
     public void Bad_input_exits_2_with_one_line(string expected, params string[] args)
@@ -358,7 +538,10 @@ internal sealed class DgramProcess : IDisposable
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(10);
     private readonly Process _process;
-    private readonly List<string> _output = [], _errors = [];
+    private readonly List<byte[]> _output = [];
+    private readonly List<string> _errors = [];
+    private readonly Task _stdoutDone;
+    private bool _stdoutClosed;
     private readonly TaskCompletionSource<bool> _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly string _commandLine;
 
@@ -372,7 +555,6 @@ internal sealed class DgramProcess : IDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
-            StandardOutputEncoding = Encoding.UTF8,
             StandardErrorEncoding = Encoding.UTF8,
         };
         psi.ArgumentList.Add(dll);
@@ -380,10 +562,6 @@ internal sealed class DgramProcess : IDisposable
         psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         _commandLine = "dgram " + string.Join(' ', args);
         _process = new Process { StartInfo = psi };
-        _process.OutputDataReceived += (_, e) =>
-        {
-            if (e.Data is not null) lock (_output) _output.Add(e.Data);
-        };
         _process.ErrorDataReceived += (_, e) =>
         {
             if (e.Data is null)
@@ -395,7 +573,7 @@ internal sealed class DgramProcess : IDisposable
             if (e.Data.StartsWith("listening on", StringComparison.Ordinal)) _listening.TrySetResult(true);
         };
         _process.Start();
-        _process.BeginOutputReadLine();
+        _stdoutDone = Task.Run(() => ReadLines(_process.StandardOutput.BaseStream));
         _process.BeginErrorReadLine();
         if (stdin is not null) _process.StandardInput.BaseStream.Write(stdin);
         _process.StandardInput.Close();
@@ -403,9 +581,62 @@ internal sealed class DgramProcess : IDisposable
 
     public static DgramProcess Start(byte[]? stdin, string[] args) => new(stdin, args);
 
-    public IReadOnlyList<string> Output
+    /// <summary>stdout lines, decoded as UTF-8 (invalid bytes become U+FFFD; <see cref="OutputBytes"/> has them).</summary>
+    public IReadOnlyList<string> Output => OutputBytes.Select(line => Encoding.UTF8.GetString(line)).ToArray();
+
+    /// <summary>stdout lines as the bytes written, split on '\n' only (a raw '\r' stays in its line).</summary>
+    public IReadOnlyList<byte[]> OutputBytes
     {
         get { lock (_output) return _output.ToArray(); }
+    }
+
+    /// <summary>Waits (bounded) until stdout has at least <paramref name="count"/> lines.</summary>
+    public void WaitForOutputLines(int count)
+    {
+        long deadline = Environment.TickCount64 + (long)Bound.TotalMilliseconds;
+        lock (_output)
+        {
+            while (_output.Count < count && !_stdoutClosed)
+            {
+                long left = deadline - Environment.TickCount64;
+                if (left <= 0 || !Monitor.Wait(_output, (int)left)) break;
+            }
+            if (_output.Count >= count) return;
+        }
+        Assert.Fail($"{count} stdout line(s) expected within {Bound.TotalSeconds} s: {Describe()}");
+    }
+
+    private void ReadLines(Stream stdout)
+    {
+        var line = new MemoryStream();
+        byte[] buffer = new byte[65536];
+        int n;
+        while ((n = stdout.Read(buffer)) > 0)
+        {
+            ReadOnlySpan<byte> rest = buffer.AsSpan(0, n);
+            for (int end; (end = rest.IndexOf((byte)'\n')) >= 0; rest = rest[(end + 1)..])
+            {
+                line.Write(rest[..end]);
+                Add(line.ToArray());
+                line.SetLength(0);
+            }
+            line.Write(rest);
+        }
+        if (line.Length > 0) Add(line.ToArray());
+        lock (_output)
+        {
+            _stdoutClosed = true;
+            Monitor.PulseAll(_output);
+        }
+
+        void Add(byte[] bytes)
+        {
+            lock (_output)
+            {
+                _output.Add(bytes);
+                Monitor.PulseAll(_output);
+            }
+        }
     }
 
     public IReadOnlyList<string> Errors
@@ -429,7 +660,8 @@ internal sealed class DgramProcess : IDisposable
             Assert.Fail($"still running after {Bound.TotalSeconds} s: {Describe()}");
         }
         using var drained = new CancellationTokenSource(Bound);
-        _process.WaitForExitAsync(drained.Token).Wait(Bound); // the redirected streams reach EOF
+        _process.WaitForExitAsync(drained.Token).Wait(Bound); // stderr reaches EOF
+        _stdoutDone.Wait(Bound);
         return _process.ExitCode;
     }
 
@@ -452,6 +684,7 @@ internal sealed class DgramProcess : IDisposable
     public void Dispose()
     {
         Kill();
+        _stdoutDone.Wait(Bound); // the reader ends at EOF once the process is gone
         _process.Dispose();
     }
 
