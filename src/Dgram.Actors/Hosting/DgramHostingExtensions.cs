@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Event;
 using Akka.Hosting;
 using Dgram.Actors.Client;
 using Dgram.Actors.Protocol;
@@ -103,9 +104,9 @@ public static class DgramHostingExtensions
     public static AkkaConfigurationBuilder WithDgramSocket<TKey>(this AkkaConfigurationBuilder builder, SocketSettings settings)
     {
         settings.Validate();
-        return builder.WithActors((system, registry) =>
+        return builder.WithActors((system, registry, resolver) =>
         {
-            IActorRef actor = Start(system, settings, configurationPath: null);
+            IActorRef actor = Start(system, resolver, settings, configurationPath: null);
             registry.Register<TKey>(actor);
         });
     }
@@ -115,11 +116,19 @@ public static class DgramHostingExtensions
     /// <see cref="DgramStartGate"/>), as a <see cref="DgramConfigurationException"/> naming the configuration
     /// key when the socket came from configuration, else as the socket's own exception.
     /// </summary>
-    private static IActorRef Start(ActorSystem system, SocketSettings settings, string? configurationPath)
+    private static IActorRef Start(ActorSystem system, Akka.DependencyInjection.IDependencyResolver resolver, SocketSettings settings, string? configurationPath)
     {
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         IActorRef actor = system.ActorOf(SocketSupervisor.Props(settings, started), settings.Name);
-        DgramSocketRegistry.For(system).Add(settings.Name, new SocketClient(actor), NameTheSetting(started.Task, configurationPath));
+        Task outcome = NameTheSetting(started.Task, configurationPath);
+        DgramSocketRegistry.For(system).Add(settings.Name, new SocketClient(actor), outcome);
+        if (resolver.GetService<DgramStartGate>() is null)
+        {
+            // Nothing will fail the host: at least say so, as an error, once.
+            outcome.ContinueWith(t => system.Log.Error(t.Exception!.InnerExceptions[0],
+                "Socket {0} could not start; the host runs on without it (services.AddDgramSocketRegistry() makes this stop the host)", settings.Name),
+                CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        }
         return actor;
     }
 
@@ -149,9 +158,9 @@ public static class DgramHostingExtensions
     public static AkkaConfigurationBuilder WithDgramSockets(this AkkaConfigurationBuilder builder, IConfiguration section)
     {
         IReadOnlyList<SocketSettings> sockets = SocketConfiguration.ReadAll(section);
-        return builder.WithActors((system, _) =>
+        return builder.WithActors((system, _, resolver) =>
         {
-            foreach (SocketSettings settings in sockets) Start(system, settings, section is IConfigurationSection s ? s.Path + ":" + settings.Name : settings.Name);
+            foreach (SocketSettings settings in sockets) Start(system, resolver, settings, section is IConfigurationSection s ? s.Path + ":" + settings.Name : settings.Name);
         });
     }
 }
@@ -167,7 +176,8 @@ public static class DgramServiceCollectionExtensions
     public static IServiceCollection AddDgramSocketRegistry(this IServiceCollection services)
     {
         services.AddSingleton(sp => DgramSocketRegistry.For((ActorSystem)sp.GetService(typeof(ActorSystem))!));
-        services.AddHostedService<DgramStartGate>();
+        services.AddSingleton<DgramStartGate>();
+        services.AddHostedService(sp => sp.GetRequiredService<DgramStartGate>());
         return services;
     }
 }

@@ -106,6 +106,10 @@ public sealed record SocketSettings
             throw new DatagramSocketException(op, DatagramSocketError.InvalidArgument, 0, $"Name=\"{Name}\"",
                 "not a valid actor name: ASCII letters, digits, %XX escapes and -_.*$+:@&=,!~;'\"() only, not starting with '$'");
         }
+        if (Family is not (AddressFamily.InterNetwork or AddressFamily.InterNetworkV6 or AddressFamily.Unix))
+        {
+            throw new DatagramSocketException(op, DatagramSocketError.NotSupportedForFamily, Sockets.Native.Errno.EAFNOSUPPORT, $"Family={Family}", "InterNetwork, InterNetworkV6 or Unix");
+        }
         if (BatchSize is < 1 or > 1024) throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"BatchSize={BatchSize}", "1 to 1024");
         if (SendBatchSize is < 1 or > 1024) throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"SendBatchSize={SendBatchSize}", "1 to 1024");
         if (MaxQueuedCommands is < 1 or > 1 << 20) throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"MaxQueuedCommands={MaxQueuedCommands}", "1 to 1048576");

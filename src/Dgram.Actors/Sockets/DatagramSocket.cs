@@ -72,7 +72,7 @@ public sealed partial class DatagramSocket : IDisposable
             AddressFamily.InterNetwork => Const.AF_INET,
             AddressFamily.InterNetworkV6 => Const.AF_INET6,
             AddressFamily.Unix => Const.AF_UNIX,
-            _ => throw new DatagramSocketException(nameof(Create), DatagramSocketError.NotSupportedForFamily, 0, family.ToString(),
+            _ => throw new DatagramSocketException(nameof(Create), DatagramSocketError.NotSupportedForFamily, Errno.EAFNOSUPPORT, family.ToString(),
                 "a datagram socket is InterNetwork, InterNetworkV6 or Unix"),
         };
         options ??= DatagramSocketOptions.Default;

@@ -33,9 +33,25 @@ public sealed class BoundedFlowTests : ActorTestBase
         }
     }
 
-    private (IActorRef Actor, ManualResetEventSlim Gate, Akka.TestKit.TestProbe Report) StalledActor()
+    private readonly List<ManualResetEventSlim> _gates = [];
+
+    /// <summary>A gate that the test opens, and that is opened anyway when the test ends, so a failed assertion never leaves a thread blocked.</summary>
+    private ManualResetEventSlim Gate()
     {
         var gate = new ManualResetEventSlim(false);
+        lock (_gates) _gates.Add(gate);
+        return gate;
+    }
+
+    protected override void AfterAll()
+    {
+        lock (_gates) _gates.ForEach(g => g.Set());
+        base.AfterAll();
+    }
+
+    private (IActorRef Actor, ManualResetEventSlim Gate, Akka.TestKit.TestProbe Report) StalledActor()
+    {
+        var gate = Gate();
         var report = CreateTestProbe();
         return (Sys.ActorOf(Props.Create(() => new Stalled(gate, report))), gate, report);
     }
@@ -97,6 +113,29 @@ public sealed class BoundedFlowTests : ActorTestBase
         Assert.Equal(1500, s.Delivered + s.Dropped);
         Assert.True(s.Dropped >= 1500 - 1025, $"dropped {s.Dropped}");
         gate.Set();
+    }
+
+    [Fact]
+    public async Task Subscribe_Backpressure_ReadLoopWaitsForRoom_KernelQueueTakesTheLoad_NothingDroppedForTheSubscriber()
+    {
+        var (client, port) = await StartReceiver(F, s => s with { ReceiveBufferSize = 1 << 20 });
+        var (actor, gate, report) = StalledActor();
+        await client.SubscribeAsync(actor, new MailboxLimit(20, MailboxOverflow.Backpressure));
+
+        var tx = Core(F.Family, new DatagramSocketOptions());
+        var to = new IPEndPoint(F.Loopback, port);
+        for (int i = 0; i < 200; i++) tx.SendTo(BitConverter.GetBytes(i), to, Arrival);
+        // The loop reads a batch, fills the mailbox to its bound and waits: the rest stays in the kernel queue.
+        await AwaitConditionAsync(async () => (await client.GetStateAsync()).ReadingSuspended, Arrival);
+        Assert.True(Depth(actor) <= 20, $"mailbox holds {Depth(actor)}");
+
+        gate.Set();
+        var got = report.ReceiveN(200, Arrival).Cast<Received>().Select(r => BitConverter.ToInt32(r.Payload.Span));
+        Assert.Equal(Enumerable.Range(0, 200), got);
+        SocketState state = await client.GetStateAsync();
+        Assert.Equal(0, state.Counters.SubscriberDrops);
+        Assert.Equal(0, state.Counters.KernelDrops);
+        Assert.False(state.ReadingSuspended);
     }
 
     [Fact]
@@ -174,9 +213,9 @@ public sealed class BoundedFlowTests : ActorTestBase
     }
 
     /// <summary>Runs <paramref name="hold"/> on the incarnation's thread until the gate opens: commands told meanwhile wait in the socket's queue.</summary>
-    private static ManualResetEventSlim HoldIncarnation(SocketClient client, IActorRef sender)
+    private ManualResetEventSlim HoldIncarnation(SocketClient client, IActorRef sender)
     {
-        var gate = new ManualResetEventSlim(false);
+        var gate = Gate();
         client.Socket.Tell(new Dgram.Actors.Actors.TestHook(_ => gate.Wait()), sender);
         return gate;
     }
