@@ -194,12 +194,12 @@ public sealed class SoakTests : ActorTestBase
                 RxReceiver r = lane.Receivers[random.Next(lane.Receivers.Length)];
                 int mark = r.Status.Mark;
                 IActorRef incarnation = await r.IncarnationAsync(Sys);
-                var window = account.Begin($"{fault} {r.Name}", (receiver, _) => receiver == r.Name);
+                var window = await account.BeginAsync($"{fault} {r.Name}", WindowKind.Fault, (receiver, _) => receiver == r.Name);
                 if (fault == Fault.KillIncarnation) incarnation.Tell(Kill.Instance);
                 else await r.OnSocketAsync(sock => sock.Dispose());
                 await r.Status.WaitFor<SocketRestored>(mark, 1, Recovery);
                 await AwaitAssertAsync(lane.AssertInKernel, Recovery, TimeSpan.FromMilliseconds(5));
-                account.End(window);
+                await account.EndAsync(window);
                 break;
             }
             default:
@@ -209,7 +209,7 @@ public sealed class SoakTests : ActorTestBase
                 int[] streams = [.. affected.SelectMany(l => new[] { l.AsmTx.Stream, l.SsmTx.Stream })];
                 RxReceiver[] receivers = [.. affected.SelectMany(l => l.Receivers)];
                 int[] marks = [.. receivers.Select(r => r.Status.Mark)];
-                var window = account.Begin($"{fault} {link.A}", (_, stream) => streams.Contains(stream));
+                var window = await account.BeginAsync($"{fault} {link.A}", WindowKind.Fault, (_, stream) => streams.Contains(stream));
                 if (fault == Fault.InterfaceDownUp) LabLink.Ip("link", "set", link.A, "down");
                 else link.Delete();
                 for (int i = 0; i < receivers.Length; i++) await receivers[i].Status.WaitFor<MembershipPending>(marks[i], 2, Recovery);
@@ -218,7 +218,7 @@ public sealed class SoakTests : ActorTestBase
                 else link.Create();
                 for (int i = 0; i < receivers.Length; i++) await receivers[i].Status.WaitFor<MembershipRestored>(marks[i], 2, Recovery);
                 await AwaitAssertAsync(() => { foreach (Lane l in affected) l.AssertInKernel(); }, Recovery, TimeSpan.FromMilliseconds(5));
-                account.End(window);
+                await account.EndAsync(window);
                 break;
             }
         }
@@ -252,7 +252,7 @@ public sealed class SoakTests : ActorTestBase
         sb.AppendLine(CultureInfo.InvariantCulture,
             $"faults: {faults.Values.Sum()} ({string.Join(", ", faults.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key} {kv.Value}"))}); socket restarts {restarts}");
         sb.AppendLine(CultureInfo.InvariantCulture,
-            $"drops by cause: subscriber {report.Receivers.Sum(r => r.Drops.Subscriber)}, kernel socket {report.Receivers.Sum(r => r.Drops.Kernel)}, no-consumer {report.Receivers.Sum(r => r.Drops.NoConsumer)}, backlog {report.Network.Backlog}, interfaces {report.Network.Interfaces}");
+            $"drops by cause over the run: subscriber {report.Receivers.Sum(r => r.Drops.Subscriber)}, kernel socket {report.Receivers.Sum(r => r.Drops.Kernel)}, no-consumer {report.Receivers.Sum(r => r.Drops.NoConsumer)}, backlog {report.Network.Backlog}, interfaces {report.Network.Interfaces}; inside fault windows: receivers {report.Windows.Sum(w => w.ReceiverDrops)}, network {report.Windows.Sum(w => w.Network.Total)}");
         sb.AppendLine(CultureInfo.InvariantCulture, $"unexplained loss {report.Unexplained}");
         sb.AppendLine(CultureInfo.InvariantCulture, $"descriptors: after warm-up {warm.Fds}, at the end {end.Fds}");
         sb.AppendLine(CultureInfo.InvariantCulture,
