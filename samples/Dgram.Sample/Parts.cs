@@ -51,21 +51,24 @@ internal static class Payload
 {
     public const int Size = 16;
     public static long? Sequence(ReadOnlySpan<byte> p) => p.Length >= Size ? BinaryPrimitives.ReadInt64BigEndian(p) : null;
-    public static long SentAt(ReadOnlySpan<byte> p) => BinaryPrimitives.ReadInt64BigEndian(p[8..]);
 }
 
 /// <summary>One publisher: a plain socket bound to its source, sending to its group out of its interface at a fixed rate.</summary>
 internal sealed class Publisher(IPAddress source, string ifname, IPAddress group, int port, int rate)
 {
     private readonly DatagramSocket _socket = Open(source);
-    private long _sent, _failed, _lastSequence;
+    private long _sent, _failed, _lastSequence, _attempting;
     private volatile bool _interfaceChanged = true;
 
     public IPAddress Source { get; } = source;
     public IPAddress Group { get; } = group;
+    public int Port { get; } = port;
     public long Sent => Interlocked.Read(ref _sent);
     public long Failed => Interlocked.Read(ref _failed);
+    /// <summary>The last datagram the kernel took.</summary>
     public long LastSequence => Interlocked.Read(ref _lastSequence);
+    /// <summary>The last datagram whose send may have begun: at most one beyond <see cref="LastSequence"/>.</summary>
+    public long Attempting => Interlocked.Read(ref _attempting);
 
     private static DatagramSocket Open(IPAddress source)
     {
@@ -79,7 +82,7 @@ internal sealed class Publisher(IPAddress source, string ifname, IPAddress group
 
     public async Task Run(CancellationToken stop)
     {
-        var destination = new IPEndPoint(Group, port);
+        var destination = new IPEndPoint(Group, Port);
         byte[] payload = new byte[Payload.Size];
         long seq = 0;
         var clock = Stopwatch.StartNew();
@@ -102,6 +105,7 @@ internal sealed class Publisher(IPAddress source, string ifname, IPAddress group
                 }
                 BinaryPrimitives.WriteInt64BigEndian(payload, seq + 1);
                 BinaryPrimitives.WriteInt64BigEndian(payload.AsSpan(8), Environment.TickCount64);
+                Interlocked.Exchange(ref _attempting, seq + 1);
                 SendResult r = _interfaceChanged ? default : _socket.SendTo(payload, destination, TimeSpan.Zero);
                 if (r.Status == SendStatus.Sent)
                 {
@@ -122,127 +126,133 @@ internal sealed class Publisher(IPAddress source, string ifname, IPAddress group
     }
 }
 
-/// <summary>
-/// Exact loss accounting per (socket, source): a gap in the sequence numbers is explained when the
-/// missing datagrams were sent during a fault window.
-/// </summary>
-internal sealed class StreamTracker(string socket, FaultLog faults)
+/// <summary>The sequence numbers that arrived at one socket, per publisher source (see <see cref="LossRule"/>).</summary>
+internal sealed class StreamTracker(string socket)
 {
-    private readonly ConcurrentDictionary<IPAddress, Source> _sources = new();
-
-    private sealed class Source
-    {
-        public long Received, LastSequence, LastSentAt, Explained, Unexplained;
-    }
+    private readonly ConcurrentDictionary<IPAddress, Arrivals> _sources = new();
 
     public string Socket { get; } = socket;
-    public long Received => _sources.Values.Sum(s => Interlocked.Read(ref s.Received));
-    public long ExplainedLoss => _sources.Values.Sum(s => s.Explained);
-    public long UnexplainedLoss => _sources.Values.Sum(s => s.Unexplained);
-    public long LastSequence(IPAddress source) => _sources.TryGetValue(source, out var s) ? Interlocked.Read(ref s.LastSequence) : 0;
+    public long Received => _sources.Values.Sum(a => a.Count);
+    public Arrivals From(IPAddress source) => _sources.GetOrAdd(source, _ => new Arrivals());
 
     /// <summary>Called on this subscription's delivery thread (serialised).</summary>
     public void OnDatagram(Datagram d)
     {
         if (d.SourceAddress is not { } address || Payload.Sequence(d.Payload.Span) is not long seq) return;
-        var s = _sources.GetOrAdd(address, _ => new Source());
-        long sentAt = Payload.SentAt(d.Payload.Span);
-        if (s.LastSequence > 0 && seq > s.LastSequence + 1)
-        {
-            long missing = seq - s.LastSequence - 1;
-            if (faults.Covers(s.LastSentAt, sentAt)) s.Explained += missing;
-            else s.Unexplained += missing;
-        }
-        if (seq > s.LastSequence)
-        {
-            Interlocked.Exchange(ref s.LastSequence, seq);
-            s.LastSentAt = sentAt;
-        }
-        Interlocked.Increment(ref s.Received);
-    }
-
-    /// <summary>Waits until every publisher's last datagram arrived (or the bound passes).</summary>
-    public static async Task WaitForDrain(IEnumerable<StreamTracker> trackers, IEnumerable<Publisher> publishers, TimeSpan bound)
-    {
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < bound && publishers.Any(p => trackers.All(t => t.LastSequence(p.Source) < p.LastSequence)))
-        {
-            await Task.Delay(20);
-        }
+        From(address).Add(seq);
     }
 }
 
-/// <summary>Fault windows (ms since boot) and whether each recovered.</summary>
-internal sealed class FaultLog
+/// <summary>
+/// The fault windows (see <see cref="FaultWindow"/>: bounded by each publisher's sequence numbers when
+/// the fault began and when its recovery was observed) and the sockets' status events that close them.
+/// </summary>
+internal sealed class FaultLog(IReadOnlyList<Publisher> publishers)
 {
     private readonly object _lock = new();
-    private readonly List<(string Name, long Start, long End, string Expect)> _windows = [];
-    private const long MarginMs = 250; // datagrams in flight around a window's edges
+    private readonly List<FaultWindow> _windows = [];
+    private readonly List<(string Socket, SocketStatus Status)> _events = [];
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public bool AllRestored
+    public IReadOnlyList<FaultWindow> Windows
     {
-        get { lock (_lock) return _windows.All(w => w.End > 0); }
+        get { lock (_lock) return [.. _windows]; }
     }
+
+    public bool AllRestored => Windows.All(w => w.Closed);
 
     public IReadOnlyList<string> Describe()
     {
-        lock (_lock)
-        {
-            return _windows.Select(w => w.End > 0 ? $"{w.Name}: recovered in {w.End - w.Start} ms" : $"{w.Name}: recovering").ToList();
-        }
+        string[] names = [.. publishers.Select(p => p.Source.ToString())];
+        return [.. Windows.Select(w => w.Describe(names))];
     }
 
-    public void Begin(string name, string expectRestored)
+    /// <summary>
+    /// A fault on <paramref name="socket"/> (null: every socket) begins now: call just before injecting it.
+    /// Its first datagram per publisher is the one after the last the kernel took, so a send under way
+    /// counts as inside.
+    /// </summary>
+    public FaultWindow Begin(string name, string? socket)
     {
-        lock (_lock) _windows.Add((name, Environment.TickCount64, 0, expectRestored));
+        var w = new FaultWindow(name, socket, [.. publishers.Select(p => p.LastSequence)]);
+        lock (_lock) _windows.Add(w);
+        return w;
     }
 
-    private void End(string expect)
+    /// <summary>Recovery was observed: the last datagram each publisher may have begun to send is the window's last.</summary>
+    public void End(FaultWindow w) => w.Close([.. publishers.Select(p => p.Attempting)]);
+
+    /// <summary>Where the event log stands now (for <see cref="WaitFor"/>).</summary>
+    public int Mark
     {
-        lock (_lock)
-        {
-            int i = _windows.FindLastIndex(w => w.Expect == expect && w.End == 0);
-            if (i >= 0) _windows[i] = _windows[i] with { End = Environment.TickCount64 };
-        }
+        get { lock (_lock) return _events.Count; }
     }
 
     public void OnStatus(string socket, SocketStatus status)
     {
-        if (status is SocketRestored) End(socket);
-    }
-
-    /// <summary>The interface window closes once every membership is active again (checked against the kernel too).</summary>
-    public async Task CloseInterfaceWindowWhenRestored(DgramSocketRegistry sockets)
-    {
-        bool open;
-        lock (_lock) open = _windows.Any(w => w.Expect == "interface" && w.End == 0);
-        if (!open) return;
-        foreach (string name in sockets.Names)
-        {
-            var state = await sockets.Get(name).GetStateAsync();
-            if (state.Memberships.Any(m => m.Status != MembershipStatus.Active)) return;
-        }
-        if (KernelCheck.MembershipsInKernel()) End("interface");
-    }
-
-    public async Task WaitUntilClosed(DgramSocketRegistry sockets, TimeSpan bound)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!AllRestored && clock.Elapsed < bound)
-        {
-            await CloseInterfaceWindowWhenRestored(sockets);
-            await Task.Delay(50);
-        }
-    }
-
-    /// <summary>True when (from, to) overlaps a fault window (with a margin for datagrams in flight).</summary>
-    public bool Covers(long from, long to)
-    {
+        TaskCompletionSource changed;
         lock (_lock)
         {
-            long now = Environment.TickCount64;
-            return _windows.Any(w => from <= (w.End == 0 ? now : w.End) + MarginMs && to >= w.Start - MarginMs);
+            _events.Add((socket, status));
+            changed = _changed;
+            _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         }
+        changed.TrySetResult();
+    }
+
+    /// <summary>Waits until the events since <paramref name="mark"/> satisfy <paramref name="done"/>; false when the bound passed first.</summary>
+    public async Task<bool> WaitFor(int mark, Func<IReadOnlyList<(string Socket, SocketStatus Status)>, bool> done, TimeSpan bound)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            Task changed;
+            lock (_lock)
+            {
+                if (done(_events.Skip(mark).ToList())) return true;
+                changed = _changed.Task;
+            }
+            TimeSpan left = bound - clock.Elapsed;
+            if (left <= TimeSpan.Zero || await Task.WhenAny(changed, Task.Delay(left)) != changed) return false;
+        }
+    }
+}
+
+/// <summary>
+/// The two faults. Each window opens just before the fault and closes when its recovery is observed:
+/// the socket's events, then (in the lab) the memberships in the kernel tables. A recovery not seen
+/// within <see cref="Recovery"/> leaves the window open, which explains nothing and fails the run.
+/// </summary>
+internal static class Faults
+{
+    private static readonly TimeSpan Recovery = TimeSpan.FromSeconds(10);
+
+    public static async Task KillIncarnation(ActorSystem system, DgramSocketRegistry sockets, FaultLog faults, bool lab)
+    {
+        IActorRef incarnation = await system.ActorSelection(sockets.Get("ssm-rx").Socket.Path / "*").ResolveOne(TimeSpan.FromSeconds(5));
+        int mark = faults.Mark;
+        FaultWindow window = faults.Begin("kill ssm-rx incarnation", "ssm-rx");
+        incarnation.Tell(Kill.Instance);
+        if (!await faults.WaitFor(mark, events => events.Any(e => e.Socket == "ssm-rx" && e.Status is SocketRestored), Recovery)) return;
+        if (lab && !await KernelCheck.WaitForMemberships(Recovery)) return;
+        faults.End(window);
+    }
+
+    public static async Task DeleteAndRecreateInterface(DgramSocketRegistry sockets, FaultLog faults, IEnumerable<Publisher> publishers)
+    {
+        var memberships = new Dictionary<string, int>();
+        foreach (string name in sockets.Names) memberships[name] = (await sockets.Get(name).GetStateAsync()).Memberships.Count;
+        FaultWindow window = faults.Begin("delete and re-create lab0a", socket: null);
+        LabInterface.Delete();
+        await Task.Delay(500); // the interface stays away for a while, as a real outage would
+        int mark = faults.Mark;
+        LabInterface.Create();
+        foreach (Publisher p in publishers) p.InterfaceChanged();
+        bool Restored(IReadOnlyList<(string Socket, SocketStatus Status)> events) =>
+            memberships.All(m => events.Count(e => e.Socket == m.Key && e.Status is MembershipRestored) >= m.Value);
+        if (!await faults.WaitFor(mark, Restored, Recovery)) return;
+        if (!await KernelCheck.WaitForMemberships(Recovery)) return;
+        faults.End(window);
     }
 }
 
@@ -290,6 +300,18 @@ internal static class KernelCheck
         var groups = Dgram.Actors.Diagnostics.KernelMulticastTables.Igmp().Where(g => g.InterfaceIndex == index).Select(g => g.Group).ToList();
         int includes = Dgram.Actors.Diagnostics.KernelMulticastTables.McFilter().Count(f => f.InterfaceIndex == index && f.Group.Equals(Ssm) && f.Include == 1);
         return groups.Contains(Asm) && groups.Contains(Ssm) && includes == 2;
+    }
+
+    /// <summary>Polls the kernel tables (they have no events) until the memberships are there; false when the bound passed first.</summary>
+    public static async Task<bool> WaitForMemberships(TimeSpan bound)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!MembershipsInKernel())
+        {
+            if (clock.Elapsed > bound) return false;
+            await Task.Delay(5);
+        }
+        return true;
     }
 }
 

@@ -116,7 +116,7 @@ public abstract class FaultInjectionTests : ActorTestBase
     {
         await rig.Rx.Status.WaitFor<MembershipRestored>(mark, 2, Recovery);
         await AwaitAssertAsync(rig.AssertInKernel, Recovery, TimeSpan.FromMilliseconds(5));
-        rig.Account.End(window);
+        await rig.Account.EndAsync(window);
     }
 
     [Fact]
@@ -124,7 +124,7 @@ public abstract class FaultInjectionTests : ActorTestBase
     {
         using var rig = await StartRig();
         int oldIndex = LabNet.Index(rig.Link.A), mark = rig.Rx.Status.Mark;
-        var window = rig.Account.Begin("interface deleted and re-created");
+        var window = await rig.Account.BeginAsync("interface deleted and re-created");
         rig.Link.Delete();
         await rig.Rx.Status.WaitFor<MembershipPending>(mark, 2, Recovery);
         int restoredMark = rig.Rx.Status.Mark;
@@ -141,7 +141,7 @@ public abstract class FaultInjectionTests : ActorTestBase
     {
         using var rig = await StartRig();
         int mark = rig.Rx.Status.Mark;
-        var window = rig.Account.Begin("interface down and up");
+        var window = await rig.Account.BeginAsync("interface down and up");
         LabLink.Ip("link", "set", rig.Link.A, "down");
         await rig.Rx.Status.WaitFor<MembershipPending>(mark, 2, Recovery, p => p.Reason == "interface down");
         int restoredMark = rig.Rx.Status.Mark;
@@ -157,14 +157,14 @@ public abstract class FaultInjectionTests : ActorTestBase
         using var rig = await StartRig();
         string address = _f.IsV6 ? rig.Link.A6 + "/64" : rig.Link.A4 + "/32";
         string[] family = _f.IsV6 ? ["-6"] : [];
-        var window = rig.Account.Begin("receiving interface's address removed and re-added");
+        var window = await rig.Account.BeginAsync("receiving interface's address removed and re-added");
         LabLink.Ip([.. family, "addr", "del", address, "dev", rig.Link.A]);
         // The kernel keeps a membership by interface index: it must not go away with the address.
         rig.AssertInKernel();
         await rig.Account.AwaitFlowAsync(20, Arrival); // and datagrams still arrive without it
         LabLink.Ip([.. family, "addr", "add", address, "dev", rig.Link.A, .. (_f.IsV6 ? new[] { "nodad" } : [])]);
         await AwaitAssertAsync(rig.AssertInKernel, Recovery, TimeSpan.FromMilliseconds(5));
-        rig.Account.End(window);
+        await rig.Account.EndAsync(window);
         var report = await Finish(rig);
         SocketState state = await rig.Rx.Client.GetStateAsync();
         Assert.Equal(0, state.Counters.Restarts);
@@ -176,11 +176,11 @@ public abstract class FaultInjectionTests : ActorTestBase
     {
         using var rig = await StartRig();
         int mark = rig.Rx.Status.Mark;
-        var window = rig.Account.Begin("socket disposed under the actor");
+        var window = await rig.Account.BeginAsync("socket disposed under the actor");
         await rig.Rx.OnSocketAsync(s => s.Dispose());
         await rig.Rx.Status.WaitFor<SocketRestored>(mark, 1, Recovery);
         await AwaitAssertAsync(rig.AssertInKernel, Recovery, TimeSpan.FromMilliseconds(5));
-        rig.Account.End(window);
+        await rig.Account.EndAsync(window);
         await Finish(rig);
         SocketState state = await rig.Rx.Client.GetStateAsync();
         Assert.Equal(1, state.Counters.Restarts);
@@ -193,11 +193,11 @@ public abstract class FaultInjectionTests : ActorTestBase
         using var rig = await StartRig();
         int mark = rig.Rx.Status.Mark;
         IActorRef incarnation = await rig.Rx.IncarnationAsync(Sys);
-        var window = rig.Account.Begin("receiver incarnation killed");
+        var window = await rig.Account.BeginAsync("receiver incarnation killed");
         incarnation.Tell(Kill.Instance);
         await rig.Rx.Status.WaitFor<SocketRestored>(mark, 1, Recovery);
         await AwaitAssertAsync(rig.AssertInKernel, Recovery, TimeSpan.FromMilliseconds(5));
-        rig.Account.End(window);
+        await rig.Account.EndAsync(window);
         await Finish(rig);
         Assert.Equal(1, (await rig.Rx.Client.GetStateAsync()).Counters.Restarts);
     }
@@ -342,8 +342,9 @@ public abstract class FaultInjectionTests : ActorTestBase
     /// <summary>
     /// A receive buffer overrun: two receivers of one group, their subscribers held while a burst
     /// arrives. One has a small SO_RCVBUF and a PauseSocket subscriber (the read loop parks, the kernel
-    /// queue overflows); the other a large buffer and a 16-datagram DropOldest subscriber. For each,
-    /// the datagrams missing equal its counted drops exactly, and both kinds of drop happened.
+    /// queue overflows); the other a large buffer and a 16-datagram DropOldest subscriber. The overrun is a
+    /// counted window: what was lost inside it is explained only by the drops counted inside it. For each
+    /// receiver the datagrams missing equal its counted drops exactly, and both kinds of drop happened.
     /// </summary>
     [Fact]
     public async Task ReceiveBufferOverrun_LossEqualsTheCountedDropsExactly()
@@ -380,6 +381,7 @@ public abstract class FaultInjectionTests : ActorTestBase
             Assert.Equal(SendStatus.Sent, s.SendTo(payload, destination, Arrival).Status);
             account.Sent(stream, seq, at);
         }
+        FaultWindow overrun = await account.BeginAsync("receive buffer overrun", WindowKind.Counted);
         for (int i = 0; i < Burst; i++) SendOne();
         await AwaitAssertAsync(async () =>
         {
@@ -395,13 +397,17 @@ public abstract class FaultInjectionTests : ActorTestBase
             SendOne();
             await account.DrainAsync(Arrival);
         }
+        await account.EndAsync(overrun);
         LossReport report = await account.ReportAsync();
         _output.WriteLine(report.Describe());
         foreach (ReceiverFigures r in report.Receivers)
         {
             Assert.Equal(r.Missing, r.Drops.Total); // loss equals the counted drops exactly
+            Assert.Equal(0, r.MissingOutside);
             Assert.Equal(0, r.Unexplained);
         }
+        WindowFigures w = Assert.Single(report.Windows);
+        Assert.Equal(w.Lost, w.ReceiverDrops); // and every one of those drops was counted inside the window
         ReceiverDrops k = report.Receivers.Single(r => r.Receiver == kernel.Name).Drops;
         ReceiverDrops d = report.Receivers.Single(r => r.Receiver == subscriber.Name).Drops;
         Assert.True(k.KernelQueue > 0 && k.Subscriber == 0, $"kernel-drop receiver: {k}");

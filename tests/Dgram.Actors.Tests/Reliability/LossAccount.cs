@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 
 namespace Dgram.Actors.Tests.Reliability;
 
@@ -45,6 +44,17 @@ public sealed record ReceiverDrops(long Subscriber, long KernelOverflow, long Ke
     public long Kernel => Math.Max(KernelOverflow, Math.Max(0, KernelQueue));
 
     public long Total => Subscriber + Kernel + NoConsumer;
+
+    /// <summary>
+    /// What was counted since <paramref name="earlier"/>. The /proc column belongs to the current socket
+    /// only: when it went down, a restart replaced the socket and the new one counts from 0.
+    /// </summary>
+    public ReceiverDrops Since(ReceiverDrops earlier)
+    {
+        long queue = Math.Max(0, KernelQueue), queueBefore = Math.Max(0, earlier.KernelQueue);
+        return new ReceiverDrops(Subscriber - earlier.Subscriber, KernelOverflow - earlier.KernelOverflow,
+            queue >= queueBefore ? queue - queueBefore : queue, NoConsumer - earlier.NoConsumer);
+    }
 }
 
 /// <summary>Drops below the sockets, counted in this network namespace (and softnet, which is per CPU for the whole machine).</summary>
@@ -57,54 +67,30 @@ public readonly record struct NetworkDrops(long Backlog, long Interfaces)
     public static NetworkDrops operator +(NetworkDrops a, NetworkDrops b) => new(a.Backlog + b.Backlog, a.Interfaces + b.Interfaces);
 }
 
-/// <summary>One (receiver, stream) pair at the end.</summary>
-public sealed record StreamFigures(string Receiver, string Stream, long Sent, long Received, long MissingInWindows, long MissingOutside, long Duplicates, long Reordered);
-
-/// <summary>One receiver at the end: loss outside windows against its counted drops.</summary>
-public sealed record ReceiverFigures(string Receiver, long Missing, long MissingOutside, ReceiverDrops Drops, long Unexplained);
-
-/// <summary>Everything the account found; <see cref="Describe"/> prints it.</summary>
-public sealed record LossReport(IReadOnlyList<StreamFigures> Streams, IReadOnlyList<ReceiverFigures> Receivers, NetworkDrops Network,
-    NetworkDrops NetworkOutsideWindows, IReadOnlyList<string> Windows, IReadOnlyList<string> OpenWindows, IReadOnlyList<string> OutsideExamples)
-{
-    public long Unexplained => Receivers.Sum(r => r.Unexplained);
-    public long Duplicates => Streams.Sum(s => s.Duplicates);
-    public long Reordered => Streams.Sum(s => s.Reordered);
-
-    public string Describe()
-    {
-        var sb = new StringBuilder();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"{"receiver",-12} {"stream",-24} {"sent",8} {"received",9} {"lost-in-window",15} {"lost-outside",13} {"dup",4} {"reorder",8}");
-        foreach (var s in Streams)
-        {
-            sb.AppendLine(CultureInfo.InvariantCulture, $"{s.Receiver,-12} {s.Stream,-24} {s.Sent,8} {s.Received,9} {s.MissingInWindows,15} {s.MissingOutside,13} {s.Duplicates,4} {s.Reordered,8}");
-        }
-        foreach (var r in Receivers)
-        {
-            sb.AppendLine(CultureInfo.InvariantCulture,
-                $"receiver {r.Receiver}: missing {r.Missing} (outside windows {r.MissingOutside}); drops: subscriber {r.Drops.Subscriber}, kernel {r.Drops.Kernel} (SO_RXQ_OVFL {r.Drops.KernelOverflow}, /proc drops {r.Drops.KernelQueue}), no-consumer {r.Drops.NoConsumer}; unexplained {r.Unexplained}");
-        }
-        sb.AppendLine(CultureInfo.InvariantCulture,
-            $"network drops: backlog {Network.Backlog}, interfaces {Network.Interfaces} (outside fault windows: backlog {NetworkOutsideWindows.Backlog}, interfaces {NetworkOutsideWindows.Interfaces})");
-        foreach (string w in Windows) sb.AppendLine("window " + w);
-        foreach (string w in OpenWindows) sb.AppendLine("OPEN window " + w);
-        foreach (string e in OutsideExamples) sb.AppendLine("lost outside windows: " + e);
-        sb.Append(CultureInfo.InvariantCulture, $"unexplained loss {Unexplained}, duplicates {Duplicates}, reordered {Reordered}");
-        return sb.ToString();
-    }
-}
-
 /// <summary>
-/// Loss accounting for fault tests (issue 8, parts 3 and 4). Senders stamp each datagram (<see cref="Stamp"/>)
-/// and record it once the kernel took it; receivers record what arrived; the test opens a fault window
-/// the moment it injects a fault and closes it when the kernel or the socket's events show recovery.
-/// At the end every sequence gap at a receiver must be explained: sent inside a window that applies to
-/// that receiver and stream, or covered by a counted drop. Unexplained loss per receiver = missing
-/// outside windows − (its counted drops + network drops counted outside windows), floored at 0.
+/// Loss accounting for fault tests (issue 8, parts 3 and 4; issue 12, item 8). Senders stamp each datagram
+/// (<see cref="Stamp"/>) and record it once the kernel took it; receivers record what arrived; the test
+/// opens a window (<see cref="BeginAsync(string, WindowKind, Func{string, int, bool})"/>) just before it
+/// injects a fault and closes it when the kernel or the socket's events show recovery.
 /// </summary>
 /// <remarks>
+/// <para>
+/// A window is bounded by sequence markers, not by time: opening it notes how many datagrams each
+/// stream had sent, closing it notes it again, so a datagram is inside exactly when its sequence
+/// number lies between the two. Every drop counter (each receiver's, and the network's) is read at
+/// both boundaries, so each window knows the drops counted inside it.
+/// </para>
+/// <para>
+/// At the end every datagram a receiver lost is attributed to the window it was sent in (one that
+/// applies to that receiver and stream): inside a <see cref="WindowKind.Fault"/> window the fault
+/// explains it; inside a <see cref="WindowKind.Counted"/> window only that window's own counted drops
+/// (the receiver's and the network's) can, and any excess is unexplained; outside every window a loss
+/// is unexplained, whatever was counted elsewhere.
+/// </para>
+/// <para>
 /// Storage is preallocated for <c>expectedPerStream</c> datagrams per stream, so a soak's heap
 /// measurement does not see the account grow (it grows past that, by doubling).
+/// </para>
 /// </remarks>
 public sealed class LossAccount
 {
@@ -112,18 +98,25 @@ public sealed class LossAccount
     private readonly List<StreamRecord> _streams = [];
     private readonly Dictionary<string, ReceiverRecord> _receivers = [];
     private readonly List<FaultWindow> _windows = [];
-    private readonly NetworkCounters _network;
+    private readonly Func<NetworkDrops> _network;
     private readonly NetworkDrops _networkBaseline;
     private readonly int _expectedPerStream;
     private readonly object _signalLock = new();
     /// <summary>Made by a waiter, completed by the next arrival (nothing is allocated per datagram when nobody waits).</summary>
     private TaskCompletionSource? _arrival;
 
+    /// <summary>An account whose network drops are the softnet backlog and the watched interfaces' counters.</summary>
     public LossAccount(IEnumerable<string> watchedInterfaces, int expectedPerStream = 4096)
+        : this(new NetworkCounters(watchedInterfaces).Read, expectedPerStream)
+    {
+    }
+
+    /// <summary>An account that reads the network drops from <paramref name="network"/> (monotonic counts).</summary>
+    public LossAccount(Func<NetworkDrops> network, int expectedPerStream = 4096)
     {
         _expectedPerStream = expectedPerStream;
-        _network = new NetworkCounters(watchedInterfaces);
-        _networkBaseline = _network.Read();
+        _network = network;
+        _networkBaseline = network();
     }
 
     public static long Now() => Stopwatch.GetTimestamp();
@@ -199,19 +192,48 @@ public sealed class LossAccount
         lock (_lock) return _receivers[receiver].Streams[stream].Count;
     }
 
-    /// <summary>A fault begins now, for the receivers and streams <paramref name="applies"/> says it can disturb.</summary>
-    public FaultWindow Begin(string name, Func<string, int, bool> applies)
+    /// <summary>
+    /// A window begins now, for the receivers and streams <paramref name="applies"/> says its fault can
+    /// disturb: call just before injecting the fault. The drop counters are read first and the sequence
+    /// markers last, so nothing the fault touches is sent before the window's first datagram.
+    /// </summary>
+    public async Task<FaultWindow> BeginAsync(string name, WindowKind kind, Func<string, int, bool> applies)
     {
-        var w = new FaultWindow(name, applies, Now(), _network.Read());
+        Dictionary<string, ReceiverDrops> drops = await ReadDropsAsync();
+        NetworkDrops network = _network();
+        var w = new FaultWindow(name, kind, applies, SentCounts(), drops, network);
         lock (_lock) _windows.Add(w);
         return w;
     }
 
-    /// <summary>A fault that can disturb every receiver and stream.</summary>
-    public FaultWindow Begin(string name) => Begin(name, (_, _) => true);
+    /// <summary>A window whose fault can disturb every receiver and stream.</summary>
+    public Task<FaultWindow> BeginAsync(string name, WindowKind kind = WindowKind.Fault) => BeginAsync(name, kind, (_, _) => true);
 
-    /// <summary>Closes a window: call when the kernel tables or the socket's events show recovery, not later.</summary>
-    public void End(FaultWindow w) => w.Close(Now(), _network.Read());
+    /// <summary>
+    /// Closes a window: call when the kernel tables or the socket's events show recovery, not later (and a
+    /// <see cref="WindowKind.Counted"/> one once what was sent inside has arrived or been counted). The
+    /// markers are taken first, then the counters, so a drop counted for a datagram still in flight at the
+    /// marker is still this window's.
+    /// </summary>
+    public async Task EndAsync(FaultWindow w)
+    {
+        long[] sent = SentCounts();
+        long end = Now();
+        Dictionary<string, ReceiverDrops> drops = await ReadDropsAsync();
+        w.Close(end, sent, drops, _network());
+    }
+
+    private long[] SentCounts()
+    {
+        lock (_lock) return [.. _streams.Select(s => s.Count)];
+    }
+
+    private async Task<Dictionary<string, ReceiverDrops>> ReadDropsAsync()
+    {
+        var drops = new Dictionary<string, ReceiverDrops>();
+        foreach (ReceiverRecord r in Receivers()) drops[r.Name] = await r.Drops();
+        return drops;
+    }
 
     public int WindowCount
     {
@@ -283,16 +305,18 @@ public sealed class LossAccount
         lock (_lock) return [.. _receivers.Values];
     }
 
-    /// <summary>Counts every gap, says whether a window explains it, and sets the receivers' counted drops against the rest.</summary>
+    /// <summary>
+    /// Attributes every datagram a receiver lost to the window it was sent in, and sets each counted
+    /// window's losses against the drops counted inside it; loss outside every window is unexplained.
+    /// </summary>
     public async Task<LossReport> ReportAsync()
     {
-        NetworkDrops network = _network.Read() - _networkBaseline;
+        NetworkDrops network = _network() - _networkBaseline;
         FaultWindow[] windows;
         lock (_lock) windows = [.. _windows];
-        NetworkDrops inWindows = default;
-        foreach (FaultWindow w in windows.Where(w => w.Closed)) inWindows += w.NetworkDuring;
-        NetworkDrops outside = network - inWindows;
-        long networkOutside = Math.Max(0, outside.Total);
+        // Open windows explain nothing: a fault that never recovered is a failure of its own.
+        FaultWindow[] closed = [.. windows.Where(w => w.Closed)];
+        var lost = new Dictionary<(FaultWindow, string), long>();
 
         var streams = new List<StreamFigures>();
         var receivers = new List<ReceiverFigures>();
@@ -305,39 +329,55 @@ public sealed class LossAccount
                 StreamRecord s;
                 lock (_lock) s = _streams[id];
                 long sent = s.Count, inWindow = 0, outsideWindow = 0;
-                var applicable = windows.Where(w => w.Applies(r.Name, id)).ToArray();
+                FaultWindow[] applicable = [.. closed.Where(w => w.Applies(r.Name, id))];
                 for (long seq = 1; seq <= sent; seq++)
                 {
                     if (arrivals.Has(seq)) continue;
-                    long at = s.SentAt(seq);
-                    // Open windows explain nothing: a fault that never recovered is a failure of its own.
-                    if (applicable.Any(w => w.Closed && at >= w.Start && at <= w.End)) inWindow++;
+                    // A fault window explains its own losses; a counted window only lends them its drops.
+                    FaultWindow? w = applicable.FirstOrDefault(w => w.Kind == WindowKind.Fault && w.Covers(id, seq))
+                        ?? applicable.FirstOrDefault(w => w.Covers(id, seq));
+                    if (w is not null)
+                    {
+                        inWindow++;
+                        lost[(w, r.Name)] = lost.GetValueOrDefault((w, r.Name)) + 1;
+                    }
                     else
                     {
                         outsideWindow++;
-                        if (examples.Count < 20) examples.Add($"{r.Name} {s.Name} #{seq}: {Nearest(applicable, at, arrivals.Has(seq - 1), arrivals.Has(seq + 1))}");
+                        if (examples.Count < 20) examples.Add($"{r.Name} {s.Name} #{seq}: {Nearest(applicable, id, seq, arrivals.Has(seq - 1), arrivals.Has(seq + 1))}");
                     }
                 }
                 missingAll += inWindow + outsideWindow;
                 missingOutside += outsideWindow;
                 streams.Add(new StreamFigures(r.Name, s.Name, sent, arrivals.Distinct, inWindow, outsideWindow, arrivals.Duplicates, arrivals.Reordered));
             }
-            ReceiverDrops drops = await r.Drops();
-            long unexplained = Math.Max(0, missingOutside - drops.Total - networkOutside);
-            receivers.Add(new ReceiverFigures(r.Name, missingAll, missingOutside, drops, unexplained));
+            long unexplained = missingOutside;
+            foreach (FaultWindow w in closed.Where(w => w.Kind == WindowKind.Counted))
+            {
+                unexplained += Math.Max(0, lost.GetValueOrDefault((w, r.Name)) - w.CountedFor(r.Name));
+            }
+            receivers.Add(new ReceiverFigures(r.Name, missingAll, missingOutside, await r.Drops(), unexplained));
         }
-        return new LossReport(streams, receivers, network, outside,
-            windows.Where(w => w.Closed).Select(w => w.Describe()).ToList(), windows.Where(w => !w.Closed).Select(w => w.Name).ToList(), examples);
+        var windowFigures = closed.Select(w =>
+        {
+            string[] names = [.. receivers.Select(r => r.Receiver)];
+            long windowLost = names.Sum(n => lost.GetValueOrDefault((w, n)));
+            long counted = names.Sum(n => w.DropsDuring(n).Total);
+            long excess = w.Kind == WindowKind.Counted ? names.Sum(n => Math.Max(0, lost.GetValueOrDefault((w, n)) - w.CountedFor(n))) : 0;
+            return new WindowFigures(w.Name, w.Kind, w.Duration, windowLost, counted, w.NetworkDuring, excess);
+        }).ToList();
+        return new LossReport(streams, receivers, network, windowFigures, windows.Where(w => !w.Closed).Select(w => w.Name).ToList(), examples);
     }
 
-    /// <summary>Where a datagram lost outside every window was sent, relative to the nearest window (for the report).</summary>
-    private static string Nearest(FaultWindow[] windows, long at, bool previousArrived, bool nextArrived)
+    /// <summary>Where a datagram lost outside every window was sent, relative to the nearest window in sequence numbers (for the report).</summary>
+    private static string Nearest(FaultWindow[] windows, int stream, long sequence, bool previousArrived, bool nextArrived)
     {
         string neighbours = $"previous {(previousArrived ? "arrived" : "lost")}, next {(nextArrived ? "arrived" : "lost")}";
-        FaultWindow? w = windows.Where(w => w.Closed).MinBy(w => Math.Min(Math.Abs(at - w.Start), Math.Abs(at - w.End)));
-        if (w is null) return "no window; " + neighbours;
-        double before = Stopwatch.GetElapsedTime(at, w.Start).TotalMilliseconds, after = Stopwatch.GetElapsedTime(w.End, at).TotalMilliseconds;
-        return (at < w.Start ? $"sent {before:F2} ms before" : $"sent {after:F2} ms after") + $" window '{w.Name}'; {neighbours}";
+        FaultWindow? w = windows.MinBy(w => w.Distance(stream, sequence));
+        if (w is null) return "no window applies; " + neighbours;
+        var (first, last) = w.Range(stream);
+        string where = sequence < first ? $"{first - sequence} before" : $"{sequence - last} after";
+        return $"sent {where} window '{w.Name}' (#{first}-#{last}); {neighbours}";
     }
 
     private sealed class StreamRecord(string name, int capacity)
@@ -412,39 +452,6 @@ public sealed class LossAccount
         public Dictionary<int, Arrivals> Streams { get; } = [];
         public long Foreign;
     }
-}
-
-/// <summary>From the moment a fault is injected until the kernel or the socket's events show recovery.</summary>
-public sealed class FaultWindow
-{
-    private readonly Func<string, int, bool> _applies;
-    private readonly NetworkDrops _networkAtStart;
-
-    internal FaultWindow(string name, Func<string, int, bool> applies, long start, NetworkDrops networkAtStart)
-    {
-        Name = name;
-        _applies = applies;
-        Start = start;
-        _networkAtStart = networkAtStart;
-    }
-
-    public string Name { get; }
-    public long Start { get; }
-    public long End { get; private set; }
-    public bool Closed => End != 0;
-    public NetworkDrops NetworkDuring { get; private set; }
-    public TimeSpan Duration => Closed ? Stopwatch.GetElapsedTime(Start, End) : Stopwatch.GetElapsedTime(Start);
-
-    public bool Applies(string receiver, int stream) => _applies(receiver, stream);
-
-    internal void Close(long end, NetworkDrops networkAtEnd)
-    {
-        if (Closed) throw new InvalidOperationException($"window {Name} closed twice");
-        NetworkDuring = networkAtEnd - _networkAtStart;
-        End = end;
-    }
-
-    public string Describe() => $"{Name}: {Duration.TotalMilliseconds:F0} ms";
 }
 
 /// <summary>

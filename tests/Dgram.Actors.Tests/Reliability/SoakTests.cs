@@ -18,8 +18,10 @@ namespace Dgram.Actors.Tests.Reliability;
 /// and source-specific groups, IPv4 and IPv6, and a random fault every few seconds (an incarnation
 /// killed, a socket disposed under its actor, an interface downed or deleted), each a window in the
 /// loss account that closes when the events and the kernel tables show recovery. At the end: every
-/// stream's loss explained, the descriptor count exactly where it was after warm-up, the managed heap
-/// within 16 MiB of it, no unobserved task exception. Duration: DGRAM_SOAK_SECONDS (default 20;
+/// stream's loss explained, the descriptor count exactly where it was after warm-up, no heap growth
+/// beyond <see cref="HeapBudget"/> (<see cref="HeapTrend"/>: the managed heap sampled after a full
+/// collection before every fault, a line fitted through the samples), no unobserved task exception.
+/// Duration: DGRAM_SOAK_SECONDS (default 20;
 /// <c>./soak.sh --duration N</c>). The figures go to the test output and, when DGRAM_SOAK_REPORT names
 /// a file, there too.
 /// </summary>
@@ -32,6 +34,8 @@ namespace Dgram.Actors.Tests.Reliability;
 public sealed class SoakTests : ActorTestBase
 {
     private const int Rate = 150; // per stream
+    /// <summary>Heap growth allowed over the run, by the fitted line or end over start (see <see cref="HeapTrendTests"/>).</summary>
+    public const long HeapBudget = 512 << 10;
     private static readonly TimeSpan Recovery = TimeSpan.FromSeconds(15);
     private readonly ITestOutputHelper _output;
 
@@ -97,6 +101,8 @@ public sealed class SoakTests : ActorTestBase
             await account.AwaitFlowAsync(20, Arrival);
             (int fds, long heap) warm = Levels();
             var warmedAt = clock.Elapsed;
+            var trend = new HeapTrend(HeapBudget);
+            trend.Add(clock.Elapsed, warm.heap);
 
             while (clock.Elapsed < TimeSpan.FromSeconds(seconds))
             {
@@ -106,6 +112,7 @@ public sealed class SoakTests : ActorTestBase
                 await account.AwaitFlowAsync(10, Arrival);
                 if (clock.Elapsed < until) await Task.Delay(until - clock.Elapsed); // pacing the faults, not waiting for anything
                 if (clock.Elapsed >= TimeSpan.FromSeconds(seconds)) break;
+                trend.Add(clock.Elapsed, Levels().Heap); // a steady point: streams flowing, no fault in progress
                 await Inject(random.GetItems(Enum.GetValues<Fault>(), 1)[0], random, account, lanes, links, faults);
             }
             await account.AwaitFlowAsync(20, Arrival);
@@ -113,6 +120,7 @@ public sealed class SoakTests : ActorTestBase
             // count is back; a leak never comes back and fails below.
             (int fds, long heap) end = Levels();
             for (var settle = Stopwatch.StartNew(); end.fds != warm.fds && settle.Elapsed < TimeSpan.FromSeconds(5);) end = Levels();
+            trend.Add(clock.Elapsed, end.heap);
 
             foreach (Lane lane in lanes)
             {
@@ -136,7 +144,7 @@ public sealed class SoakTests : ActorTestBase
                 }
             }
 
-            string figures = Figures(seconds, seed, clock.Elapsed, warmedAt, lanes, report, faults, restarts, warm, end, unobservedAtEnd, unobservedMessages);
+            string figures = Figures(seconds, seed, clock.Elapsed, warmedAt, lanes, report, faults, restarts, warm, end, trend, unobservedAtEnd, unobservedMessages);
             _output.WriteLine(figures);
             if (Environment.GetEnvironmentVariable("DGRAM_SOAK_REPORT") is { Length: > 0 } path) File.WriteAllText(path, figures + "\n");
 
@@ -146,7 +154,7 @@ public sealed class SoakTests : ActorTestBase
             Assert.Equal(0, report.Reordered);
             Assert.True(report.Streams.All(x => x.Received > 0));
             Assert.Equal(warm.fds, end.fds);
-            Assert.InRange(end.heap - warm.heap, long.MinValue, 16L << 20);
+            Assert.False(trend.Leaks, trend.Describe());
             Assert.Equal(0, unobservedAtEnd);
         }
         finally
@@ -194,12 +202,12 @@ public sealed class SoakTests : ActorTestBase
                 RxReceiver r = lane.Receivers[random.Next(lane.Receivers.Length)];
                 int mark = r.Status.Mark;
                 IActorRef incarnation = await r.IncarnationAsync(Sys);
-                var window = account.Begin($"{fault} {r.Name}", (receiver, _) => receiver == r.Name);
+                var window = await account.BeginAsync($"{fault} {r.Name}", WindowKind.Fault, (receiver, _) => receiver == r.Name);
                 if (fault == Fault.KillIncarnation) incarnation.Tell(Kill.Instance);
                 else await r.OnSocketAsync(sock => sock.Dispose());
                 await r.Status.WaitFor<SocketRestored>(mark, 1, Recovery);
                 await AwaitAssertAsync(lane.AssertInKernel, Recovery, TimeSpan.FromMilliseconds(5));
-                account.End(window);
+                await account.EndAsync(window);
                 break;
             }
             default:
@@ -209,7 +217,7 @@ public sealed class SoakTests : ActorTestBase
                 int[] streams = [.. affected.SelectMany(l => new[] { l.AsmTx.Stream, l.SsmTx.Stream })];
                 RxReceiver[] receivers = [.. affected.SelectMany(l => l.Receivers)];
                 int[] marks = [.. receivers.Select(r => r.Status.Mark)];
-                var window = account.Begin($"{fault} {link.A}", (_, stream) => streams.Contains(stream));
+                var window = await account.BeginAsync($"{fault} {link.A}", WindowKind.Fault, (_, stream) => streams.Contains(stream));
                 if (fault == Fault.InterfaceDownUp) LabLink.Ip("link", "set", link.A, "down");
                 else link.Delete();
                 for (int i = 0; i < receivers.Length; i++) await receivers[i].Status.WaitFor<MembershipPending>(marks[i], 2, Recovery);
@@ -218,7 +226,7 @@ public sealed class SoakTests : ActorTestBase
                 else link.Create();
                 for (int i = 0; i < receivers.Length; i++) await receivers[i].Status.WaitFor<MembershipRestored>(marks[i], 2, Recovery);
                 await AwaitAssertAsync(() => { foreach (Lane l in affected) l.AssertInKernel(); }, Recovery, TimeSpan.FromMilliseconds(5));
-                account.End(window);
+                await account.EndAsync(window);
                 break;
             }
         }
@@ -240,7 +248,7 @@ public sealed class SoakTests : ActorTestBase
     }
 
     private static string Figures(int seconds, int seed, TimeSpan ran, TimeSpan warmedAt, List<Lane> lanes, LossReport report, Dictionary<Fault, int> faults,
-        long restarts, (int Fds, long Heap) warm, (int Fds, long Heap) end, int unobserved, List<string> unobservedMessages)
+        long restarts, (int Fds, long Heap) warm, (int Fds, long Heap) end, HeapTrend heap, int unobserved, List<string> unobservedMessages)
     {
         var sb = new StringBuilder();
         sb.AppendLine(CultureInfo.InvariantCulture, $"soak: {seconds} s asked, ran {ran.TotalSeconds:F1} s (warm-up done at {warmedAt.TotalSeconds:F1} s), seed {seed}, {Rate}/s per stream");
@@ -252,11 +260,11 @@ public sealed class SoakTests : ActorTestBase
         sb.AppendLine(CultureInfo.InvariantCulture,
             $"faults: {faults.Values.Sum()} ({string.Join(", ", faults.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key} {kv.Value}"))}); socket restarts {restarts}");
         sb.AppendLine(CultureInfo.InvariantCulture,
-            $"drops by cause: subscriber {report.Receivers.Sum(r => r.Drops.Subscriber)}, kernel socket {report.Receivers.Sum(r => r.Drops.Kernel)}, no-consumer {report.Receivers.Sum(r => r.Drops.NoConsumer)}, backlog {report.Network.Backlog}, interfaces {report.Network.Interfaces}");
+            $"drops by cause over the run: subscriber {report.Receivers.Sum(r => r.Drops.Subscriber)}, kernel socket {report.Receivers.Sum(r => r.Drops.Kernel)}, no-consumer {report.Receivers.Sum(r => r.Drops.NoConsumer)}, backlog {report.Network.Backlog}, interfaces {report.Network.Interfaces}; inside fault windows: receivers {report.Windows.Sum(w => w.ReceiverDrops)}, network {report.Windows.Sum(w => w.Network.Total)}");
         sb.AppendLine(CultureInfo.InvariantCulture, $"unexplained loss {report.Unexplained}");
         sb.AppendLine(CultureInfo.InvariantCulture, $"descriptors: after warm-up {warm.Fds}, at the end {end.Fds}");
-        sb.AppendLine(CultureInfo.InvariantCulture,
-            $"managed heap: after warm-up {warm.Heap / 1024.0 / 1024:F1} MiB, at the end {end.Heap / 1024.0 / 1024:F1} MiB (growth {(end.Heap - warm.Heap) / 1024.0 / 1024:F1} MiB, limit 16)");
+        sb.AppendLine(heap.Describe());
+        sb.AppendLine("heap samples (s:KiB): " + heap.Series());
         sb.Append(CultureInfo.InvariantCulture, $"unobserved task exceptions {unobserved}{(unobserved > 0 ? ": " + string.Join("; ", unobservedMessages) : "")}");
         return sb.ToString();
     }
