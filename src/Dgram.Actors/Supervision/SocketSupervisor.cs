@@ -74,11 +74,12 @@ public sealed class SocketSupervisor : UntypedActor, IWithTimers
     internal SocketShared Shared => _shared;
 
     /// <inheritdoc />
+    /// <remarks>Akka's own failure log is off: the supervisor reports each failure once, as the restart warning or the give-up.</remarks>
     protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(e =>
     {
         _lastCause = e is ActorInitializationException { InnerException: { } inner } ? inner : e;
         return Directive.Stop;
-    });
+    }, loggingEnabled: false);
 
     /// <inheritdoc />
     protected override void PreStart() => StartIncarnation();
