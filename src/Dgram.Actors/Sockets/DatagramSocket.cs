@@ -119,6 +119,11 @@ public sealed partial class DatagramSocket : IDisposable
     /// <summary>Binds to a local endpoint (an <see cref="IPEndPoint"/>, or a <see cref="UnixDomainSocketEndPoint"/>: a path, or an abstract name starting with '\0').</summary>
     /// <param name="localEndPoint">Where to bind. Multicast receivers bind to the group address or the wildcard.</param>
     /// <param name="reuse">Address-reuse options set before binding (SO_REUSEADDR alone unless <see cref="AddressReuse.ReusePort"/> is asked for).</param>
+    /// <remarks>A Unix path: a directory every user may write without the sticky bit is refused
+    /// (<see cref="DatagramSocketError.UnsafePath"/>, EPERM; nothing changed). When the file at the path after the
+    /// bind is not the socket file the bind made (ELOOP: a symlink; EPERM: any other file; ENOENT: gone), the bind fails, that
+    /// file is left alone and the socket is closed. A dispose racing the bind removes the file whichever comes
+    /// second; the bind then fails <see cref="DatagramSocketError.Closed"/>. See <see cref="DatagramSocketOptions.UnixSocketMode"/>.</remarks>
     public unsafe void Bind(EndPoint localEndPoint, AddressReuse reuse = AddressReuse.None)
     {
         const string op = nameof(Bind);
@@ -132,16 +137,20 @@ public sealed partial class DatagramSocket : IDisposable
         try
         {
             string? unixDetail = null;
-            int rc = unixPath is null ? Libc.Bind(fd, sa, (uint)len) : BindUnix(fd, sa, (uint)len, unixPath, out unixDetail);
+            DatagramSocketError error = DatagramSocketError.Kernel;
+            int rc = unixPath is null ? Libc.Bind(fd, sa, (uint)len) : BindUnix(fd, sa, (uint)len, unixPath, out error, out unixDetail);
             if (rc != 0)
             {
                 int errno = Marshal.GetLastPInvokeError();
-                // Nothing changed: take back the reuse options set for this bind.
-                if (reuse.HasFlag(AddressReuse.ReuseAddress)) SetInt(op, Const.SOL_SOCKET, Const.SO_REUSEADDR, 0, "SO_REUSEADDR");
-                if (reuse.HasFlag(AddressReuse.ReusePort)) SetInt(op, Const.SOL_SOCKET, Const.SO_REUSEPORT, 0, "SO_REUSEPORT");
-                throw new DatagramSocketException(op, DatagramSocketError.Kernel, errno, localEndPoint.ToString(), unixDetail);
+                // Nothing changed: take back the reuse options set for this bind (unless a Unix bind that
+                // failed after making its file closed the socket).
+                if (!IsClosed)
+                {
+                    if (reuse.HasFlag(AddressReuse.ReuseAddress)) SetInt(op, Const.SOL_SOCKET, Const.SO_REUSEADDR, 0, "SO_REUSEADDR");
+                    if (reuse.HasFlag(AddressReuse.ReusePort)) SetInt(op, Const.SOL_SOCKET, Const.SO_REUSEPORT, 0, "SO_REUSEPORT");
+                }
+                throw new DatagramSocketException(op, error, errno, localEndPoint.ToString(), unixDetail);
             }
-            if (unixPath is not null) RecordUnixFile(unixPath);
         }
         finally
         {

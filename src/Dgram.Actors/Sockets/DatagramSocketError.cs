@@ -23,4 +23,11 @@ public enum DatagramSocketError
     Closed,
     /// <summary>The socket actor's queue is full: the command was refused at once, nothing was done (counted).</summary>
     Overloaded,
+    /// <summary>
+    /// A Unix socket's path is not safe to bind or to give a mode: its directory is writable by every
+    /// user without the sticky bit (<c>EPERM</c>, nothing done), or the file at the path after the bind
+    /// is not the one the bind made (<c>ELOOP</c> for a symlink, <c>EPERM</c> for any other file,
+    /// <c>ENOENT</c> when it is gone; the socket is closed and that file left alone).
+    /// </summary>
+    UnsafePath,
 }

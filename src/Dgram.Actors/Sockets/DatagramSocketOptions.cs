@@ -33,9 +33,13 @@ public sealed class DatagramSocketOptions
     public int ControlBufferSize { get; init; }
 
     /// <summary>
-    /// Permissions of the file a Unix socket bound to a path creates, set right after the bind (until
-    /// then the process umask applies; the umask itself is left alone, as it is process-wide). Owner
-    /// read/write (0600) by default: a peer needs write permission on it to send to the socket.
+    /// Permissions of the file a Unix socket bound to a path creates. Owner read/write (0600) by default:
+    /// a peer needs write permission on it to send to the socket. The bind creates the file with this mode
+    /// less the process umask (never wider than asked; the umask itself is process-wide and left alone);
+    /// bits the umask took are then set through a descriptor of that file, once it is checked to be the
+    /// socket file the bind made (a socket, owned by this user, one link, the inode the kernel bound).
+    /// A file swapped in meanwhile fails the bind (<see cref="DatagramSocketError.UnsafePath"/>) and is
+    /// left as it is; a directory every user may write without the sticky bit is refused before binding.
     /// </summary>
     public UnixFileMode UnixSocketMode { get; init; } = UnixFileMode.UserRead | UnixFileMode.UserWrite;
 

@@ -288,7 +288,7 @@ public sealed class UnixDatagramTests : SocketTestBase
     {
         UnixDomainSocketEndPoint ep = PathEndPoint("stale.sock");
         // A socket whose owner died: bound, then its descriptor closed without removing the file.
-        Assert.True(StaleSocketFile.Make(ep.ToString()), "could not make a stale socket file");
+        UnixFiles.MakeStaleSocket(ep.ToString());
         Assert.True(File.Exists(ep.ToString()));
 
         var rx = BoundUnix(ep);
@@ -336,36 +336,6 @@ public sealed class UnixDatagramTests : SocketTestBase
         File.WriteAllText(replaced.ToString(), "someone else's");
         s.Dispose();
         Assert.Equal("someone else's", File.ReadAllText(replaced.ToString()));
-    }
-
-    /// <summary>Raw libc: a socket bound to a path and closed, which leaves the file (the kernel never removes it).</summary>
-    private static unsafe class StaleSocketFile
-    {
-        [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
-        private static extern int socket(int domain, int type, int protocol);
-
-        [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
-        private static extern int bind(int fd, byte* addr, uint len);
-
-        [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
-        private static extern int close(int fd);
-
-        public static bool Make(string path)
-        {
-            byte[] sa = new byte[110];
-            sa[0] = 1; // AF_UNIX, little-endian
-            Encoding.UTF8.GetBytes(path).CopyTo(sa, 2);
-            int fd = socket(1, 2, 0);
-            if (fd < 0) return false;
-            try
-            {
-                fixed (byte* p = sa) return bind(fd, p, (uint)sa.Length) == 0;
-            }
-            finally
-            {
-                close(fd);
-            }
-        }
     }
 
     private sealed class TempDirectory(string path) : IDisposable

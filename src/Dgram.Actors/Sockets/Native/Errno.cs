@@ -16,7 +16,7 @@ public static class Errno
         EDESTADDRREQ = 89, EMSGSIZE = 90, ENOPROTOOPT = 92, EOPNOTSUPP = 95, EAFNOSUPPORT = 97,
         EADDRINUSE = 98, EADDRNOTAVAIL = 99, ENETDOWN = 100, ENETUNREACH = 101, ECONNRESET = 104,
         ENOBUFS = 105, EISCONN = 106, ENOTCONN = 107, ETIMEDOUT = 110, ECONNREFUSED = 111,
-        EHOSTUNREACH = 113, EPIPE = 32, ENXIO = 6, EIO = 5, ESHUTDOWN = 108;
+        EHOSTUNREACH = 113, EPIPE = 32, ENXIO = 6, EIO = 5, ESHUTDOWN = 108, ELOOP = 40, EPROTO = 71;
 #pragma warning restore CS1591
 
     /// <summary>The symbolic name of a Linux errno (<c>ENODEV</c>), or <c>E#n</c> for one not in the table.</summary>

@@ -20,6 +20,16 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "chmod", SetLastError = true)]
     internal static partial int Chmod(byte* path, uint mode);
 
+    /// <summary>fchmod(2) on a socket sets its sockfs inode's mode, which bind() gives the file it creates (less the umask).</summary>
+    [LibraryImport(Lib, EntryPoint = "fchmod", SetLastError = true)]
+    internal static partial int FChmod(int fd, uint mode);
+
+    [LibraryImport(Lib, EntryPoint = "open", SetLastError = true)]
+    internal static partial int Open(byte* path, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "geteuid")]
+    internal static partial uint GetEUid();
+
     [LibraryImport(Lib, EntryPoint = "unlink", SetLastError = true)]
     internal static partial int Unlink(byte* path);
 
@@ -47,6 +57,9 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Lib, EntryPoint = "getsockopt", SetLastError = true)]
     internal static partial int GetSockOpt(int fd, int level, int name, void* value, uint* len);
+
+    [LibraryImport(Lib, EntryPoint = "recv", SetLastError = true)]
+    internal static partial nint Recv(int fd, byte* buf, nuint len, int flags);
 
     [LibraryImport(Lib, EntryPoint = "recvmsg", SetLastError = true)]
     internal static partial nint RecvMsg(int fd, MsgHdr* msg, int flags);
@@ -127,21 +140,27 @@ internal struct PollFd
 [StructLayout(LayoutKind.Explicit, Size = 256)]
 internal struct StatxBuffer
 {
-    public const uint STATX_TYPE = 0x1, STATX_INO = 0x100;
-    public const int AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100;
-    public const int S_IFMT = 0xF000, S_IFSOCK = 0xC000;
+    public const uint STATX_TYPE = 0x1, STATX_MODE = 0x2, STATX_INO = 0x100, STATX_BASIC_STATS = 0x7FF;
+    public const int AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100, AT_EMPTY_PATH = 0x1000;
+    public const int S_IFMT = 0xF000, S_IFSOCK = 0xC000, S_IFLNK = 0xA000, S_ISVTX = 0x200, S_IWOTH = 0x2;
 
     [FieldOffset(0)] public uint Mask;
+    [FieldOffset(16)] public uint Nlink;
+    [FieldOffset(20)] public uint Uid;
     [FieldOffset(28)] public ushort Mode;
     [FieldOffset(32)] public ulong Inode;
     [FieldOffset(136)] public uint DevMajor;
     [FieldOffset(140)] public uint DevMinor;
 }
 
-/// <summary>Linux constants (x86-64 and arm64 share these values).</summary>
+/// <summary>Linux constants (x86-64 and arm64 share these values, except where said).</summary>
 internal static class Const
 {
-    public const int AF_UNIX = 1, AF_INET = 2, AF_INET6 = 10;
+    public const int AF_UNIX = 1, AF_INET = 2, AF_INET6 = 10, AF_NETLINK = 16;
+    public const int NETLINK_SOCK_DIAG = 4;
+    public const int O_CLOEXEC = 0x80000, O_PATH = 0x200000;
+    /// <summary>O_NOFOLLOW differs: 0100000 on arm and arm64, 0400000 on x86-64 and most others.</summary>
+    public static readonly int O_NOFOLLOW = RuntimeInformation.ProcessArchitecture is Architecture.Arm64 or Architecture.Arm ? 0x8000 : 0x20000;
     public const int SOCK_DGRAM = 2, SOCK_CLOEXEC = 0x80000;
 
     public const int SOL_SOCKET = 1;
