@@ -30,6 +30,8 @@ SocketClient client = await SocketClient.StartAsync(system, new SocketSettings
 });
 var slow = system.ActorOf(Props.Create(() => new Slow(work)), "slow");
 var subscriber = new SubscriberStatistics();
+var pipe = new SubscriberStatistics(); // PipeTo's own bound, behind the Rx buffer
+long[] pulled = [0];
 DatagramStreams? streams = null;
 IDisposable? subscription = null;
 switch (kind)
@@ -39,7 +41,7 @@ switch (kind)
         break;
     case "pipe":
         streams = await client.OpenStreamsAsync();
-        subscription = streams.Datagrams(new SubscriberOptions { Capacity = 1024, Statistics = subscriber }).PipeTo(slow);
+        subscription = streams.Datagrams(new SubscriberOptions { Capacity = 1024, Statistics = subscriber }).PipeTo(slow, statistics: pipe);
         break;
     case "drop-oldest" or "drop-newest" or "fail" or "pause":
         streams = await client.OpenStreamsAsync();
@@ -56,7 +58,7 @@ switch (kind)
         {
             while (true)
             {
-                await client.ReceiveFromAsync(TimeSpan.FromSeconds(1));
+                if (!(await client.ReceiveFromAsync(TimeSpan.FromSeconds(1))).TimedOut) Interlocked.Increment(ref pulled[0]);
                 Thread.Sleep(work);
             }
         });
@@ -75,8 +77,9 @@ while (!blast.HasExited)
     await Task.WhenAny(blast.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(Math.Max(1, seconds / 15))));
     using var self = Process.GetCurrentProcess();
     SocketState state = await client.GetStateAsync();
-    long delivered = kind is "actor" ? state.Subscribers.Sum(s => s.Delivered) : subscriber.Delivered;
-    long subscriberDrops = state.Counters.SubscriberDrops + (kind is "actor" ? 0 : subscriber.Dropped);
+    // Delivered: told to the slow actor (actor, pipe) or handed to OnNext; drops: every bound on the way.
+    long delivered = kind switch { "actor" => state.Subscribers.Sum(s => s.Delivered), "pipe" => pipe.Delivered, "pull" => Volatile.Read(ref pulled[0]), _ => subscriber.Delivered };
+    long subscriberDrops = state.Counters.SubscriberDrops + (kind is "actor" ? 0 : subscriber.Dropped + pipe.Dropped);
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"{clock.Elapsed.TotalSeconds,6:F1}  {self.WorkingSet64 / 1048576.0,8:F1}  {GC.GetTotalMemory(false) / 1048576.0,8:F1}  {self.Threads.Count,7}  {state.Counters.DatagramsReceived,8}  {state.Counters.KernelDrops,12}  {subscriberDrops,16}  {state.Counters.NoConsumerDrops,11}  {delivered,9}"));
 }
