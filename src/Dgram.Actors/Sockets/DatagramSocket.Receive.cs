@@ -212,6 +212,10 @@ public sealed partial class DatagramSocket
     /// <paramref name="timeout"/> for the first. Allocates nothing. Datagrams filtered by
     /// <see cref="DatagramSocketOptions.FilterByJoinedInterface"/> are counted and left out.
     /// </summary>
+    /// <exception cref="ObjectDisposedException">The batch was disposed before the call, or during it (the
+    /// receive then stops at its next turn: a datagram, its timeout, or the socket's close; what it had
+    /// received goes with the batch).</exception>
+    /// <exception cref="InvalidOperationException">Another receive is using the batch.</exception>
     public BatchReceiveResult ReceiveBatch(DatagramBatch batch, TimeSpan timeout)
     {
         int timeoutMs = TimeoutMs(nameof(ReceiveBatch), timeout);
@@ -228,7 +232,27 @@ public sealed partial class DatagramSocket
     /// The batch receive a read loop uses: also returns (as <see cref="ReceiveStatus.TimedOut"/>) when
     /// <paramref name="waker"/> is woken. A socket shut down under the loop reports ESHUTDOWN, never spins.
     /// </summary>
-    internal unsafe BatchReceiveResult ReceiveBatch(DatagramBatch batch, int timeoutMs, Waker? waker)
+    internal BatchReceiveResult ReceiveBatch(DatagramBatch batch, int timeoutMs, Waker? waker)
+    {
+        // The kernel writes into the batch through raw pointers: hold its storage so a Dispose on another
+        // thread cannot free it under the call (measured: freed storage overwrote fresh pinned arrays,
+        // then an access violation ended the process).
+        batch.Acquire();
+        BatchReceiveResult result;
+        bool kept;
+        try
+        {
+            result = ReceiveInto(batch, timeoutMs, waker);
+        }
+        finally
+        {
+            kept = batch.Release();
+        }
+        ObjectDisposedException.ThrowIf(!kept, batch);
+        return result;
+    }
+
+    private unsafe BatchReceiveResult ReceiveInto(DatagramBatch batch, int timeoutMs, Waker? waker)
     {
         if (!TryEnter(out int fd)) return new BatchReceiveResult(ReceiveStatus.Closed, 0, Errno.EBADF);
         bool wakerHeld = false;
@@ -240,6 +264,7 @@ public sealed partial class DatagramSocket
             bool shutDown = false;
             while (true)
             {
+                if (batch.IsDisposed) return default; // the caller throws ObjectDisposedException
                 MMsgHdr* headers = batch.Prepare(Volatile.Read(ref _controlSize));
                 int n = Libc.RecvMMsg(fd, headers, (uint)batch.Capacity, Const.MSG_DONTWAIT | Const.MSG_TRUNC, null);
                 if (n > 0)
