@@ -174,5 +174,9 @@ public sealed unsafe class DatagramBatch : IDisposable
 /// <summary>The outcome of one batch receive.</summary>
 /// <param name="Status">Received (at least one datagram), TimedOut, Error or Closed.</param>
 /// <param name="Count">Datagrams now in the batch.</param>
-/// <param name="Errno">The errno when <paramref name="Status"/> is Error.</param>
-public readonly record struct BatchReceiveResult(ReceiveStatus Status, int Count, int Errno);
+/// <param name="Errno">The errno when <paramref name="Status"/> is Error, EBADF when Closed.</param>
+public readonly record struct BatchReceiveResult(ReceiveStatus Status, int Count, int Errno)
+{
+    /// <summary>A receive on a closed socket: Closed with EBADF, as every closed operation reports.</summary>
+    internal static BatchReceiveResult Closed => new(ReceiveStatus.Closed, 0, Native.Errno.EBADF);
+}

@@ -23,10 +23,12 @@ public sealed partial class DatagramSocket
     {
         const string op = nameof(SetMulticastLoop);
         RequireIp(op);
+        int option = IsIPv6 ? Const.IPV6_MULTICAST_LOOP : Const.IP_MULTICAST_LOOP;
+        string args = enable.ToString();
         lock (_optionLock)
         {
-            bool previous = GetMulticastLoop();
-            SetInt(op, IpLevel, IsIPv6 ? Const.IPV6_MULTICAST_LOOP : Const.IP_MULTICAST_LOOP, enable ? 1 : 0, enable.ToString());
+            bool previous = GetInt(op, IpLevel, option, args) != 0;
+            SetInt(op, IpLevel, option, enable ? 1 : 0, args);
             return previous;
         }
     }
@@ -48,10 +50,12 @@ public sealed partial class DatagramSocket
         const string op = nameof(SetMulticastTtl);
         RequireIp(op);
         RequireRange(op, ttl, -1, 255); // the kernel takes -1 (default) for IPv4 too
+        int option = IsIPv6 ? Const.IPV6_MULTICAST_HOPS : Const.IP_MULTICAST_TTL;
+        string args = ttl.ToString();
         lock (_optionLock)
         {
-            int previous = GetMulticastTtl();
-            SetInt(op, IpLevel, IsIPv6 ? Const.IPV6_MULTICAST_HOPS : Const.IP_MULTICAST_TTL, ttl, ttl.ToString());
+            int previous = GetInt(op, IpLevel, option, args);
+            SetInt(op, IpLevel, option, ttl, args);
             return previous;
         }
     }
@@ -65,13 +69,18 @@ public sealed partial class DatagramSocket
     {
         const string op = nameof(GetMulticastInterface);
         RequireIp(op);
+        return ReadMulticastInterface(op, null);
+    }
+
+    private string? ReadMulticastInterface(string op, string? args)
+    {
         if (!IsIPv6)
         {
-            _ = Enter(op); // a closed socket fails here as everywhere
+            _ = Enter(op, args); // a closed socket fails here as everywhere
             Exit();
             return Volatile.Read(ref _multicastInterfaceName);
         }
-        int index = GetInt(op, Const.IPPROTO_IPV6, Const.IPV6_MULTICAST_IF, null);
+        int index = GetInt(op, Const.IPPROTO_IPV6, Const.IPV6_MULTICAST_IF, args);
         return index == 0 ? null : NetworkInterfaceNames.GetName(index) ?? "#" + index;
     }
 
@@ -84,7 +93,7 @@ public sealed partial class DatagramSocket
         const string op = nameof(SetMulticastInterface);
         RequireIp(op);
         int index = interfaceName is null ? 0 : NetworkInterfaceNames.GetIndex(interfaceName, op);
-        return SetMulticastInterfaceIndex(op, index, interfaceName);
+        return SetMulticastInterfaceIndex(op, index, interfaceName, interfaceName ?? "null");
     }
 
     /// <summary>Sets the outgoing multicast interface by index (0 restores the default); returns the previous name.</summary>
@@ -99,17 +108,17 @@ public sealed partial class DatagramSocket
             name = NetworkInterfaceNames.GetName(interfaceIndex)
                 ?? throw new DatagramSocketException(op, DatagramSocketError.UnknownInterface, Errno.ENXIO, interfaceIndex.ToString(), "no interface has this index");
         }
-        return SetMulticastInterfaceIndex(op, interfaceIndex, name);
+        return SetMulticastInterfaceIndex(op, interfaceIndex, name, interfaceIndex.ToString());
     }
 
-    private string? SetMulticastInterfaceIndex(string op, int index, string? name)
+    private string? SetMulticastInterfaceIndex(string op, int index, string? name, string args)
     {
         lock (_optionLock)
         {
-            string? previous = GetMulticastInterface();
+            string? previous = ReadMulticastInterface(op, args);
             if (IsIPv6)
             {
-                SetInt(op, Const.IPPROTO_IPV6, Const.IPV6_MULTICAST_IF, index, name ?? "null");
+                SetInt(op, Const.IPPROTO_IPV6, Const.IPV6_MULTICAST_IF, index, args);
             }
             else
             {
@@ -117,8 +126,8 @@ public sealed partial class DatagramSocket
                 Span<byte> mreqn = stackalloc byte[12];
                 mreqn.Clear();
                 BinaryPrimitives.WriteInt32LittleEndian(mreqn[8..], index);
-                int errno = TrySetOption(op, Const.IPPROTO_IP, Const.IP_MULTICAST_IF, mreqn);
-                if (errno != 0) throw new DatagramSocketException(op, DatagramSocketError.Kernel, errno, name ?? "null");
+                int errno = TrySetOption(op, args, Const.IPPROTO_IP, Const.IP_MULTICAST_IF, mreqn);
+                if (errno != 0) throw new DatagramSocketException(op, DatagramSocketError.Kernel, errno, args);
                 Volatile.Write(ref _multicastInterfaceName, name);
             }
             return previous;
@@ -138,10 +147,11 @@ public sealed partial class DatagramSocket
     {
         const string op = nameof(SetBroadcast);
         RequireIPv4(op);
+        string args = enable.ToString();
         lock (_optionLock)
         {
-            bool previous = GetBroadcast();
-            SetInt(op, Const.SOL_SOCKET, Const.SO_BROADCAST, enable ? 1 : 0, enable.ToString());
+            bool previous = GetInt(op, Const.SOL_SOCKET, Const.SO_BROADCAST, args) != 0;
+            SetInt(op, Const.SOL_SOCKET, Const.SO_BROADCAST, enable ? 1 : 0, args);
             return previous;
         }
     }
@@ -190,7 +200,7 @@ public sealed partial class DatagramSocket
         }
         lock (_optionLock)
         {
-            int errno = TrySetOption(op, IpLevel, option, req[..length]);
+            int errno = TrySetOption(op, args, IpLevel, option, req[..length]);
             if (errno != 0)
             {
                 throw new DatagramSocketException(op, DatagramSocketError.Kernel, errno, args, LimitHint(option, errno));

@@ -120,7 +120,7 @@ public sealed partial class DatagramSocket
     /// </summary>
     private unsafe ReceiveResult ReceiveCore(Span<byte> buffer, byte* name, uint* nameLength, int timeoutMs, int flags)
     {
-        if (!TryEnter(out int fd)) return new ReceiveResult(ReceiveStatus.Closed, Errno.EBADF);
+        if (!TryEnter(out int fd)) return ReceiveResult.Closed;
         try
         {
             int controlSize = Volatile.Read(ref _controlSize);
@@ -152,7 +152,7 @@ public sealed partial class DatagramSocket
                     }
                     int errno = Marshal.GetLastPInvokeError();
                     if (errno == Errno.EINTR) continue;
-                    if (Volatile.Read(ref _closed) != 0) return new ReceiveResult(ReceiveStatus.Closed, Errno.EBADF);
+                    if (Volatile.Read(ref _closed) != 0) return ReceiveResult.Closed;
                     if (errno == Errno.EAGAIN && shutDown) errno = Errno.ESHUTDOWN;
                     if (errno != Errno.EAGAIN)
                     {
@@ -254,11 +254,11 @@ public sealed partial class DatagramSocket
 
     private unsafe BatchReceiveResult ReceiveInto(DatagramBatch batch, int timeoutMs, Waker? waker)
     {
-        if (!TryEnter(out int fd)) return new BatchReceiveResult(ReceiveStatus.Closed, 0, Errno.EBADF);
+        if (!TryEnter(out int fd)) return BatchReceiveResult.Closed;
         bool wakerHeld = false;
         try
         {
-            if (waker is not null && !waker.TryAcquire()) return new BatchReceiveResult(ReceiveStatus.Closed, 0, Errno.EBADF);
+            if (waker is not null && !waker.TryAcquire()) return BatchReceiveResult.Closed;
             wakerHeld = waker is not null;
             long deadline = timeoutMs > 0 ? Environment.TickCount64 + timeoutMs : 0;
             bool shutDown = false;
@@ -282,7 +282,7 @@ public sealed partial class DatagramSocket
                 }
                 int errno = n == 0 ? Errno.EAGAIN : Marshal.GetLastPInvokeError();
                 if (errno == Errno.EINTR) continue;
-                if (Volatile.Read(ref _closed) != 0) return new BatchReceiveResult(ReceiveStatus.Closed, 0, Errno.EBADF);
+                if (Volatile.Read(ref _closed) != 0) return BatchReceiveResult.Closed;
                 if (errno == Errno.EAGAIN && shutDown) errno = Errno.ESHUTDOWN;
                 if (errno != Errno.EAGAIN)
                 {

@@ -46,7 +46,7 @@ public sealed partial class DatagramSocket
         SockAddr.Write(req.Slice(8, Const.SockAddrStorage), group, 0);
         lock (_optionLock)
         {
-            int errno = TrySetOption(nameof(TryLeaveByIndex), IpLevel, Const.MCAST_LEAVE_GROUP, req);
+            int errno = TrySetOption(nameof(TryLeaveByIndex), $"{group}, #{interfaceIndex}", IpLevel, Const.MCAST_LEAVE_GROUP, req);
             if (errno == 0) RecordMembership(Const.MCAST_LEAVE_GROUP, group, null, interfaceIndex, null);
             return errno;
         }
