@@ -203,7 +203,7 @@ public sealed partial class DatagramSocket
             int errno = TrySetOption(op, args, IpLevel, option, req[..length]);
             if (errno != 0)
             {
-                throw new DatagramSocketException(op, DatagramSocketError.Kernel, errno, args, LimitHint(option, errno));
+                throw new DatagramSocketException(op, DatagramSocketError.Kernel, errno, args, LimitHint(option, errno, group, index));
             }
             RecordMembership(option, group, source, index, interfaceName ?? NetworkInterfaceNames.GetName(index));
         }
@@ -252,37 +252,45 @@ public sealed partial class DatagramSocket
         return n == 4 ? (b[0] & 0xF0) == 0xE0 : n == 16 && b[0] == 0xFF;
     }
 
-    /// <summary>Names the kernel knob behind a limit errno, so the error says what to raise.</summary>
-    private string? LimitHint(int option, int errno)
+    /// <summary>Names the kernel knob behind a limit errno, so the error says what to raise (called under the option lock).</summary>
+    private string? LimitHint(int option, int errno, IPAddress group, int index) => errno switch
     {
-        bool sourceOp = option is Const.MCAST_JOIN_SOURCE_GROUP or Const.MCAST_BLOCK_SOURCE;
-        return (errno, IsIPv6, sourceOp) switch
-        {
-            (Errno.ENOBUFS, false, false) => $"per-socket group limit net.ipv4.igmp_max_memberships = {Sysctl("net/ipv4/igmp_max_memberships", "20")}",
-            (Errno.ENOBUFS, false, true) => $"per-group source limit net.ipv4.igmp_max_msf = {Sysctl("net/ipv4/igmp_max_msf", "10")}",
-            (Errno.ENOBUFS, true, true) => $"per-group source limit net.ipv6.mld_max_msf = {Sysctl("net/ipv6/mld_max_msf", "64")}",
-            (Errno.ENOMEM, _, _) => $"socket option memory net.core.optmem_max = {Sysctl("net/core/optmem_max", "?")}",
-            (Errno.EADDRINUSE, _, _) when option == Const.MCAST_JOIN_GROUP => "already a member of this group on this interface",
-            (Errno.EADDRNOTAVAIL, _, _) when option is Const.MCAST_LEAVE_GROUP or Const.MCAST_LEAVE_SOURCE_GROUP or Const.MCAST_UNBLOCK_SOURCE
-                => "no such membership or source on this socket",
-            (Errno.EINVAL, _, _) when option is Const.MCAST_BLOCK_SOURCE or Const.MCAST_UNBLOCK_SOURCE or Const.MCAST_LEAVE_SOURCE_GROUP
-                => "no membership for this group on this interface (join first), or a filter mode that does not allow this change",
-            (Errno.ENODEV, _, _) => "no usable interface (name one, or the kernel found no route for the group)",
-            _ => null,
-        };
-    }
+        Errno.ENOBUFS or Errno.ENOMEM => LimitReached(option, errno, group, index),
+        Errno.EADDRINUSE when option == Const.MCAST_JOIN_GROUP => "already a member of this group on this interface",
+        Errno.EADDRNOTAVAIL when option is Const.MCAST_LEAVE_GROUP or Const.MCAST_LEAVE_SOURCE_GROUP or Const.MCAST_UNBLOCK_SOURCE
+            => "no such membership or source on this socket",
+        Errno.EINVAL when option is Const.MCAST_BLOCK_SOURCE or Const.MCAST_UNBLOCK_SOURCE or Const.MCAST_LEAVE_SOURCE_GROUP
+            => "no membership for this group on this interface (join first), or a filter mode that does not allow this change",
+        Errno.ENODEV => "no usable interface (name one, or the kernel found no route for the group)",
+        _ => null,
+    };
 
-    /// <summary>A sysctl's value; some (mld_max_msf) exist only in the initial namespace, so fall back to the kernel default.</summary>
-    private static string Sysctl(string path, string kernelDefault)
+    /// <summary>
+    /// Which limit an ENOBUFS/ENOMEM hit. The kernel answers ENOBUFS both for a count limit and for socket
+    /// option memory running out (measured: net.core.optmem_max = 64 failed the first source), so count
+    /// this socket's memberships and the group's sources against the live limits; if neither is full,
+    /// it was option memory.
+    /// </summary>
+    private string LimitReached(int option, int errno, IPAddress group, int index)
     {
-        try
+        if (errno == Errno.ENOBUFS)
         {
-            return File.ReadAllText("/proc/sys/" + path).Trim();
+            Membership[] memberships = _memberships;
+            int at = IndexOfMembership(memberships, group, index);
+            bool newGroup = option == Const.MCAST_JOIN_GROUP || (option == Const.MCAST_JOIN_SOURCE_GROUP && at < 0);
+            if (newGroup && !IsIPv6)
+            {
+                KernelLimits.Knob groups = KernelLimits.MaxMemberships;
+                if (memberships.Length >= groups.Value) return $"per-socket group limit reached: {groups}, {memberships.Length} groups joined";
+            }
+            if (at >= 0 && option is Const.MCAST_JOIN_SOURCE_GROUP or Const.MCAST_BLOCK_SOURCE)
+            {
+                KernelLimits.Knob sources = KernelLimits.MaxSources(IsIPv6);
+                int count = memberships[at].Sources.Count;
+                if (count >= sources.Value) return $"per-group source limit reached: {sources}, {count} sources on {group}";
+            }
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return kernelDefault + " (kernel default; not readable here)";
-        }
+        return $"socket option memory ran out: {KernelLimits.OptionMemory}";
     }
 
     private void WarnIfBoundToUnicast(IPAddress group)
