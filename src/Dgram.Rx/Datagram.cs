@@ -24,52 +24,42 @@ public readonly record struct Datagram(
 
 /// <summary>
 /// A received datagram in a pooled buffer: the zero-copy, zero-allocation path. The receiver must
-/// <see cref="Dispose"/> it (returns the buffer and the lease to the pool) and must not touch it after.
-/// Each subscriber gets its own lease.
+/// <see cref="Dispose"/> it (returns the buffer to the pool). Each subscriber gets its own lease.
 /// </summary>
-public sealed class DatagramLease : IDisposable
+/// <remarks>
+/// The pool reuses its slots, so a lease carries the generation it was rented at: once it is disposed,
+/// another <see cref="Dispose"/> (through any copy) does nothing and reading it throws
+/// <see cref="ObjectDisposedException"/>, never showing the datagram of whoever holds the slot now. A read
+/// racing the Dispose on another thread is not caught: dispose after the last read.
+/// </remarks>
+public readonly struct DatagramLease : IDisposable
 {
-    private readonly LeasePool _pool;
-    private byte[] _buffer = [];
-    private int _length, _rented;
+    private readonly LeaseSlot? _slot;
+    private readonly int _generation;
 
-    internal DatagramLease(LeasePool pool) => _pool = pool;
+    internal DatagramLease(LeaseSlot slot, int generation)
+    {
+        _slot = slot;
+        _generation = generation;
+    }
 
     /// <summary>The payload (valid until disposed).</summary>
-    public ReadOnlySpan<byte> Span => _buffer.AsSpan(0, _length);
+    public ReadOnlySpan<byte> Span => Live.Payload.Span;
     /// <summary>The payload as memory (valid until disposed).</summary>
-    public ReadOnlyMemory<byte> Memory => _buffer.AsMemory(0, _length);
+    public ReadOnlyMemory<byte> Memory => Live.Payload;
     /// <summary>The sender.</summary>
-    public EndPoint? Source { get; private set; }
+    public EndPoint? Source => Live.Source;
     /// <summary>The group or address it was sent to, when known.</summary>
-    public IPAddress? Destination { get; private set; }
+    public IPAddress? Destination => Live.Destination;
     /// <summary>Arrival interface index, 0 when unknown.</summary>
-    public int InterfaceIndex { get; private set; }
+    public int InterfaceIndex => Live.InterfaceIndex;
     /// <summary>The socket's running datagram number.</summary>
-    public long Sequence { get; private set; }
+    public long Sequence => Live.Sequence;
     /// <summary>The payload was cut to the socket's maximum datagram size.</summary>
-    public bool Truncated { get; private set; }
+    public bool Truncated => Live.Truncated;
 
-    internal void Fill(ReadOnlySpan<byte> payload, byte[] buffer, EndPoint? source, IPAddress? destination, int ifindex, long sequence, bool truncated)
-    {
-        _buffer = buffer;
-        payload.CopyTo(buffer);
-        _length = payload.Length;
-        Source = source;
-        Destination = destination;
-        InterfaceIndex = ifindex;
-        Sequence = sequence;
-        Truncated = truncated;
-        Volatile.Write(ref _rented, 1);
-    }
+    private LeaseSlot Live => _slot is not null && _slot.IsRentedAt(_generation) ? _slot : throw new ObjectDisposedException(nameof(DatagramLease));
 
-    /// <summary>Returns the buffer and the lease to the pool. Idempotent.</summary>
-    public void Dispose()
-    {
-        if (Interlocked.Exchange(ref _rented, 0) == 0) return;
-        byte[] buffer = _buffer;
-        _buffer = [];
-        _length = 0;
-        _pool.Return(this, buffer);
-    }
+    /// <summary>Returns the buffer to the pool. Idempotent; a stale lease (its slot since rented again) does nothing.</summary>
+    public void Dispose() => _slot?.Return(_generation);
 }

@@ -1,16 +1,17 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.Net;
 
 namespace Dgram.Rx;
 
 /// <summary>
-/// Buffers and lease objects for <see cref="DatagramLease"/>, reused so the lease path allocates
+/// Buffers and lease slots for <see cref="DatagramLease"/>, reused so the lease path allocates
 /// nothing once warm. <see cref="Outstanding"/> counts leases not yet disposed.
 /// </summary>
 public sealed class LeasePool
 {
     private readonly ArrayPool<byte> _buffers;
-    private readonly ConcurrentQueue<DatagramLease> _leases = new();
+    private readonly ConcurrentQueue<LeaseSlot> _slots = new();
     private long _rented, _returned;
 
     /// <summary>Creates a pool for payloads up to <paramref name="maxPayload"/> bytes.</summary>
@@ -26,18 +27,63 @@ public sealed class LeasePool
     /// <summary>Leases handed out and not yet disposed.</summary>
     public long Outstanding => Rented - Returned;
 
-    internal DatagramLease Rent(int length, out byte[] buffer)
+    internal LeaseSlot Rent(int length, out byte[] buffer)
     {
-        if (!_leases.TryDequeue(out DatagramLease? lease)) lease = new DatagramLease(this);
+        if (!_slots.TryDequeue(out LeaseSlot? slot)) slot = new LeaseSlot(this);
         buffer = _buffers.Rent(Math.Max(length, 1));
         Interlocked.Increment(ref _rented);
-        return lease;
+        return slot;
     }
 
-    internal void Return(DatagramLease lease, byte[] buffer)
+    internal void Return(LeaseSlot slot, byte[] buffer)
     {
         _buffers.Return(buffer);
-        _leases.Enqueue(lease);
+        _slots.Enqueue(slot);
         Interlocked.Increment(ref _returned);
+    }
+}
+
+/// <summary>
+/// What a <see cref="DatagramLease"/> points at: one pooled datagram, reused. Its generation moves on
+/// at each return, so a lease rented at an earlier generation is stale.
+/// </summary>
+internal sealed class LeaseSlot(LeasePool pool)
+{
+    private int _generation; // wraps after 2^32 reuses of one slot: a stale lease would have to outlive them all
+    private byte[] _buffer = [];
+
+    public ReadOnlyMemory<byte> Payload { get; private set; }
+    public EndPoint? Source { get; private set; }
+    public IPAddress? Destination { get; private set; }
+    public int InterfaceIndex { get; private set; }
+    public long Sequence { get; private set; }
+    public bool Truncated { get; private set; }
+
+    /// <summary>Fills the slot just rented and hands out a lease for this generation.</summary>
+    public DatagramLease Fill(ReadOnlySpan<byte> payload, byte[] buffer, EndPoint? source, IPAddress? destination, int ifindex, long sequence, bool truncated)
+    {
+        _buffer = buffer;
+        payload.CopyTo(buffer);
+        Payload = buffer.AsMemory(0, payload.Length);
+        Source = source;
+        Destination = destination;
+        InterfaceIndex = ifindex;
+        Sequence = sequence;
+        Truncated = truncated;
+        return new DatagramLease(this, Volatile.Read(ref _generation));
+    }
+
+    public bool IsRentedAt(int generation) => Volatile.Read(ref _generation) == generation;
+
+    /// <summary>Returns the slot if <paramref name="generation"/> is still its own; else (a stale or second dispose) nothing.</summary>
+    public void Return(int generation)
+    {
+        if (Interlocked.CompareExchange(ref _generation, generation + 1, generation) != generation) return;
+        byte[] buffer = _buffer;
+        _buffer = [];
+        Payload = default;
+        Source = null;
+        Destination = null;
+        pool.Return(this, buffer);
     }
 }

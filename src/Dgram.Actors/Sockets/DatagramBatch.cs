@@ -9,8 +9,13 @@ namespace Dgram.Actors.Sockets;
 /// source addresses and control buffers in one pinned array allocated once, so a batch receive
 /// allocates nothing. The spans it hands out reference that array (no use-after-free if the batch is
 /// dropped while a span is in use). Contents are valid until the next receive into this batch.
-/// Not thread-safe: one reader.
 /// </summary>
+/// <remarks>
+/// One receive at a time: a second concurrent receive into the same batch throws
+/// <see cref="InvalidOperationException"/>. <see cref="Dispose"/> may come from any thread, also during a
+/// receive: the kernel writes through raw pointers into the storage, so a receive holds it, and the
+/// storage is released only once no receive does (that receive then throws <see cref="ObjectDisposedException"/>).
+/// </remarks>
 public sealed unsafe class DatagramBatch : IDisposable
 {
     private readonly int _datagramSize, _controlSize;
@@ -22,6 +27,10 @@ public sealed unsafe class DatagramBatch : IDisposable
     private readonly byte* _names, _controls, _payloads;
     private readonly ReceiveResult[] _results;
     private readonly int[] _nameLengths;
+    // InUse while a receive holds the storage, Disposed once Dispose ran; whoever clears the last of
+    // the two (Dispose on an idle batch, or the receive that ends after Dispose) releases the storage.
+    private int _state;
+    private const int InUse = 1, Disposed = 2;
 
     /// <summary>Creates storage for up to <paramref name="capacity"/> datagrams of up to <paramref name="datagramSize"/> bytes each.</summary>
     /// <param name="capacity">Datagrams per call (1–1024).</param>
@@ -59,7 +68,14 @@ public sealed unsafe class DatagramBatch : IDisposable
     public int Count { get; private set; }
 
     /// <summary>The outcome for datagram <paramref name="index"/>: lengths, truncation and metadata.</summary>
-    public ref readonly ReceiveResult this[int index] => ref _results[Check(index)];
+    public ref readonly ReceiveResult this[int index]
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_storage is null, this);
+            return ref _results[Check(index)];
+        }
+    }
 
     /// <summary>The payload of datagram <paramref name="index"/> (valid until the next receive into this batch).</summary>
     public ReadOnlySpan<byte> Payload(int index) => Storage.AsSpan(_payloadsOffset + Check(index) * _datagramSize, _results[index].BytesReceived);
@@ -77,10 +93,32 @@ public sealed unsafe class DatagramBatch : IDisposable
 
     private int Check(int index) => (uint)index < (uint)Count ? index : throw new ArgumentOutOfRangeException(nameof(index));
 
-    /// <summary>Prepares every header for a receive; returns the header array.</summary>
+    /// <summary>
+    /// Takes the storage for one receive (one interlocked operation). Throws <see cref="ObjectDisposedException"/>
+    /// when disposed and <see cref="InvalidOperationException"/> when another receive holds it.
+    /// </summary>
+    internal void Acquire()
+    {
+        int state = Interlocked.CompareExchange(ref _state, InUse, 0);
+        if (state == 0) return;
+        ObjectDisposedException.ThrowIf((state & Disposed) != 0, this);
+        throw new InvalidOperationException("another receive is using this DatagramBatch: a batch takes one receive at a time");
+    }
+
+    /// <summary>True once <see cref="Dispose"/> ran (a receive holding the storage stops at its next turn).</summary>
+    internal bool IsDisposed => (Volatile.Read(ref _state) & Disposed) != 0;
+
+    /// <summary>Ends a receive; releases the storage and returns false when the batch was disposed meanwhile.</summary>
+    internal bool Release()
+    {
+        if ((Interlocked.And(ref _state, ~InUse) & Disposed) == 0) return true;
+        ReleaseStorage();
+        return false;
+    }
+
+    /// <summary>Prepares every header for a receive (the caller holds the storage); returns the header array.</summary>
     internal MMsgHdr* Prepare(int controlSize)
     {
-        ObjectDisposedException.ThrowIf(_storage is null, this);
         int control = Math.Min(controlSize, _controlSize);
         for (int i = 0; i < Capacity; i++)
         {
@@ -116,16 +154,29 @@ public sealed unsafe class DatagramBatch : IDisposable
 
     internal byte* Control(int index) => _controls + index * _controlSize;
 
-    /// <summary>Drops the storage (the GC frees it once no span refers to it).</summary>
+    /// <summary>
+    /// Drops the storage (the GC frees it once no span refers to it). Safe from any thread: a receive in
+    /// progress keeps the storage until it returns. Idempotent.
+    /// </summary>
     public void Dispose()
     {
-        _storage = null;
+        int state = Interlocked.Or(ref _state, Disposed);
+        if (state == 0) ReleaseStorage(); // else a receive holds it (it releases) or Dispose already ran
+    }
+
+    private void ReleaseStorage()
+    {
         Count = 0;
+        Volatile.Write(ref _storage, null);
     }
 }
 
 /// <summary>The outcome of one batch receive.</summary>
 /// <param name="Status">Received (at least one datagram), TimedOut, Error or Closed.</param>
 /// <param name="Count">Datagrams now in the batch.</param>
-/// <param name="Errno">The errno when <paramref name="Status"/> is Error.</param>
-public readonly record struct BatchReceiveResult(ReceiveStatus Status, int Count, int Errno);
+/// <param name="Errno">The errno when <paramref name="Status"/> is Error, EBADF when Closed.</param>
+public readonly record struct BatchReceiveResult(ReceiveStatus Status, int Count, int Errno)
+{
+    /// <summary>A receive on a closed socket: Closed with EBADF, as every closed operation reports.</summary>
+    internal static BatchReceiveResult Closed => new(ReceiveStatus.Closed, 0, Native.Errno.EBADF);
+}

@@ -67,9 +67,12 @@ public sealed unsafe class DatagramSendBatch
 /// <summary>The outcome of a batch send.</summary>
 /// <param name="Status">Sent (all), TimedOut (the buffer stayed full), Error (stopped at a datagram) or Closed.</param>
 /// <param name="Sent">Datagrams the kernel took, from the start of the batch, in order.</param>
-/// <param name="Errno">The errno of the datagram that stopped the batch.</param>
+/// <param name="Errno">The errno of the datagram that stopped the batch; EBADF when Closed.</param>
 public readonly record struct BatchSendResult(SendStatus Status, int Sent, int Errno)
 {
+    /// <summary>A send on a closed socket: Closed with EBADF, as every closed operation reports.</summary>
+    internal static BatchSendResult Closed => new(SendStatus.Closed, 0, Native.Errno.EBADF);
+
     /// <summary>The errno's name, or null.</summary>
     public string? ErrorName => Errno == 0 ? null : Native.Errno.Name(Errno);
 }

@@ -23,10 +23,12 @@ public sealed partial class DatagramSocket
     {
         const string op = nameof(SetMulticastLoop);
         RequireIp(op);
+        int option = IsIPv6 ? Const.IPV6_MULTICAST_LOOP : Const.IP_MULTICAST_LOOP;
+        string args = enable.ToString();
         lock (_optionLock)
         {
-            bool previous = GetMulticastLoop();
-            SetInt(op, IpLevel, IsIPv6 ? Const.IPV6_MULTICAST_LOOP : Const.IP_MULTICAST_LOOP, enable ? 1 : 0, enable.ToString());
+            bool previous = GetInt(op, IpLevel, option, args) != 0;
+            SetInt(op, IpLevel, option, enable ? 1 : 0, args);
             return previous;
         }
     }
@@ -48,10 +50,12 @@ public sealed partial class DatagramSocket
         const string op = nameof(SetMulticastTtl);
         RequireIp(op);
         RequireRange(op, ttl, -1, 255); // the kernel takes -1 (default) for IPv4 too
+        int option = IsIPv6 ? Const.IPV6_MULTICAST_HOPS : Const.IP_MULTICAST_TTL;
+        string args = ttl.ToString();
         lock (_optionLock)
         {
-            int previous = GetMulticastTtl();
-            SetInt(op, IpLevel, IsIPv6 ? Const.IPV6_MULTICAST_HOPS : Const.IP_MULTICAST_TTL, ttl, ttl.ToString());
+            int previous = GetInt(op, IpLevel, option, args);
+            SetInt(op, IpLevel, option, ttl, args);
             return previous;
         }
     }
@@ -65,13 +69,18 @@ public sealed partial class DatagramSocket
     {
         const string op = nameof(GetMulticastInterface);
         RequireIp(op);
+        return ReadMulticastInterface(op, null);
+    }
+
+    private string? ReadMulticastInterface(string op, string? args)
+    {
         if (!IsIPv6)
         {
-            _ = Enter(op); // a closed socket fails here as everywhere
+            _ = Enter(op, args); // a closed socket fails here as everywhere
             Exit();
             return Volatile.Read(ref _multicastInterfaceName);
         }
-        int index = GetInt(op, Const.IPPROTO_IPV6, Const.IPV6_MULTICAST_IF, null);
+        int index = GetInt(op, Const.IPPROTO_IPV6, Const.IPV6_MULTICAST_IF, args);
         return index == 0 ? null : NetworkInterfaceNames.GetName(index) ?? "#" + index;
     }
 
@@ -84,7 +93,7 @@ public sealed partial class DatagramSocket
         const string op = nameof(SetMulticastInterface);
         RequireIp(op);
         int index = interfaceName is null ? 0 : NetworkInterfaceNames.GetIndex(interfaceName, op);
-        return SetMulticastInterfaceIndex(op, index, interfaceName);
+        return SetMulticastInterfaceIndex(op, index, interfaceName, interfaceName ?? "null");
     }
 
     /// <summary>Sets the outgoing multicast interface by index (0 restores the default); returns the previous name.</summary>
@@ -99,17 +108,17 @@ public sealed partial class DatagramSocket
             name = NetworkInterfaceNames.GetName(interfaceIndex)
                 ?? throw new DatagramSocketException(op, DatagramSocketError.UnknownInterface, Errno.ENXIO, interfaceIndex.ToString(), "no interface has this index");
         }
-        return SetMulticastInterfaceIndex(op, interfaceIndex, name);
+        return SetMulticastInterfaceIndex(op, interfaceIndex, name, interfaceIndex.ToString());
     }
 
-    private string? SetMulticastInterfaceIndex(string op, int index, string? name)
+    private string? SetMulticastInterfaceIndex(string op, int index, string? name, string args)
     {
         lock (_optionLock)
         {
-            string? previous = GetMulticastInterface();
+            string? previous = ReadMulticastInterface(op, args);
             if (IsIPv6)
             {
-                SetInt(op, Const.IPPROTO_IPV6, Const.IPV6_MULTICAST_IF, index, name ?? "null");
+                SetInt(op, Const.IPPROTO_IPV6, Const.IPV6_MULTICAST_IF, index, args);
             }
             else
             {
@@ -117,8 +126,8 @@ public sealed partial class DatagramSocket
                 Span<byte> mreqn = stackalloc byte[12];
                 mreqn.Clear();
                 BinaryPrimitives.WriteInt32LittleEndian(mreqn[8..], index);
-                int errno = TrySetOption(op, Const.IPPROTO_IP, Const.IP_MULTICAST_IF, mreqn);
-                if (errno != 0) throw new DatagramSocketException(op, DatagramSocketError.Kernel, errno, name ?? "null");
+                int errno = TrySetOption(op, args, Const.IPPROTO_IP, Const.IP_MULTICAST_IF, mreqn);
+                if (errno != 0) throw new DatagramSocketException(op, DatagramSocketError.Kernel, errno, args);
                 Volatile.Write(ref _multicastInterfaceName, name);
             }
             return previous;
@@ -138,10 +147,11 @@ public sealed partial class DatagramSocket
     {
         const string op = nameof(SetBroadcast);
         RequireIPv4(op);
+        string args = enable.ToString();
         lock (_optionLock)
         {
-            bool previous = GetBroadcast();
-            SetInt(op, Const.SOL_SOCKET, Const.SO_BROADCAST, enable ? 1 : 0, enable.ToString());
+            bool previous = GetInt(op, Const.SOL_SOCKET, Const.SO_BROADCAST, args) != 0;
+            SetInt(op, Const.SOL_SOCKET, Const.SO_BROADCAST, enable ? 1 : 0, args);
             return previous;
         }
     }
@@ -190,10 +200,10 @@ public sealed partial class DatagramSocket
         }
         lock (_optionLock)
         {
-            int errno = TrySetOption(op, IpLevel, option, req[..length]);
+            int errno = TrySetOption(op, args, IpLevel, option, req[..length]);
             if (errno != 0)
             {
-                throw new DatagramSocketException(op, DatagramSocketError.Kernel, errno, args, LimitHint(option, errno));
+                throw new DatagramSocketException(op, DatagramSocketError.Kernel, errno, args, LimitHint(option, errno, group, index));
             }
             RecordMembership(option, group, source, index, interfaceName ?? NetworkInterfaceNames.GetName(index));
         }
@@ -248,24 +258,45 @@ public sealed partial class DatagramSocket
         return n == 4 ? (b[0] & 0xF0) == 0xE0 : n == 16 && b[0] == 0xFF;
     }
 
-    /// <summary>Names the kernel knob behind a limit errno, so the error says what to raise.</summary>
-    private string? LimitHint(int option, int errno)
+    /// <summary>Names the kernel knob behind a limit errno, so the error says what to raise (called under the option lock).</summary>
+    private string? LimitHint(int option, int errno, IPAddress group, int index) => errno switch
     {
-        bool sourceOp = option is Const.MCAST_JOIN_SOURCE_GROUP or Const.MCAST_BLOCK_SOURCE;
-        return (errno, IsIPv6, sourceOp) switch
+        Errno.ENOBUFS or Errno.ENOMEM => LimitReached(option, errno, group, index),
+        Errno.EADDRINUSE when option == Const.MCAST_JOIN_GROUP => "already a member of this group on this interface",
+        Errno.EADDRNOTAVAIL when option is Const.MCAST_LEAVE_GROUP or Const.MCAST_LEAVE_SOURCE_GROUP or Const.MCAST_UNBLOCK_SOURCE
+            => "no such membership or source on this socket",
+        Errno.EINVAL when option is Const.MCAST_BLOCK_SOURCE or Const.MCAST_UNBLOCK_SOURCE or Const.MCAST_LEAVE_SOURCE_GROUP
+            => "no membership for this group on this interface (join first), or a filter mode that does not allow this change",
+        Errno.ENODEV => "no usable interface (name one, or the kernel found no route for the group)",
+        _ => null,
+    };
+
+    /// <summary>
+    /// Which limit an ENOBUFS/ENOMEM hit. The kernel answers ENOBUFS both for a count limit and for socket
+    /// option memory running out (measured: net.core.optmem_max = 64 failed the first source), so count
+    /// this socket's memberships and the group's sources against the live limits; if neither is full,
+    /// it was option memory.
+    /// </summary>
+    private string LimitReached(int option, int errno, IPAddress group, int index)
+    {
+        if (errno == Errno.ENOBUFS)
         {
-            (Errno.ENOBUFS, false, false) => $"per-socket group limit net.ipv4.igmp_max_memberships = {KernelLimits.Describe("net.ipv4.igmp_max_memberships", "20")}",
-            (Errno.ENOBUFS, false, true) => $"per-group source limit net.ipv4.igmp_max_msf = {KernelLimits.Describe("net.ipv4.igmp_max_msf", "10")}",
-            (Errno.ENOBUFS, true, true) => $"per-group source limit net.ipv6.mld_max_msf = {KernelLimits.Describe("net.ipv6.mld_max_msf", "64")}",
-            (Errno.ENOMEM, _, _) => $"socket option memory net.core.optmem_max = {KernelLimits.Describe("net.core.optmem_max", "?")}",
-            (Errno.EADDRINUSE, _, _) when option == Const.MCAST_JOIN_GROUP => "already a member of this group on this interface",
-            (Errno.EADDRNOTAVAIL, _, _) when option is Const.MCAST_LEAVE_GROUP or Const.MCAST_LEAVE_SOURCE_GROUP or Const.MCAST_UNBLOCK_SOURCE
-                => "no such membership or source on this socket",
-            (Errno.EINVAL, _, _) when option is Const.MCAST_BLOCK_SOURCE or Const.MCAST_UNBLOCK_SOURCE or Const.MCAST_LEAVE_SOURCE_GROUP
-                => "no membership for this group on this interface (join first), or a filter mode that does not allow this change",
-            (Errno.ENODEV, _, _) => "no usable interface (name one, or the kernel found no route for the group)",
-            _ => null,
-        };
+            Membership[] memberships = _memberships;
+            int at = IndexOfMembership(memberships, group, index);
+            bool newGroup = option == Const.MCAST_JOIN_GROUP || (option == Const.MCAST_JOIN_SOURCE_GROUP && at < 0);
+            if (newGroup && !IsIPv6)
+            {
+                KernelLimit groups = KernelLimits.IPv4GroupsPerSocket();
+                if (memberships.Length >= groups.Value) return $"per-socket group limit reached: {groups.Describe(" = ")}, {memberships.Length} groups joined";
+            }
+            if (at >= 0 && option is Const.MCAST_JOIN_SOURCE_GROUP or Const.MCAST_BLOCK_SOURCE)
+            {
+                KernelLimit sources = KernelLimits.SourcesPerGroup(AddressFamily);
+                int count = memberships[at].Sources.Count;
+                if (count >= sources.Value) return $"per-group source limit reached: {sources.Describe(" = ")}, {count} sources on {group}";
+            }
+        }
+        return $"socket option memory ran out: {KernelLimits.OptionMemory().Describe(" = ")}";
     }
 
     private void WarnIfBoundToUnicast(IPAddress group)

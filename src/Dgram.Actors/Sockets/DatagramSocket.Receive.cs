@@ -120,7 +120,7 @@ public sealed partial class DatagramSocket
     /// </summary>
     private unsafe ReceiveResult ReceiveCore(Span<byte> buffer, byte* name, uint* nameLength, int timeoutMs, int flags)
     {
-        if (!TryEnter(out int fd)) return new ReceiveResult(ReceiveStatus.Closed, Errno.EBADF);
+        if (!TryEnter(out int fd)) return ReceiveResult.Closed;
         try
         {
             int controlSize = Volatile.Read(ref _controlSize);
@@ -152,7 +152,7 @@ public sealed partial class DatagramSocket
                     }
                     int errno = Marshal.GetLastPInvokeError();
                     if (errno == Errno.EINTR) continue;
-                    if (Volatile.Read(ref _closed) != 0) return new ReceiveResult(ReceiveStatus.Closed, Errno.EBADF);
+                    if (Volatile.Read(ref _closed) != 0) return ReceiveResult.Closed;
                     if (errno == Errno.EAGAIN && shutDown) errno = Errno.ESHUTDOWN;
                     if (errno != Errno.EAGAIN)
                     {
@@ -212,6 +212,10 @@ public sealed partial class DatagramSocket
     /// <paramref name="timeout"/> for the first. Allocates nothing. Datagrams filtered by
     /// <see cref="DatagramSocketOptions.FilterByJoinedInterface"/> are counted and left out.
     /// </summary>
+    /// <exception cref="ObjectDisposedException">The batch was disposed before the call, or during it (the
+    /// receive then stops at its next turn: a datagram, its timeout, or the socket's close; what it had
+    /// received goes with the batch).</exception>
+    /// <exception cref="InvalidOperationException">Another receive is using the batch.</exception>
     public BatchReceiveResult ReceiveBatch(DatagramBatch batch, TimeSpan timeout)
     {
         int timeoutMs = TimeoutMs(nameof(ReceiveBatch), timeout);
@@ -228,18 +232,39 @@ public sealed partial class DatagramSocket
     /// The batch receive a read loop uses: also returns (as <see cref="ReceiveStatus.TimedOut"/>) when
     /// <paramref name="waker"/> is woken. A socket shut down under the loop reports ESHUTDOWN, never spins.
     /// </summary>
-    internal unsafe BatchReceiveResult ReceiveBatch(DatagramBatch batch, int timeoutMs, Waker? waker)
+    internal BatchReceiveResult ReceiveBatch(DatagramBatch batch, int timeoutMs, Waker? waker)
     {
-        if (!TryEnter(out int fd)) return new BatchReceiveResult(ReceiveStatus.Closed, 0, Errno.EBADF);
+        // The kernel writes into the batch through raw pointers: hold its storage so a Dispose on another
+        // thread cannot free it under the call (measured: freed storage overwrote fresh pinned arrays,
+        // then an access violation ended the process).
+        batch.Acquire();
+        BatchReceiveResult result;
+        bool kept;
+        try
+        {
+            result = ReceiveInto(batch, timeoutMs, waker);
+        }
+        finally
+        {
+            kept = batch.Release();
+        }
+        ObjectDisposedException.ThrowIf(!kept, batch);
+        return result;
+    }
+
+    private unsafe BatchReceiveResult ReceiveInto(DatagramBatch batch, int timeoutMs, Waker? waker)
+    {
+        if (!TryEnter(out int fd)) return BatchReceiveResult.Closed;
         bool wakerHeld = false;
         try
         {
-            if (waker is not null && !waker.TryAcquire()) return new BatchReceiveResult(ReceiveStatus.Closed, 0, Errno.EBADF);
+            if (waker is not null && !waker.TryAcquire()) return BatchReceiveResult.Closed;
             wakerHeld = waker is not null;
             long deadline = timeoutMs > 0 ? Environment.TickCount64 + timeoutMs : 0;
             bool shutDown = false;
             while (true)
             {
+                if (batch.IsDisposed) return default; // the caller throws ObjectDisposedException
                 MMsgHdr* headers = batch.Prepare(Volatile.Read(ref _controlSize));
                 int n = Libc.RecvMMsg(fd, headers, (uint)batch.Capacity, Const.MSG_DONTWAIT | Const.MSG_TRUNC, null);
                 if (n > 0)
@@ -257,7 +282,7 @@ public sealed partial class DatagramSocket
                 }
                 int errno = n == 0 ? Errno.EAGAIN : Marshal.GetLastPInvokeError();
                 if (errno == Errno.EINTR) continue;
-                if (Volatile.Read(ref _closed) != 0) return new BatchReceiveResult(ReceiveStatus.Closed, 0, Errno.EBADF);
+                if (Volatile.Read(ref _closed) != 0) return BatchReceiveResult.Closed;
                 if (errno == Errno.EAGAIN && shutDown) errno = Errno.ESHUTDOWN;
                 if (errno != Errno.EAGAIN)
                 {

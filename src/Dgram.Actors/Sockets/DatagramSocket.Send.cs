@@ -41,7 +41,7 @@ public sealed partial class DatagramSocket
 
     private unsafe SendResult SendCore(ReadOnlySpan<byte> datagram, byte* name, uint nameLength, int timeoutMs)
     {
-        if (!TryEnter(out int fd)) return new SendResult(SendStatus.Closed, 0, Errno.EBADF);
+        if (!TryEnter(out int fd)) return SendResult.Closed;
         try
         {
             long deadline = timeoutMs > 0 ? Environment.TickCount64 + timeoutMs : 0;
@@ -63,7 +63,7 @@ public sealed partial class DatagramSocket
                     }
                     int errno = Marshal.GetLastPInvokeError();
                     if (errno == Errno.EINTR) continue;
-                    if (Volatile.Read(ref _closed) != 0) return new SendResult(SendStatus.Closed, 0, Errno.EBADF);
+                    if (Volatile.Read(ref _closed) != 0) return SendResult.Closed;
                     if (errno != Errno.EAGAIN)
                     {
                         Interlocked.Increment(ref Statistics._sendErrors);
@@ -120,7 +120,7 @@ public sealed partial class DatagramSocket
         int nameLength = SockAddr.Write(new Span<byte>(name, Const.SockAddrStorage), destination);
         if (segments == 1) return ToBatch(SendCore(data, name, (uint)nameLength, timeoutMs), 1);
 
-        if (!TryEnter(out int fd)) return new BatchSendResult(SendStatus.Closed, 0, Errno.EBADF);
+        if (!TryEnter(out int fd)) return BatchSendResult.Closed;
         int errno;
         try
         {
@@ -146,7 +146,7 @@ public sealed partial class DatagramSocket
                     }
                     errno = Marshal.GetLastPInvokeError();
                     if (errno == Errno.EINTR) continue;
-                    if (Volatile.Read(ref _closed) != 0) return new BatchSendResult(SendStatus.Closed, 0, Errno.EBADF);
+                    if (Volatile.Read(ref _closed) != 0) return BatchSendResult.Closed;
                     if (errno != Errno.EAGAIN) break;
                     int wait = Remaining(timeoutMs, deadline);
                     if (wait == 0) return new BatchSendResult(SendStatus.TimedOut, 0, 0);
@@ -192,7 +192,7 @@ public sealed partial class DatagramSocket
     {
         int timeoutMs = TimeoutMs(nameof(SendBatch), timeout);
         ArgumentNullExceptionIfNull(nameof(SendBatch), batch);
-        if (!TryEnter(out int fd)) return new BatchSendResult(SendStatus.Closed, 0, Errno.EBADF);
+        if (!TryEnter(out int fd)) return BatchSendResult.Closed;
         try
         {
             long deadline = timeoutMs > 0 ? Environment.TickCount64 + timeoutMs : 0;

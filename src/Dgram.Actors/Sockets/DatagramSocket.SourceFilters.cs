@@ -46,7 +46,7 @@ public sealed partial class DatagramSocket
         SockAddr.Write(req.Slice(8, Const.SockAddrStorage), group, 0);
         lock (_optionLock)
         {
-            int errno = TrySetOption(nameof(TryLeaveByIndex), IpLevel, Const.MCAST_LEAVE_GROUP, req);
+            int errno = TrySetOption(nameof(TryLeaveByIndex), $"{group}, #{interfaceIndex}", IpLevel, Const.MCAST_LEAVE_GROUP, req);
             if (errno == 0) RecordMembership(Const.MCAST_LEAVE_GROUP, group, null, interfaceIndex, null);
             return errno;
         }
@@ -64,8 +64,7 @@ public sealed partial class DatagramSocket
     private void RecordMembership(int option, IPAddress group, IPAddress? source, int index, string? name)
     {
         var list = new List<Membership>(_memberships);
-        int at = list.FindIndex(m => SameAddress(m.Group, group) && m.InterfaceIndex == index);
-        if (at < 0) at = list.FindIndex(m => SameAddress(m.Group, group) && (index == 0 || m.InterfaceIndex == 0));
+        int at = IndexOfMembership(list, group, index);
         Membership? current = at >= 0 ? list[at] : null;
         switch (option)
         {
@@ -96,6 +95,19 @@ public sealed partial class DatagramSocket
         }
         Volatile.Write(ref _memberships, list.ToArray());
         Volatile.Write(ref _joined, list.Select(m => new JoinedKey(m.Group, m.InterfaceIndex)).ToArray());
+    }
+
+    /// <summary>The record of <paramref name="group"/> on interface <paramref name="index"/>; index 0 on either side matches any interface.</summary>
+    private static int IndexOfMembership(IReadOnlyList<Membership> list, IPAddress group, int index)
+    {
+        int loose = -1;
+        for (int i = 0; i < list.Count; i++)
+        {
+            if (!SameAddress(list[i].Group, group)) continue;
+            if (list[i].InterfaceIndex == index) return i;
+            if (loose < 0 && (index == 0 || list[i].InterfaceIndex == 0)) loose = i;
+        }
+        return loose;
     }
 
     private static bool SameAddress(IPAddress a, IPAddress b)

@@ -128,12 +128,13 @@ public sealed partial class DatagramSocket : IDisposable
     {
         const string op = nameof(Bind);
         localEndPoint = ValidateEndPoint(op, localEndPoint);
-        if (reuse.HasFlag(AddressReuse.ReuseAddress)) SetInt(op, Const.SOL_SOCKET, Const.SO_REUSEADDR, 1, "SO_REUSEADDR");
-        if (reuse.HasFlag(AddressReuse.ReusePort)) SetInt(op, Const.SOL_SOCKET, Const.SO_REUSEPORT, 1, "SO_REUSEPORT");
+        string args = reuse == AddressReuse.None ? localEndPoint.ToString()! : $"{localEndPoint}, {reuse}";
+        if (reuse.HasFlag(AddressReuse.ReuseAddress)) SetInt(op, Const.SOL_SOCKET, Const.SO_REUSEADDR, 1, args);
+        if (reuse.HasFlag(AddressReuse.ReusePort)) SetInt(op, Const.SOL_SOCKET, Const.SO_REUSEPORT, 1, args);
         byte* sa = stackalloc byte[Const.SockAddrStorage];
         int len = SockAddr.Write(new Span<byte>(sa, Const.SockAddrStorage), localEndPoint);
         byte[]? unixPath = AddressFamily == AddressFamily.Unix ? UnixPath(new ReadOnlySpan<byte>(sa, len)) : null;
-        int fd = Enter(op);
+        int fd = Enter(op, args);
         try
         {
             string? unixDetail = null;
@@ -146,10 +147,10 @@ public sealed partial class DatagramSocket : IDisposable
                 // failed after making its file closed the socket).
                 if (!IsClosed)
                 {
-                    if (reuse.HasFlag(AddressReuse.ReuseAddress)) SetInt(op, Const.SOL_SOCKET, Const.SO_REUSEADDR, 0, "SO_REUSEADDR");
-                    if (reuse.HasFlag(AddressReuse.ReusePort)) SetInt(op, Const.SOL_SOCKET, Const.SO_REUSEPORT, 0, "SO_REUSEPORT");
+                    if (reuse.HasFlag(AddressReuse.ReuseAddress)) SetInt(op, Const.SOL_SOCKET, Const.SO_REUSEADDR, 0, args);
+                    if (reuse.HasFlag(AddressReuse.ReusePort)) SetInt(op, Const.SOL_SOCKET, Const.SO_REUSEPORT, 0, args);
                 }
-                throw new DatagramSocketException(op, error, errno, localEndPoint.ToString(), unixDetail);
+                throw new DatagramSocketException(op, error, errno, args, unixDetail);
             }
         }
         finally
@@ -166,7 +167,7 @@ public sealed partial class DatagramSocket : IDisposable
         remoteEndPoint = ValidateEndPoint(op, remoteEndPoint);
         byte* sa = stackalloc byte[Const.SockAddrStorage];
         int len = SockAddr.Write(new Span<byte>(sa, Const.SockAddrStorage), remoteEndPoint);
-        int fd = Enter(op);
+        int fd = Enter(op, remoteEndPoint.ToString());
         try
         {
             if (Libc.Connect(fd, sa, (uint)len) != 0)
@@ -190,7 +191,7 @@ public sealed partial class DatagramSocket : IDisposable
     {
         byte* sa = stackalloc byte[Const.SockAddrStorage];
         uint len = Const.SockAddrStorage;
-        int fd = Enter(op);
+        int fd = Enter(op, null);
         try
         {
             int rc = peer ? Libc.GetPeerName(fd, sa, &len) : Libc.GetSockName(fd, sa, &len);
@@ -229,11 +230,12 @@ public sealed partial class DatagramSocket : IDisposable
         {
             throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, bytes.ToString(), "a buffer size is 1 to 1073741823 bytes");
         }
+        string args = bytes.ToString();
         lock (_optionLock)
         {
-            int previous = GetInt(op, Const.SOL_SOCKET, name, null);
-            SetInt(op, Const.SOL_SOCKET, name, bytes, bytes.ToString());
-            int effective = GetInt(op, Const.SOL_SOCKET, name, null);
+            int previous = GetInt(op, Const.SOL_SOCKET, name, args);
+            SetInt(op, Const.SOL_SOCKET, name, bytes, args);
+            int effective = GetInt(op, Const.SOL_SOCKET, name, args);
             // Linux grants 2 × min(request, net.core.*mem_max) (at least a small floor); less than 2 × request means capped.
             bool capped = effective < 2L * bytes;
             if (capped)
@@ -258,10 +260,12 @@ public sealed partial class DatagramSocket : IDisposable
         const string op = nameof(SetTrafficClass);
         RequireIp(op);
         RequireRange(op, value, IsIPv6 ? -1 : 0, 255);
+        int option = IsIPv6 ? Const.IPV6_TCLASS : Const.IP_TOS;
+        string args = value.ToString();
         lock (_optionLock)
         {
-            int previous = GetTrafficClass();
-            SetInt(op, IpLevel, IsIPv6 ? Const.IPV6_TCLASS : Const.IP_TOS, value, value.ToString());
+            int previous = GetInt(op, IpLevel, option, args);
+            SetInt(op, IpLevel, option, value, args);
             return previous;
         }
     }
@@ -312,15 +316,15 @@ public sealed partial class DatagramSocket : IDisposable
         return true;
     }
 
-    private int Enter(string op) =>
-        TryEnter(out int fd) ? fd : throw new DatagramSocketException(op, DatagramSocketError.Closed, Errno.EBADF, null, "the socket is closed");
+    /// <summary>Takes a reference on the descriptor; throws the one Closed error (naming the operation and its arguments) when closed.</summary>
+    private int Enter(string op, string? args) => TryEnter(out int fd) ? fd : throw DatagramSocketException.Closed(op, args);
 
     private void Exit() => _handle.DangerousRelease();
 
     /// <summary>setsockopt; returns 0 or the errno. Never throws except for a closed socket.</summary>
-    internal unsafe int TrySetOption(string op, int level, int name, ReadOnlySpan<byte> value)
+    internal unsafe int TrySetOption(string op, string? args, int level, int name, ReadOnlySpan<byte> value)
     {
-        int fd = Enter(op);
+        int fd = Enter(op, args);
         try
         {
             fixed (byte* p = value)
@@ -338,7 +342,7 @@ public sealed partial class DatagramSocket : IDisposable
     {
         int value = 0;
         uint len = sizeof(int);
-        int fd = Enter(op);
+        int fd = Enter(op, args);
         try
         {
             if (Libc.GetSockOpt(fd, level, name, &value, &len) != 0)
@@ -356,7 +360,7 @@ public sealed partial class DatagramSocket : IDisposable
 
     private void SetInt(string op, int level, int name, int value, string? args)
     {
-        int errno = TrySetOption(op, level, name, MemoryMarshal.AsBytes(new ReadOnlySpan<int>(in value)));
+        int errno = TrySetOption(op, args, level, name, MemoryMarshal.AsBytes(new ReadOnlySpan<int>(in value)));
         if (errno != 0) throw new DatagramSocketException(op, DatagramSocketError.Kernel, errno, args);
     }
 

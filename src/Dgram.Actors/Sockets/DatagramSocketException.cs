@@ -10,16 +10,24 @@ namespace Dgram.Actors.Sockets;
 /// </summary>
 public sealed class DatagramSocketException : SocketException
 {
-    /// <summary>Creates an exception for a failed operation.</summary>
+    /// <summary>Creates an exception for a failed operation. A <see cref="DatagramSocketError.Closed"/> error without an errno gets EBADF.</summary>
     public DatagramSocketException(string operation, DatagramSocketError error, int errno, string? arguments = null, string? detail = null)
         : base((int)Native.Errno.ToSocketError(errno == 0 ? ValidationErrno(error) : errno))
     {
         Operation = operation;
         Error = error;
-        Errno = errno;
+        // One closed errno everywhere: a closed descriptor is what the kernel calls EBADF.
+        Errno = errno == 0 && error == DatagramSocketError.Closed ? Native.Errno.EBADF : errno;
         Arguments = arguments;
         Detail = detail;
     }
+
+    /// <summary>
+    /// The error an operation on a closed socket reports, whichever layer notices (the socket, its actor,
+    /// its client): <see cref="DatagramSocketError.Closed"/> with EBADF, naming the operation and its arguments.
+    /// </summary>
+    public static DatagramSocketException Closed(string operation, string? arguments, string detail = "the socket is closed") =>
+        new(operation, DatagramSocketError.Closed, Native.Errno.EBADF, arguments, detail);
 
     /// <summary>The operation, named as the library names it (e.g. <c>JoinSourceGroup</c>).</summary>
     public string Operation { get; }
@@ -27,7 +35,7 @@ public sealed class DatagramSocketException : SocketException
     /// <summary>The kind of failure.</summary>
     public DatagramSocketError Error { get; }
 
-    /// <summary>The Linux errno, or 0 when the library rejected the input before calling the kernel.</summary>
+    /// <summary>The Linux errno (EBADF for a closed socket), or 0 when the library rejected the input before calling the kernel.</summary>
     public int Errno { get; }
 
     /// <summary>The errno name (<c>ENODEV</c>), or the validation code (<c>NotMulticast</c>) when <see cref="Errno"/> is 0.</summary>

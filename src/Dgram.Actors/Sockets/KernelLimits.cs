@@ -10,7 +10,11 @@ namespace Dgram.Actors.Sockets;
 internal readonly record struct KernelLimit(string Name, int Value, string? DefaultBecause = null)
 {
     /// <summary><c>net.ipv4.igmp_max_msf=10</c>, saying so when the value is only the kernel's default.</summary>
-    public override string ToString() => DefaultBecause is null ? $"{Name}={Value}" : $"{Name}={Value} (the kernel default: {DefaultBecause})";
+    public override string ToString() => Describe("=");
+
+    /// <summary>The name and value joined by <paramref name="equals"/> (the socket core's errors say <c>name = value</c>).</summary>
+    public string Describe(string equals) =>
+        DefaultBecause is null ? $"{Name}{equals}{Value}" : $"{Name}{equals}{Value} (the kernel default: {DefaultBecause})";
 }
 
 /// <summary>
@@ -29,15 +33,14 @@ internal static class KernelLimits
         ? Read("net.ipv6.mld_max_msf", 64, "it exists only in the initial network namespace")
         : Read("net.ipv4.igmp_max_msf", 10);
 
+    /// <summary>Socket option memory, which every membership and source list is charged to (ENOBUFS on IPv4, ENOMEM or ENOBUFS on IPv6).</summary>
+    public static KernelLimit OptionMemory() => Read("net.core.optmem_max", 131072);
+
     /// <summary>An integer sysctl such as <c>net.ipv4.igmp_max_msf</c>, or <paramref name="kernelDefault"/> when it cannot be read.</summary>
     public static KernelLimit Read(string name, int kernelDefault, string? whyAbsent = null) =>
         int.TryParse(ReadText(name), NumberStyles.Integer, CultureInfo.InvariantCulture, out int value)
             ? new KernelLimit(name, value)
             : new KernelLimit(name, kernelDefault, $"{PathOf(name)} is not readable here" + (whyAbsent is null ? "" : "; " + whyAbsent));
-
-    /// <summary>A sysctl's text for an error message, or the kernel default marked as such.</summary>
-    public static string Describe(string name, string kernelDefault) =>
-        ReadText(name) ?? kernelDefault + " (kernel default; not readable here)";
 
     private static string PathOf(string name) => "/proc/sys/" + name.Replace('.', '/');
 

@@ -28,6 +28,9 @@ public readonly struct ReceiveResult
 
     internal ReceiveResult(ReceiveStatus status, int errno) : this() { Status = status; Errno = errno; HopLimit = -1; TrafficClass = -1; }
 
+    /// <summary>A receive on a closed socket: Closed with EBADF, as every closed operation reports.</summary>
+    internal static ReceiveResult Closed => new(ReceiveStatus.Closed, Native.Errno.EBADF);
+
     internal ReceiveResult(int length, int datagramLength, in ReceiveMetadataValues meta) : this()
     {
         Status = ReceiveStatus.Received;
@@ -51,7 +54,7 @@ public readonly struct ReceiveResult
     public int DatagramLength { get; }
     /// <summary>True when the datagram did not fit the buffer and its tail was discarded.</summary>
     public bool Truncated => DatagramLength > BytesReceived;
-    /// <summary>The errno when <see cref="Status"/> is <see cref="ReceiveStatus.Error"/>, else 0.</summary>
+    /// <summary>The errno when <see cref="Status"/> is <see cref="ReceiveStatus.Error"/>, EBADF when <see cref="ReceiveStatus.Closed"/>, else 0.</summary>
     public int Errno { get; }
     /// <summary>The errno's name (<c>ECONNREFUSED</c>), or null.</summary>
     public string? ErrorName => Errno == 0 ? null : Native.Errno.Name(Errno);

@@ -18,11 +18,14 @@ public readonly struct SendResult
 {
     internal SendResult(SendStatus status, int bytesSent, int errno) { Status = status; BytesSent = bytesSent; Errno = errno; }
 
+    /// <summary>A send on a closed socket: Closed with EBADF, as every closed operation reports.</summary>
+    internal static SendResult Closed => new(SendStatus.Closed, 0, Native.Errno.EBADF);
+
     /// <summary>How the send ended.</summary>
     public SendStatus Status { get; }
     /// <summary>Bytes sent (the whole datagram, or 0).</summary>
     public int BytesSent { get; }
-    /// <summary>The errno when <see cref="Status"/> is <see cref="SendStatus.Error"/>, else 0.</summary>
+    /// <summary>The errno when <see cref="Status"/> is <see cref="SendStatus.Error"/>, EBADF when <see cref="SendStatus.Closed"/>, else 0.</summary>
     public int Errno { get; }
     /// <summary>The errno's name (<c>EACCES</c>), or null.</summary>
     public string? ErrorName => Errno == 0 ? null : Native.Errno.Name(Errno);

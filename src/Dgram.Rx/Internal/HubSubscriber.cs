@@ -23,9 +23,8 @@ internal sealed class LeaseConverter(LeasePool pool) : IDatagramConverter<Datagr
 {
     public DatagramLease Convert(in RawDatagram raw)
     {
-        DatagramLease lease = pool.Rent(raw.Payload.Length, out byte[] buffer);
-        lease.Fill(raw.Payload, buffer, raw.Source, raw.Destination, raw.InterfaceIndex, raw.Sequence, raw.Truncated);
-        return lease;
+        LeaseSlot slot = pool.Rent(raw.Payload.Length, out byte[] buffer);
+        return slot.Fill(raw.Payload, buffer, raw.Source, raw.Destination, raw.InterfaceIndex, raw.Sequence, raw.Truncated);
     }
 
     public void Release(DatagramLease item) => item.Dispose();

@@ -77,7 +77,6 @@ public sealed class CoreTests
     [Theory]
     [InlineData(DatagramSocketError.FamilyMismatch, SocketError.AddressFamilyNotSupported)]
     [InlineData(DatagramSocketError.NotSupportedForFamily, SocketError.OperationNotSupported)]
-    [InlineData(DatagramSocketError.Closed, SocketError.OperationAborted)]
     [InlineData(DatagramSocketError.NotMulticast, SocketError.InvalidArgument)]
     [InlineData(DatagramSocketError.InvalidInterfaceName, SocketError.InvalidArgument)]
     public void DatagramSocketException_ValidationError_MapsToASocketError(DatagramSocketError error, SocketError expected)
@@ -86,6 +85,19 @@ public sealed class CoreTests
         Assert.Equal(expected, e.SocketErrorCode);
         Assert.Equal(error.ToString(), e.ErrorName);
         Assert.Equal("Op() failed: " + error, e.Message);
+    }
+
+    [Fact]
+    public void DatagramSocketException_Closed_AlwaysCarriesEbadf_WhicheverLayerMakesIt()
+    {
+        var made = DatagramSocketException.Closed("SetMulticastTtl", "3");
+        var bare = new DatagramSocketException("Send", DatagramSocketError.Closed, 0, "sock", "stopped");
+        foreach (var e in new[] { made, bare })
+        {
+            Assert.Equal((DatagramSocketError.Closed, Errno.EBADF, "EBADF"), (e.Error, e.Errno, e.ErrorName));
+            Assert.Equal(SocketError.OperationAborted, e.SocketErrorCode);
+        }
+        Assert.Equal("SetMulticastTtl(3) failed: EBADF (Bad file descriptor): the socket is closed", made.Message);
     }
 
     [Fact]

@@ -289,6 +289,78 @@ public abstract class ReceiveSendTests : SocketTestBase
         Assert.True(s.IsClosed);
     }
 
+    /// <summary>
+    /// Every operation on a closed socket reports the same thing: Closed with EBADF, naming itself and
+    /// its arguments (a setter used to report the getter it calls first, without arguments).
+    /// </summary>
+    [Fact]
+    public void EveryOperation_AfterDispose_ReportsClosedWithEbadf_NamingItselfAndItsArguments()
+    {
+        var s = BoundSender(out IPEndPoint ep);
+        s.Dispose();
+        IPAddress group = _f.NewGroup(), ssm = _f.NewSsmGroup(), source = _f.Tx0Sources[0];
+        int rx0 = LabNet.Index(LabNet.Rx0);
+        var throwing = new List<(string Operation, string? Arguments, Action Call)>
+        {
+            ("SetMulticastTtl", "3", () => s.SetMulticastTtl(3)),
+            ("SetMulticastLoop", "False", () => s.SetMulticastLoop(false)),
+            ("SetTrafficClass", "32", () => s.SetTrafficClass(32)),
+            ("SetMulticastInterface", LabNet.Rx0, () => s.SetMulticastInterface(LabNet.Rx0)),
+            ("SetMulticastInterface", rx0.ToString(CultureInfo.InvariantCulture), () => s.SetMulticastInterface(rx0)),
+            ("SetMulticastInterface", "null", () => s.SetMulticastInterface(null)),
+            ("SetReceiveBufferSize", "65536", () => s.SetReceiveBufferSize(65536)),
+            ("SetSendBufferSize", "65536", () => s.SetSendBufferSize(65536)),
+            ("SetReceiveMetadata", "HopLimit", () => s.SetReceiveMetadata(ReceiveMetadata.HopLimit)),
+            ("Bind", ep.ToString(), () => s.Bind(ep)),
+            ("Bind", $"{ep}, ReuseAddress", () => s.Bind(ep, AddressReuse.ReuseAddress)),
+            ("Connect", ep.ToString(), () => s.Connect(ep)),
+            ("JoinGroup", $"{group}, {LabNet.Rx0}", () => s.JoinGroup(group, LabNet.Rx0)),
+            ("LeaveGroup", $"{group}, null", () => s.LeaveGroup(group)),
+            ("JoinSourceGroup", $"{ssm}, {source}, {LabNet.Rx0}", () => s.JoinSourceGroup(ssm, source, LabNet.Rx0)),
+            ("LeaveSourceGroup", $"{ssm}, {source}, {LabNet.Rx0}", () => s.LeaveSourceGroup(ssm, source, LabNet.Rx0)),
+            ("BlockSource", $"{group}, {source}, {LabNet.Rx0}", () => s.BlockSource(group, source, LabNet.Rx0)),
+            ("UnblockSource", $"{group}, {source}, {LabNet.Rx0}", () => s.UnblockSource(group, source, LabNet.Rx0)),
+            ("GetMulticastTtl", null, () => s.GetMulticastTtl()),
+            ("GetMulticastLoop", null, () => s.GetMulticastLoop()),
+            ("GetMulticastInterface", null, () => s.GetMulticastInterface()),
+            ("GetTrafficClass", null, () => s.GetTrafficClass()),
+            ("GetReceiveBufferSize", null, () => s.GetReceiveBufferSize()),
+            ("LocalEndPoint", null, () => _ = s.LocalEndPoint),
+        };
+        if (!_f.IsV6)
+        {
+            throwing.Add(("SetBroadcast", "True", () => s.SetBroadcast(true)));
+            throwing.Add(("GetBroadcast", null, () => s.GetBroadcast()));
+        }
+        var wrong = new List<string>();
+        foreach (var (operation, arguments, call) in throwing)
+        {
+            var e = Assert.Throws<DatagramSocketException>(call);
+            if ((e.Operation, e.Arguments, e.Error, e.ErrorName) != (operation, arguments, DatagramSocketError.Closed, "EBADF"))
+            {
+                wrong.Add($"{operation}({arguments}) reported {e.Operation}({e.Arguments}) {e.Error} {e.ErrorName}");
+            }
+        }
+        var sendBatch = new DatagramSendBatch(2);
+        sendBatch.TryAdd("x"u8, ep);
+        using var receiveBatch = new DatagramBatch(2);
+        var results = new List<(string Operation, object Status, string? ErrorName)>
+        {
+            ("SendTo", s.SendTo("x"u8, ep, TimeSpan.Zero).Status, s.SendTo("x"u8, ep, TimeSpan.Zero).ErrorName),
+            ("SendTo(SocketAddress)", s.SendTo("x"u8, ep.Serialize(), TimeSpan.Zero).Status, s.SendTo("x"u8, ep.Serialize(), TimeSpan.Zero).ErrorName),
+            ("Send", s.Send("x"u8, TimeSpan.Zero).Status, s.Send("x"u8, TimeSpan.Zero).ErrorName),
+            ("SendSegmented", s.SendSegmented(new byte[20], 10, ep, TimeSpan.Zero).Status, s.SendSegmented(new byte[20], 10, ep, TimeSpan.Zero).ErrorName),
+            ("SendBatch", s.SendBatch(sendBatch, TimeSpan.Zero).Status, s.SendBatch(sendBatch, TimeSpan.Zero).ErrorName),
+            ("ReceiveFrom", s.ReceiveFrom(new byte[16], out _, TimeSpan.Zero).Status, s.ReceiveFrom(new byte[16], out _, TimeSpan.Zero).ErrorName),
+            ("ReceiveBatch", s.ReceiveBatch(receiveBatch, TimeSpan.Zero).Status, Errno.Name(s.ReceiveBatch(receiveBatch, TimeSpan.Zero).Errno)),
+        };
+        foreach (var (operation, status, errorName) in results)
+        {
+            if (status.ToString() != "Closed" || errorName != "EBADF") wrong.Add($"{operation} returned {status} {errorName}");
+        }
+        Assert.True(wrong.Count == 0, string.Join("\n", wrong));
+    }
+
     // ---- buffer sizes ----
 
     [Theory]

@@ -60,6 +60,47 @@ public sealed class OptmemLimitTests : SocketTestBase
             File.WriteAllText(OptmemMax, saved);
         }
     }
+
+    /// <summary>
+    /// ENOBUFS means a count limit or option memory alike. At optmem_max = 64 (measured on veth: one
+    /// membership fits, a second or a first source list does not) every failure is far below
+    /// igmp_max_memberships and the msf limits, so the error must name optmem_max, not them.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void MembershipChanges_PastOptmemMaxBelowTheCountLimits_NameOptmemMax(bool v6)
+    {
+        var f = v6 ? LabFamily.V6 : LabFamily.V4;
+        IPAddress source = f.Tx0Sources[0];
+        string saved = File.ReadAllText(OptmemMax).Trim();
+        try
+        {
+            File.WriteAllText(OptmemMax, "64");
+            var s = Receiver(f, out _);
+            IPAddress group = f.NewGroup();
+            s.JoinGroup(group, LabNet.Rx0);
+            var failures = new List<(string What, DatagramSocketException Error)>
+            {
+                ("second group", Assert.Throws<DatagramSocketException>(() => s.JoinGroup(f.NewGroup(), LabNet.Rx0))),
+                ("first blocked source", Assert.Throws<DatagramSocketException>(() => s.BlockSource(group, source, LabNet.Rx0))),
+                ("first source of a new group", Assert.Throws<DatagramSocketException>(() => Receiver(f, out _).JoinSourceGroup(f.NewSsmGroup(), source, LabNet.Rx0))),
+            };
+            File.WriteAllText(OptmemMax, saved);
+            foreach (var (what, e) in failures)
+            {
+                Assert.True(e.ErrorName is "ENOBUFS" or "ENOMEM", $"{what}: {e.Message}");
+                Assert.True(e.Message.Contains("net.core.optmem_max = 64", StringComparison.Ordinal), $"{what}: {e.Message}");
+                Assert.True(!e.Message.Contains("igmp_max", StringComparison.Ordinal) && !e.Message.Contains("mld_max", StringComparison.Ordinal), $"{what}: {e.Message}");
+            }
+            s.BlockSource(group, source, LabNet.Rx0); // with the memory back, the same change goes through
+            Assert.Equal(1, KernelTables.SourceFilter(f, LabNet.Index(LabNet.Rx0), group, source)?.Exclude);
+        }
+        finally
+        {
+            File.WriteAllText(OptmemMax, saved);
+        }
+    }
 }
 
 /// <summary>The hot path allocates nothing: counted process-wide, so this runs alone.</summary>
