@@ -119,22 +119,30 @@ public sealed class PacedSender : IDisposable
     }
 }
 
-/// <summary>The status events of a socket, kept in order, with waits that end on the event (never on a fixed sleep).</summary>
+/// <summary>
+/// The status events of a socket, kept in order, with waits that end on the event (never on a fixed sleep).
+/// Only the newest <see cref="Kept"/> events are kept (marks are absolute), so a long soak's own
+/// bookkeeping does not grow with every fault and pass for a leak of the library.
+/// </summary>
 public sealed class StatusLog : IObserver<SocketStatus>
 {
+    /// <summary>Events kept; a wait looks only at events since a recent mark.</summary>
+    public const int Kept = 1024;
+
     private readonly object _lock = new();
     private readonly List<SocketStatus> _events = [];
+    private int _dropped;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Where the log stands now: pass it to <see cref="WaitFor{T}"/> to look only at later events.</summary>
     public int Mark
     {
-        get { lock (_lock) return _events.Count; }
+        get { lock (_lock) return _dropped + _events.Count; }
     }
 
     public IReadOnlyList<SocketStatus> Since(int mark)
     {
-        lock (_lock) return _events.Skip(mark).ToList();
+        lock (_lock) return _events.Skip(Math.Max(0, mark - _dropped)).ToList();
     }
 
     public async Task<IReadOnlyList<T>> WaitFor<T>(int from, int count, TimeSpan timeout, Func<T, bool>? where = null) where T : SocketStatus
@@ -145,7 +153,7 @@ public sealed class StatusLog : IObserver<SocketStatus>
             Task changed;
             lock (_lock)
             {
-                var found = _events.Skip(from).OfType<T>().Where(e => where is null || where(e)).ToList();
+                var found = _events.Skip(Math.Max(0, from - _dropped)).OfType<T>().Where(e => where is null || where(e)).ToList();
                 if (found.Count >= count) return found;
                 changed = _changed.Task;
             }
@@ -164,6 +172,11 @@ public sealed class StatusLog : IObserver<SocketStatus>
         lock (_lock)
         {
             _events.Add(value);
+            if (_events.Count > Kept)
+            {
+                _events.RemoveAt(0);
+                _dropped++;
+            }
             changed = _changed;
             _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         }

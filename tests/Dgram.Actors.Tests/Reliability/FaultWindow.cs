@@ -28,7 +28,7 @@ public sealed class FaultWindow
     private static readonly ReceiverDrops None = new(0, 0, 0, 0);
     private readonly Func<string, int, bool> _applies;
     private readonly long[] _sentBefore;
-    private readonly IReadOnlyDictionary<string, ReceiverDrops> _dropsAtStart;
+    private IReadOnlyDictionary<string, ReceiverDrops> _dropsAtStart; // released at the end: only the difference is kept
     private readonly NetworkDrops _networkAtStart;
     private readonly Dictionary<string, ReceiverDrops> _dropsDuring = [];
     private long[] _sentByEnd = [];
@@ -84,6 +84,7 @@ public sealed class FaultWindow
         _sentByEnd = sentByEnd;
         // A receiver added after the window began counted all its drops inside it.
         foreach (var (receiver, drops) in dropsAtEnd) _dropsDuring[receiver] = _dropsAtStart.TryGetValue(receiver, out var start) ? drops.Since(start) : drops;
+        _dropsAtStart = new Dictionary<string, ReceiverDrops>();
         NetworkDuring = networkAtEnd - _networkAtStart;
         End = end;
     }
