@@ -147,10 +147,16 @@ internal sealed class ReceivePump
     }
 
     /// <summary>Back-pressure from a handler: stop reading until none wants the pause (checked every millisecond).</summary>
-    private void WaitWhilePaused()
+    private void WaitWhilePaused() => WaitWhile(static pump => pump.PauseRequested(), this);
+
+    /// <summary>
+    /// Parks the loop while <paramref name="wait"/> holds, until a stop or a suspend (checked every millisecond:
+    /// neither a handler's buffer nor an actor's mailbox signals when it drains). Reported as self-paused meanwhile.
+    /// </summary>
+    private void WaitWhile<T>(Func<T, bool> wait, T state)
     {
         _selfPaused = true;
-        while (!_stop && !_suspend && PauseRequested()) _parked.Wait(1); // _parked stays unset here: a plain 1 ms wait
+        while (!_stop && !_suspend && wait(state)) _parked.Wait(1); // _parked stays unset here: a plain 1 ms wait
         _selfPaused = false;
     }
 
@@ -234,9 +240,7 @@ internal sealed class ReceivePump
             case Offer.Told:
                 return 0;
             case Offer.Full:
-                _selfPaused = true;
-                while (!_stop && !_suspend && !s.Ended && !s.HalfEmpty) _parked.Wait(1); // _parked stays unset: a plain 1 ms wait
-                _selfPaused = false;
+                WaitWhile(static subscriber => !subscriber.Ended && !subscriber.HalfEmpty, s);
                 // Unsubscribed while the loop waited, or stopping (the drain at stop must not overrun the
                 // bound with the whole kernel queue): not delivered, counted.
                 if (s.Ended || (_stop && !s.HalfEmpty)) return s.CountDropped();

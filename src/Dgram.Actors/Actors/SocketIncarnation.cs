@@ -134,12 +134,21 @@ internal sealed class SocketIncarnation : UntypedActor
         if (_ledger.MulticastInterfaceSet) ApplyMulticastInterface();
         foreach (SocketLedger.Entry entry in _ledger.Memberships())
         {
-            int i = _settings.Groups.ToList().FindIndex(g => g.Group.Equals(entry.Group) && g.InterfaceName == entry.InterfaceName);
-            _step = i < 0 ? $"{nameof(SocketSettings.Groups)}({entry.Group})" : $"{nameof(SocketSettings.Groups)}[{i}]";
+            _step = GroupSetting(entry);
             entry.ActiveIndex = 0;
             entry.Status = MembershipStatus.Pending;
             TryJoin(entry, countRestored: _number > 1);
         }
+    }
+
+    /// <summary>The setting a membership came from (<c>Groups[3]</c>), or the group itself for one added by a command.</summary>
+    private string GroupSetting(SocketLedger.Entry entry)
+    {
+        for (int i = 0; i < _settings.Groups.Count; i++)
+        {
+            if (_settings.Groups[i].Group.Equals(entry.Group) && _settings.Groups[i].InterfaceName == entry.InterfaceName) return $"{nameof(SocketSettings.Groups)}[{i}]";
+        }
+        return $"{nameof(SocketSettings.Groups)}({entry.Group})";
     }
 
     private void ApplyMulticastInterface()

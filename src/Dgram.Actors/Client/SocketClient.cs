@@ -208,8 +208,7 @@ public sealed class SocketClient
     private bool IsKnownStopped() => Socket is IInternalActorRef { IsTerminated: true };
 #pragma warning restore CS0618
 
-    private DatagramSocketException Stopped(string operation) =>
-        new(operation, DatagramSocketError.Closed, Sockets.Native.Errno.EBADF, Socket.Path.Name, "the socket actor is stopped");
+    private DatagramSocketException Stopped(string operation) => DatagramSocketException.Closed(operation, Socket.Path.Name, "the socket actor is stopped");
 
     /// <summary>Only a dead or wedged actor leaves a command unanswered; report it as the socket error it is.</summary>
     private DatagramSocketException NoAnswer(string operation) =>

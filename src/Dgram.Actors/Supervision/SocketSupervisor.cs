@@ -127,8 +127,7 @@ public sealed class SocketSupervisor : UntypedActor, IWithTimers
         }
     }
 
-    private DatagramSocketException Closed(string operation, string why) =>
-        new(operation, DatagramSocketError.Closed, Errno.EBADF, _settings.Name, why);
+    private DatagramSocketException Closed(string operation, string why) => DatagramSocketException.Closed(operation, _settings.Name, why);
 
     /// <summary>Forgets in-flight commands the incarnation has answered (it records the last one in the shared state before its Done message).</summary>
     private void TrimAnswered()
