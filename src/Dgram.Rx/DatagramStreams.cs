@@ -1,5 +1,6 @@
 using Dgram.Actors.Client;
 using Dgram.Actors.Protocol;
+using Dgram.Actors.Supervision;
 using Dgram.Rx.Internal;
 
 namespace Dgram.Rx;
@@ -40,6 +41,12 @@ public sealed class DatagramStreams : IDisposable
 
     /// <summary>The pool behind <see cref="Leases"/> (its <see cref="LeasePool.Outstanding"/> shows undisposed leases).</summary>
     public LeasePool Pool { get; }
+
+    /// <summary>
+    /// The handler these streams registered with the socket's read loop: the read loop calls it once per
+    /// datagram and it fans the datagram out to every subscriber (the micro benchmark drives it directly).
+    /// </summary>
+    internal IDatagramHandler Handler => _hub;
 
     /// <summary>The socket's status events: restarting, restored, membership pending/restored, receive errors, failed, stopped.</summary>
     public IObservable<SocketStatus> Status => _hub.Status;
