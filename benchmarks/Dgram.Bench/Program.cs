@@ -16,6 +16,8 @@ using Dgram.Actors.Supervision;
 using Dgram.Bench;
 using Dgram.Rx;
 
+if (args.Length > 0 && args[0] == "scale") return await Scale.RunAsync(args[1..]);
+
 bool quick = args.Contains("--quick");
 string native = args.SkipWhile(a => a != "--native").Skip(1).FirstOrDefault() ?? "benchmarks/native/bin";
 double seconds = quick ? 1.5 : 4;
@@ -54,7 +56,7 @@ var rtt = new List<(string Name, double P50, double P99)>
 if (rttOnly)
 {
     foreach (var (name, p50, p99) in rtt) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"round trip {name,-10} p50 {p50,7:F1} us  p99 {p99,7:F1} us"));
-    return;
+    return 0;
 }
 var sends = await Senders.Measure(system, native, seconds, ++port + 10);
 var fanOut = await FanOut.Measure(system, port += 20, quick ? 1 : 2);
@@ -65,3 +67,4 @@ if (charts is not null)
     Chart.Write(charts, results, rtt, sends);
     Console.Error.WriteLine($"charts written to {charts}/throughput.png, allocation.png, latency.png");
 }
+return 0;

@@ -5,7 +5,8 @@ namespace Dgram.Actors.Diagnostics;
 /// <summary>
 /// The <c>Dgram.Actors</c> meter: datagrams and bytes received and sent, drops, send failures, restarts
 /// and restored memberships, each tagged <c>socket</c> = the socket's name. The read loop adds once
-/// per batch, not per datagram.
+/// per batch, not per datagram. One gauge for the whole process, untagged: <c>dgram.buffers.bytes</c>,
+/// the batch storage the library holds.
 /// </summary>
 public static class DgramMetrics
 {
@@ -26,6 +27,9 @@ public static class DgramMetrics
     internal static readonly Counter<long> MembershipsRestored = s_meter.CreateCounter<long>("dgram.memberships.restored", "{membership}");
     internal static readonly Counter<long> SubscriberDrops = s_meter.CreateCounter<long>("dgram.drops.subscriber", "{datagram}", "Dropped by a subscriber's bound or overflow policy (actor and Rx subscribers)");
     internal static readonly Counter<long> CommandsRefused = s_meter.CreateCounter<long>("dgram.commands.refused", "{command}", "Refused at once because the socket's queue was full");
+
+    internal static readonly ObservableGauge<long> BufferBytes = s_meter.CreateObservableGauge("dgram.buffers.bytes", () => Sockets.BatchStorage.Bytes, "By",
+        "Receive and send batch storage the library holds, pinned outside the moving heap");
 
     internal static KeyValuePair<string, object?> Tag(string socket) => new("socket", socket);
 }

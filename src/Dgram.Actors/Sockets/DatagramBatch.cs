@@ -45,7 +45,7 @@ public sealed unsafe class DatagramBatch : IDisposable
         _datagramSize = datagramSize;
         _controlSize = (controlSize + 7) & ~7;
         int size = capacity * (sizeof(MMsgHdr) + sizeof(IoVec) + Const.SockAddrStorage + _controlSize + datagramSize) + 8;
-        _storage = GC.AllocateArray<byte>(size, pinned: true);
+        _storage = BatchStorage.Allocate(size);
         // 8-byte alignment for the headers (the array data is 8-aligned on 64-bit, checked anyway).
         byte* data = (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage));
         int pad = (int)((8 - ((nint)data & 7)) & 7);
@@ -162,12 +162,17 @@ public sealed unsafe class DatagramBatch : IDisposable
     {
         int state = Interlocked.Or(ref _state, Disposed);
         if (state == 0) ReleaseStorage(); // else a receive holds it (it releases) or Dispose already ran
+        GC.SuppressFinalize(this);
     }
+
+    /// <summary>A batch dropped undisposed: its storage goes with it, and leaves the gauge with it.</summary>
+    ~DatagramBatch() => Dispose();
 
     private void ReleaseStorage()
     {
         Count = 0;
-        Volatile.Write(ref _storage, null);
+        // Null when the constructor refused its arguments (the finalizer still runs).
+        if (Interlocked.Exchange(ref _storage, null) is byte[] storage) BatchStorage.Release(storage);
     }
 }
 

@@ -25,7 +25,7 @@ public sealed unsafe class DatagramSendBatch
         Capacity = capacity;
         _maxDatagramSize = maxDatagramSize;
         int size = capacity * (sizeof(MMsgHdr) + sizeof(IoVec) + Const.SockAddrStorage + maxDatagramSize) + 8;
-        _storage = GC.AllocateArray<byte>(size, pinned: true);
+        _storage = BatchStorage.Allocate(size);
         byte* data = (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage));
         byte* block = data + (int)((8 - ((nint)data & 7)) & 7);
         _headers = (MMsgHdr*)block;
@@ -62,6 +62,13 @@ public sealed unsafe class DatagramSendBatch
 
     /// <summary>Keeps the array alive while the kernel reads the pointers into it.</summary>
     internal void KeepAlive() => GC.KeepAlive(_storage);
+
+    /// <summary>The batch has no Dispose: its storage goes when the GC collects it, and leaves the gauge then.</summary>
+    ~DatagramSendBatch()
+    {
+        // Null when the constructor refused its arguments (the finalizer still runs).
+        if (_storage is not null) BatchStorage.Release(_storage);
+    }
 }
 
 /// <summary>The outcome of a batch send.</summary>

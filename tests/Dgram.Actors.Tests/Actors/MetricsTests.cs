@@ -1,11 +1,13 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using System.Net;
+using Akka.Actor;
 using Dgram.Actors.Client;
 using Dgram.Actors.Diagnostics;
 using Dgram.Actors.Protocol;
 using Dgram.Actors.Sockets;
 using Dgram.Actors.Tests.Lab;
+using Dgram.Actors.Tests.Sockets;
 using Xunit;
 using static Dgram.Actors.Protocol.SocketProtocol;
 
@@ -110,3 +112,98 @@ public sealed class MetricsTestsV4() : MetricsTests(LabFamily.V4);
 
 [Trait("Area", "Actor")]
 public sealed class MetricsTestsV6() : MetricsTests(LabFamily.V6);
+
+/// <summary>
+/// The <c>dgram.buffers.bytes</c> gauge, read as any <see cref="MeterListener"/> reads it: batch storage
+/// counted from its allocation until its release. Serial: every other test's sockets hold batches too,
+/// and would move the process-wide gauge under these assertions.
+/// </summary>
+[Collection(SerialCollection.Name)]
+[Trait("Area", "Actor")]
+public sealed class BufferGaugeTests : ActorTestBase
+{
+    private const string Gauge = "dgram.buffers.bytes";
+
+    /// <summary>The gauge now; 0 while it is unpublished (nothing was ever allocated then).</summary>
+    private static long Read()
+    {
+        long value = 0;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == DgramMetrics.MeterName && instrument.Name == Gauge) l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<long>((_, v, _, _) => value = v);
+        listener.Start();
+        listener.RecordObservableInstruments();
+        return value;
+    }
+
+    /// <summary>Earlier tests' undisposed batches are released by their finalizers: run those now, not mid-test.</summary>
+    private static void SettleFinalizers()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+    }
+
+    [Fact]
+    public void DatagramBatch_Created_RaisesTheGauge_HeldByAReceiveThroughDispose_FallsOnceOnRelease()
+    {
+        const int capacity = 64, size = 65536, payloads = capacity * size; // the storage is at least its payload slots
+        SettleFinalizers();
+        long before = Read();
+
+        var batch = new DatagramBatch(capacity, size);
+        long created = Read();
+        Assert.InRange(created - before, payloads, payloads + capacity * 1024);
+
+        // A receive holds the storage: Dispose leaves it counted until the receive lets go.
+        batch.Acquire();
+        batch.Dispose();
+        Assert.Equal(created, Read());
+        Assert.False(batch.Release());
+        long released = Read();
+        Assert.Equal(before, released);
+
+        batch.Dispose(); // idempotent: nothing is uncounted twice
+        Assert.Equal(released, Read());
+    }
+
+    [Fact]
+    public void DatagramSendBatch_Collected_LowersTheGauge()
+    {
+        const int capacity = 64, size = 2048;
+        SettleFinalizers();
+        long before = Read();
+        long created = CreateAndDrop(capacity, size);
+        Assert.InRange(created - before, capacity * size, capacity * (size + 1024));
+
+        SettleFinalizers();
+        Assert.Equal(before, Read());
+    }
+
+    /// <summary>Not inlined, so that nothing in the test keeps the batch reachable.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static long CreateAndDrop(int capacity, int size)
+    {
+        var batch = new DatagramSendBatch(capacity, size);
+        long created = Read();
+        GC.KeepAlive(batch);
+        return created;
+    }
+
+    [Fact]
+    public async Task SocketActor_Started_HoldsItsReceiveBatchInTheGauge_UntilStopped()
+    {
+        const int batchSize = 64, size = 65536;
+        SettleFinalizers();
+        long before = Read();
+        var (client, _) = await StartReceiver(LabFamily.V4, s => s with { BatchSize = batchSize, MaxDatagramSize = size });
+        // The read loop allocates its batch on its own thread, right after the start.
+        await AwaitAssertAsync(() => Assert.InRange(Read() - before, batchSize * size, batchSize * (size + 1024)), Arrival);
+
+        Assert.True(await client.Socket.GracefulStop(Arrival));
+        await AwaitAssertAsync(() => Assert.Equal(before, Read()), Arrival);
+    }
+}
