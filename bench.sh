@@ -1,33 +1,87 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark (benchmarks/Dgram.Bench): receive throughput of raw .NET, Akka.IO, the socket
-# core, its batched path and the actor + Rx paths against C recvfrom/recvmmsg ceilings, under a C
-# sendmmsg sender compiled here; then round-trip latency. Runs inside a private network namespace
-# (loopback only). Prints a table, then one line per figure. --quick keeps it under ~90 s.
-# --micro runs the BenchmarkDotNet per-operation benchmarks (benchmarks/Dgram.Micro) instead.
+# The benchmark (benchmarks/Dgram.Bench, README "Performance"): receive ceilings by paced sweeps, CPU per
+# datagram at one common rate, send CPU at a fixed rate, round trips, fan-out and scale. Every path runs
+# in a process of its own pinned to core 1, the C sender (benchmarks/native/pace.c, UDP GSO) to core 0,
+# inside a private network namespace with the veth lab (lab/lab.sh): nothing leaves the machine.
+#
+#   ./bench.sh [--quick] [--save] [--reps N] [--only receive,cpu,send,rtt,fanout,scale]
+#   ./bench.sh --micro [--save] [BenchmarkDotNet options]    per-operation costs (benchmarks/Dgram.Micro)
+#
+# Results go to benchmarks/out/ (untracked); --save also copies them to benchmarks/results/, the files
+# the README quotes. --quick: fewer paths, shorter steps, coarser bisection (under 5 minutes on 2 cores).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1 MSBUILDDISABLENODEREUSE=1
 
-command -v gcc >/dev/null 2>&1 || { echo "bench.sh: gcc not found (needed for the C sender and ceilings)" >&2; exit 2; }
-mkdir -p benchmarks/native/bin
-gcc -O2 -o benchmarks/native/bin/blast benchmarks/native/blast.c
-gcc -O2 -o benchmarks/native/bin/sink benchmarks/native/sink.c
-dotnet build benchmarks/Dgram.Bench/Dgram.Bench.csproj -c Release -v quiet -nologo >&2
-if [[ ${1:-} == --micro ]]; then
-  shift
-  dotnet build benchmarks/Dgram.Micro/Dgram.Micro.csproj -c Release -v quiet -nologo >&2
-  # In-process: BenchmarkDotNet would otherwise build a project per run, and the namespace has no NuGet.
-  exec unshare -n lab/lab.sh dotnet benchmarks/Dgram.Micro/bin/Release/net10.0/Dgram.Micro.dll --filter '*' --inProcess --job short "$@"
-fi
-mkdir -p benchmarks/results
-bench=(dotnet benchmarks/Dgram.Bench/bin/Release/net10.0/Dgram.Bench.dll --native benchmarks/native/bin --charts benchmarks/results "$@")
+save=0 micro=0 quick=0
+args=()
+for a in "$@"; do
+  case $a in
+    --save) save=1 ;;
+    --micro) micro=1 ;;
+    *) [[ $a == --quick ]] && quick=1; args+=("$a") ;;
+  esac
+done
 
-# The text results go beside the charts (benchmarks/results/results.txt) as well as to stdout.
-if [[ $EUID -eq 0 ]] && unshare -n true 2>/dev/null; then
-  unshare -n lab/lab.sh "${bench[@]}" | tee benchmarks/results/results.txt
-elif unshare -rn true 2>/dev/null; then
-  unshare -rn lab/lab.sh "${bench[@]}" | tee benchmarks/results/results.txt
-else
-  echo "bench.sh: no private network namespace; running on the host's loopback" >&2
-  "${bench[@]}" | tee benchmarks/results/results.txt
+missing=()
+for tool in gcc taskset ss; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+if ((${#missing[@]} > 0)); then
+  # Debian/Ubuntu: gcc, util-linux (taskset) and iproute2 (ss); installed when we may, else named.
+  if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq >&2 && apt-get install -y -qq gcc util-linux iproute2 >&2
+  else
+    echo "bench.sh: missing ${missing[*]} (Debian: apt-get install gcc util-linux iproute2)" >&2
+    exit 2
+  fi
+fi
+if [[ $(nproc) -lt 2 ]]; then
+  echo "bench.sh: needs 2 cores (the sender on one, the path under test on the other)" >&2
+  exit 2
+fi
+
+mkdir -p benchmarks/native/bin benchmarks/out
+gcc -O2 -Wall -Wextra -Werror -o benchmarks/native/bin/pace benchmarks/native/pace.c
+gcc -O2 -Wall -Wextra -Werror -pthread -o benchmarks/native/bin/sink benchmarks/native/sink.c
+# Restore and build need the network: outside the namespace.
+dotnet build benchmarks/Dgram.Bench/Dgram.Bench.csproj -c Release -v quiet -nologo >&2
+
+in_lab() {
+  if [[ $EUID -eq 0 ]] && unshare -n true 2>/dev/null; then
+    unshare -n lab/lab.sh "$@"
+  elif unshare -rn true 2>/dev/null; then
+    unshare -rn lab/lab.sh "$@"
+  else
+    echo "bench.sh: cannot make a private network namespace (unshare -n); refusing to run on the host's network" >&2
+    exit 2
+  fi
+}
+
+if ((micro)); then
+  dotnet build benchmarks/Dgram.Micro/Dgram.Micro.csproj -c Release -v quiet -nologo >&2
+  rm -rf benchmarks/out/micro
+  # In-process: BenchmarkDotNet would otherwise build a project per run, and the namespace has no NuGet.
+  in_lab dotnet benchmarks/Dgram.Micro/bin/Release/net10.0/Dgram.Micro.dll --filter '*' --inProcess --job short \
+    --artifacts benchmarks/out/micro "${args[@]}"
+  if ((save)); then
+    cat benchmarks/out/micro/results/*-report-github.md >benchmarks/results/micro.md
+    echo "bench.sh: saved benchmarks/results/micro.md" >&2
+  fi
+  exit 0
+fi
+
+out=benchmarks/out/bench.txt
+# 1,000 socket actors (the scale lines) need more than the default 1,024 descriptors.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+# Receive steering (RPS) to core 1: on lo and veth the kernel's receive work (IP, UDP, socket queueing,
+# wake-ups) otherwise runs as softirq on the *sender's* core, and the sender, not the path under test,
+# sets the ceiling. With it, the receiving core pays the kernel's receive work as a real host does.
+# rps_cpus is per device in sysfs: a sysfs of the lab namespace, mounted in a mount namespace of its own.
+steer='mount -t sysfs sysfs /sys && for q in /sys/class/net/*/queues/rx-*/rps_cpus; do echo 2 >"$q"; done && exec "$@"'
+# The orchestrator stays off core 1 (it starts each process with the core it belongs on).
+in_lab unshare -m sh -c "$steer" steer taskset -c 0 \
+  dotnet benchmarks/Dgram.Bench/bin/Release/net10.0/Dgram.Bench.dll run --native benchmarks/native/bin "${args[@]}" | tee "$out"
+if ((save)); then
+  name=bench$( ((quick)) && echo -quick).txt
+  cp "$out" "benchmarks/results/$name"
+  echo "bench.sh: saved benchmarks/results/$name" >&2
 fi

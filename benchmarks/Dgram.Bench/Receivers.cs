@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using Akka.Actor;
@@ -9,7 +10,37 @@ using Dgram.Rx;
 
 namespace Dgram.Bench;
 
-/// <summary>A receiver under test: started on a port, counts datagrams until stopped.</summary>
+/// <summary>
+/// Where a receiver listens: a unicast address, or a group (source-specific when <see cref="Source"/> is
+/// set) joined on <see cref="Interface"/> with the socket bound to the group. Every path asks for the
+/// same receive buffer.
+/// </summary>
+internal sealed record Target(IPAddress Bind, int Port, IPAddress? Group, IPAddress? Source, string? Interface, int ReceiveBuffer)
+{
+    public AddressFamily Family => Bind.AddressFamily;
+    public IPEndPoint EndPoint => new(Bind, Port);
+
+    /// <summary>
+    /// Socket <paramref name="i"/> of several: port + i, and group + i (as the C sender's <c>--dests</c>)
+    /// when each socket has its own group; the same target when they share one.
+    /// </summary>
+    public Target Nth(int i, bool distinct)
+    {
+        if (!distinct || i == 0) return this;
+        IPAddress? group = Group is null ? null : Offset(Group, i);
+        return this with { Port = Port + i, Group = group, Bind = group ?? Bind };
+    }
+
+    private static IPAddress Offset(IPAddress address, int i)
+    {
+        byte[] bytes = address.GetAddressBytes();
+        if (bytes.Length == 4) BinaryPrimitives.WriteUInt32BigEndian(bytes, BinaryPrimitives.ReadUInt32BigEndian(bytes) + (uint)i);
+        else BinaryPrimitives.WriteUInt16BigEndian(bytes.AsSpan(14), (ushort)(BinaryPrimitives.ReadUInt16BigEndian(bytes.AsSpan(14)) + i));
+        return new IPAddress(bytes);
+    }
+}
+
+/// <summary>A receiver under test: listening once started, counts datagrams until disposed.</summary>
 internal interface IReceiver : IAsyncDisposable
 {
     long Count { get; }
@@ -19,17 +50,19 @@ internal interface IReceiver : IAsyncDisposable
 
 internal static class Receivers
 {
-    public static IEnumerable<(string Name, Func<int, Task<IReceiver>> Start)> All(ActorSystem system) =>
-    [
-        ("raw_sync", p => Task.FromResult<IReceiver>(new RawSync(p))),
-        ("raw_async", p => Task.FromResult<IReceiver>(new RawAsync(p))),
-        ("akka_io", p => AkkaIo.Start(system, p)),
-        ("core_sync", p => Task.FromResult<IReceiver>(new CoreSync(p))),
-        ("batched", p => Task.FromResult<IReceiver>(new CoreBatched(p))),
-        ("actor_rx_inline_zero_copy", p => ActorRx.Start(system, p, leases: true, inline: true)),
-        ("actor_rx_inline_owned", p => ActorRx.Start(system, p, leases: false, inline: true)),
-        ("actor_rx_buffered_zero_copy", p => ActorRx.Start(system, p, leases: true, inline: false)),
-    ];
+    /// <summary>Every receive path by name; <c>shared</c> says several sockets share the target's port.</summary>
+    public static readonly IReadOnlyDictionary<string, Func<ActorSystem, Target, bool, Task<IReceiver>>> Paths =
+        new Dictionary<string, Func<ActorSystem, Target, bool, Task<IReceiver>>>
+        {
+            ["raw_sync"] = (_, t, shared) => Task.FromResult<IReceiver>(new RawSync(t, shared)),
+            ["raw_async"] = (_, t, shared) => Task.FromResult<IReceiver>(new RawAsync(t, shared)),
+            ["akka_io"] = (system, t, _) => AkkaIo.Start(system, t),
+            ["core_sync"] = (_, t, shared) => Task.FromResult<IReceiver>(new CoreSync(t, shared)),
+            ["batched"] = (_, t, shared) => Task.FromResult<IReceiver>(new CoreBatched(t, shared)),
+            ["actor_rx_inline"] = (system, t, shared) => ActorRx.Start(system, t, shared, leases: true, inline: true),
+            ["actor_rx_inline_owned"] = (system, t, shared) => ActorRx.Start(system, t, shared, leases: false, inline: true),
+            ["actor_rx_buffered"] = (system, t, shared) => ActorRx.Start(system, t, shared, leases: true, inline: false),
+        };
 
     /// <summary>A receive loop on its own thread; <c>receiveOnce</c> returns how many datagrams one call took (0 on timeout).</summary>
     private abstract class ThreadReceiver : IReceiver
@@ -42,8 +75,8 @@ internal static class Receivers
         {
             _thread = new Thread(() =>
             {
-                while (!_stop) _count += receiveOnce();
-            }) { IsBackground = true };
+                while (!_stop) Volatile.Write(ref _count, _count + receiveOnce());
+            }) { IsBackground = true, Name = "receive" };
             _thread.Start();
         }
 
@@ -60,10 +93,26 @@ internal static class Receivers
         }
     }
 
-    private static Socket RawSocket(int port)
+    /// <summary>
+    /// A .NET socket bound and joined as the target says. Joins use MCAST_JOIN_(SOURCE_)GROUP, which name
+    /// the interface by index for both families (.NET has no IPv6 source-specific join); a shared port
+    /// uses SO_REUSEADDR alone (.NET's ReuseAddress adds SO_REUSEPORT, which breaks IPv4 source filters).
+    /// </summary>
+    private static Socket RawSocket(Target t, bool shared)
     {
-        var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp) { ReceiveBufferSize = 4 << 20 };
-        s.Bind(new IPEndPoint(IPAddress.Loopback, port));
+        var s = new Socket(t.Family, SocketType.Dgram, ProtocolType.Udp) { ReceiveBufferSize = t.ReceiveBuffer };
+        if (shared) s.SetRawSocketOption(1 /* SOL_SOCKET */, 2 /* SO_REUSEADDR */, BitConverter.GetBytes(1));
+        s.Bind(t.EndPoint);
+        if (t.Group is not null)
+        {
+            int level = t.Family == AddressFamily.InterNetwork ? 0 /* IPPROTO_IP */ : 41 /* IPPROTO_IPV6 */;
+            // struct group_source_req / group_req: a 32-bit interface index, padding to 8, then sockaddr_storage(s).
+            byte[] request = new byte[t.Source is null ? 136 : 264];
+            BinaryPrimitives.WriteUInt32LittleEndian(request, (uint)NetworkInterfaceNames.GetIndex(t.Interface!));
+            new IPEndPoint(t.Group, 0).Serialize().Buffer.Span.CopyTo(request.AsSpan(8));
+            if (t.Source is not null) new IPEndPoint(t.Source, 0).Serialize().Buffer.Span.CopyTo(request.AsSpan(136));
+            s.SetRawSocketOption(level, t.Source is null ? 42 /* MCAST_JOIN_GROUP */ : 46 /* MCAST_JOIN_SOURCE_GROUP */, request);
+        }
         return s;
     }
 
@@ -72,12 +121,12 @@ internal static class Receivers
     {
         private readonly Socket _socket;
 
-        public RawSync(int port)
+        public RawSync(Target t, bool shared)
         {
-            _socket = RawSocket(port);
+            _socket = RawSocket(t, shared);
             _socket.ReceiveTimeout = 100;
-            byte[] buffer = new byte[2048];
-            var from = new SocketAddress(AddressFamily.InterNetwork);
+            byte[] buffer = new byte[65536];
+            var from = new SocketAddress(t.Family);
             Start(() =>
             {
                 try
@@ -103,19 +152,19 @@ internal static class Receivers
         private readonly CancellationTokenSource _stop = new();
         private long _count;
 
-        public RawAsync(int port)
+        public RawAsync(Target t, bool shared)
         {
-            _socket = RawSocket(port);
+            _socket = RawSocket(t, shared);
             _loop = Task.Run(async () =>
             {
-                byte[] buffer = new byte[2048];
-                var from = new SocketAddress(AddressFamily.InterNetwork);
+                byte[] buffer = new byte[65536];
+                var from = new SocketAddress(t.Family);
                 try
                 {
                     while (true)
                     {
                         await _socket.ReceiveFromAsync(buffer, SocketFlags.None, from, _stop.Token);
-                        _count++;
+                        Volatile.Write(ref _count, _count + 1);
                     }
                 }
                 catch (OperationCanceledException)
@@ -134,7 +183,7 @@ internal static class Receivers
         }
     }
 
-    /// <summary>Akka.IO Udp: a bound listener delivering Udp.Received to a handler actor.</summary>
+    /// <summary>Akka.IO Udp: a bound listener delivering Udp.Received to a handler actor, with the same receive buffer.</summary>
     private sealed class AkkaIo : IReceiver
     {
         private readonly Counter _counter;
@@ -146,11 +195,12 @@ internal static class Receivers
             _handler = handler;
         }
 
-        public static async Task<IReceiver> Start(ActorSystem system, int port)
+        public static async Task<IReceiver> Start(ActorSystem system, Target t)
         {
+            if (t.Group is not null) throw new ArgumentException("akka_io: multicast is not measured (Akka.IO has no source-specific join)");
             var counter = new Counter();
             var bound = new TaskCompletionSource();
-            IActorRef handler = system.ActorOf(Props.Create(() => new Handler(counter, bound, port)));
+            IActorRef handler = system.ActorOf(Props.Create(() => new Handler(counter, bound, t)));
             await bound.Task.WaitAsync(TimeSpan.FromSeconds(5));
             return new AkkaIo(counter, handler);
         }
@@ -163,15 +213,15 @@ internal static class Receivers
         {
             private IActorRef? _listener;
 
-            public Handler(Counter counter, TaskCompletionSource bound, int port)
+            public Handler(Counter counter, TaskCompletionSource bound, Target t)
             {
                 Receive<Udp.Bound>(_ =>
                 {
                     _listener = Sender;
                     bound.TrySetResult();
                 });
-                Receive<Udp.Received>(_ => counter.Value++);
-                Udp.Instance.Apply(Context.System).Manager.Tell(new Udp.Bind(Self, new IPEndPoint(IPAddress.Loopback, port)));
+                Receive<Udp.Received>(_ => Volatile.Write(ref counter.Value, counter.Value + 1));
+                Udp.Instance.Apply(Context.System).Manager.Tell(new Udp.Bind(Self, t.EndPoint, [new Inet.SO.ReceiveBufferSize(t.ReceiveBuffer)]));
             }
 
             protected override void PostStop() => _listener?.Tell(Udp.Unbind.Instance);
@@ -183,11 +233,12 @@ internal static class Receivers
         public long Value;
     }
 
-    private static DatagramSocket CoreSocket(int port)
+    private static DatagramSocket CoreSocket(Target t, bool shared)
     {
-        var s = DatagramSocket.Create(AddressFamily.InterNetwork);
-        s.SetReceiveBufferSize(4 << 20);
-        s.Bind(new IPEndPoint(IPAddress.Loopback, port));
+        if (t.Group is not null || shared) throw new ArgumentException("core paths: unicast only");
+        var s = DatagramSocket.Create(t.Family);
+        s.SetReceiveBufferSize(t.ReceiveBuffer);
+        s.Bind(t.EndPoint);
         return s;
     }
 
@@ -196,10 +247,10 @@ internal static class Receivers
     {
         private readonly DatagramSocket _socket;
 
-        public CoreSync(int port)
+        public CoreSync(Target t, bool shared)
         {
-            _socket = CoreSocket(port);
-            byte[] buffer = new byte[2048];
+            _socket = CoreSocket(t, shared);
+            byte[] buffer = new byte[65536];
             SocketAddress from = _socket.CreateSocketAddress();
             Start(() => _socket.ReceiveFrom(buffer, from, TimeSpan.FromMilliseconds(100)).Status == ReceiveStatus.Received ? 1 : 0);
         }
@@ -213,9 +264,9 @@ internal static class Receivers
         private readonly DatagramSocket _socket;
         private readonly DatagramBatch _batch = new(64, 2048, 0);
 
-        public CoreBatched(int port)
+        public CoreBatched(Target t, bool shared)
         {
-            _socket = CoreSocket(port);
+            _socket = CoreSocket(t, shared);
             Start(() =>
             {
                 var r = _socket.ReceiveBatch(_batch, TimeSpan.FromMilliseconds(100));
@@ -248,13 +299,17 @@ internal static class Receivers
             _counter = counter;
         }
 
-        public static async Task<IReceiver> Start(ActorSystem system, int port, bool leases, bool inline)
+        private static int s_next;
+
+        public static async Task<IReceiver> Start(ActorSystem system, Target t, bool shared, bool leases, bool inline)
         {
             var client = await SocketClient.StartAsync(system, new SocketSettings
             {
-                Name = "bench-" + port, Family = AddressFamily.InterNetwork, LocalEndPoint = new IPEndPoint(IPAddress.Loopback, port),
-                ReceiveBufferSize = 4 << 20, BatchSize = 64, MaxDatagramSize = 2048,
+                Name = "bench-" + Interlocked.Increment(ref s_next), Family = t.Family, LocalEndPoint = t.EndPoint,
+                Reuse = shared ? AddressReuse.ReuseAddress : AddressReuse.None,
+                ReceiveBufferSize = t.ReceiveBuffer, BatchSize = 64, MaxDatagramSize = 2048,
                 SocketOptions = new DatagramSocketOptions(), // no per-datagram metadata, as the raw paths
+                Groups = t.Group is null ? [] : [new GroupSettings(t.Group, t.Interface, t.Source is null ? null : [t.Source])],
             });
             var streams = await client.OpenStreamsAsync();
             var stats = new SubscriberStatistics();
@@ -281,7 +336,7 @@ internal static class Receivers
             public void OnNext(DatagramLease value)
             {
                 value.Dispose();
-                counter.Value++;
+                Volatile.Write(ref counter.Value, counter.Value + 1);
             }
 
             public void OnError(Exception error) { }
@@ -290,7 +345,7 @@ internal static class Receivers
 
         private sealed class OwnedCounter(Counter counter) : IObserver<Datagram>
         {
-            public void OnNext(Datagram value) => counter.Value++;
+            public void OnNext(Datagram value) => Volatile.Write(ref counter.Value, counter.Value + 1);
             public void OnError(Exception error) { }
             public void OnCompleted() { }
         }

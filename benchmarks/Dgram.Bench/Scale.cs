@@ -3,7 +3,6 @@ using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using Akka.Actor;
 using Dgram.Actors.Client;
 using Dgram.Actors.Diagnostics;
@@ -22,18 +21,19 @@ namespace Dgram.Bench;
 /// </summary>
 internal static class Scale
 {
+    public const string Usage = "scale --sockets N --iface NAME --port P   (N >= 0, P >= 1, P + N - 1 <= 65535)";
     private const int Settle = 1000, Idle = 5000;
 
     public static async Task<int> RunAsync(string[] args)
     {
-        if (Parse(args) is not var (n, iface, port))
-        {
-            Console.Error.WriteLine("usage: scale --sockets N --iface IFNAME --port P   (N ≥ 0, P ≥ 1, P + N - 1 ≤ 65535)");
-            return 2;
-        }
+        var o = new Options(args);
+        int n = o.Int("--sockets", -1), port = o.Int("--port", 0);
+        string iface = o.Required("--iface");
+        o.End();
+        if (n < 0 || port < 1 || port + n - 1 > 65535) throw new ArgumentException("--sockets N >= 0 and --port P >= 1 with P + N - 1 <= 65535");
         // Also opens stderr now: with descriptors exhausted, a first write to it would fail.
         Console.Error.WriteLine($"scale: {n} sockets on {iface} from port {port}");
-        var system = ActorSystem.Create("scale", "akka.loglevel = WARNING\nakka.log-dead-letters = off");
+        var system = Child.Threads.CreateActorSystem("scale");
         // A bare actor system idles at ~0.1 % of a core until its scheduler has fired once, then at 7–8 %
         // (LAB-FACTS): fire it, so that N = 0 is the baseline every socket count pays anyway.
         var fired = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -80,10 +80,10 @@ internal static class Scale
         }
 
         await Task.Delay(Settle);
-        TimeSpan cpu0 = CpuTime();
+        double cpu0 = Child.ProcessClock.CpuMicroseconds();
         clock.Restart();
         await Task.Delay(Idle);
-        double idlePct = (CpuTime() - cpu0).TotalMilliseconds / clock.Elapsed.TotalMilliseconds * 100;
+        double idlePct = (Child.ProcessClock.CpuMicroseconds() - cpu0) / 1000 / clock.Elapsed.TotalMilliseconds * 100;
         long threads = ProcStatus("Threads:");
         Console.Error.WriteLine($"scale: {OpenDescriptors()} descriptors open (limit {limit})");
         double rssMib = ProcStatus("VmRSS:") / 1024.0; // kB
@@ -102,46 +102,15 @@ internal static class Scale
         return 0;
     }
 
-    private static (int Sockets, string Iface, int Port)? Parse(string[] args)
-    {
-        int? sockets = null, port = null;
-        string? iface = null;
-        for (int i = 0; i < args.Length; i += 2)
-        {
-            if (i + 1 >= args.Length) return null;
-            string value = args[i + 1];
-            switch (args[i])
-            {
-                case "--sockets" when int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int s): sockets = s; break;
-                case "--port" when int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int p): port = p; break;
-                case "--iface" when value.Length > 0: iface = value; break;
-                default: return null;
-            }
-        }
-        if (sockets is not int n || port is not int first || iface is null) return null;
-        if (first < 1 || first + n - 1 > 65535) return null; // also keeps N within the 65,535 groups
-        return (n, iface, first);
-    }
-
     /// <summary>Socket <paramref name="index"/>'s own group: 239.255.0.1, 239.255.0.2, … (65,535 of them).</summary>
     private static IPAddress Group(int index) => new([239, 255, (byte)((index + 1) >> 8), (byte)(index + 1)]);
 
     /// <summary>How many of the sockets' groups the kernel lists as joined on <paramref name="iface"/>.</summary>
     private static int JoinedGroups(int n, string iface)
     {
-        int index = (int)if_nametoindex(iface);
+        int index = NetworkInterfaceNames.GetIndex(iface);
         var groups = Enumerable.Range(0, n).Select(Group).ToHashSet();
         return KernelMulticastTables.Igmp().Count(r => r.InterfaceIndex == index && groups.Contains(r.Group));
-    }
-
-    /// <summary>User + system time of the whole process, to the microsecond (getrusage(RUSAGE_SELF)).</summary>
-    private static TimeSpan CpuTime()
-    {
-        // struct rusage starts with ru_utime and ru_stime (struct timeval: seconds, microseconds);
-        // 14 more longs follow.
-        long[] usage = new long[18];
-        if (getrusage(0, usage) != 0) throw new InvalidOperationException($"getrusage(RUSAGE_SELF) failed: errno {Marshal.GetLastPInvokeError()}");
-        return TimeSpan.FromMicroseconds((usage[0] + usage[2]) * 1_000_000 + usage[1] + usage[3]);
     }
 
     /// <summary>The number after <paramref name="key"/> in /proc/self/status (VmRSS is in kB).</summary>
@@ -175,10 +144,4 @@ internal static class Scale
         listener.RecordObservableInstruments();
         return bytes;
     }
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern int getrusage(int who, [Out] long[] usage);
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern uint if_nametoindex(string name);
 }

@@ -1,54 +1,135 @@
-// A C receiver, the ceiling: recvfrom or recvmmsg on a port for a time.
-// usage: sink recvfrom|recvmmsg PORT SECONDS  -> prints the number of datagrams received
+// The benchmark's C receiver, the physical reference: recvmmsg (64 per call) or recvfrom on one socket,
+// unicast or joined to a group (source-specific when --source is given) on a named interface; or an
+// echo that sends each datagram back (round trips). IPv4 or IPv6, from the bind address.
+//
+// usage: sink --bind ADDR --port P [--mode recvmmsg|recvfrom|echo] [--group G [--source S] --iface NAME] [--rcvbuf B]
+// Protocol (the same as Dgram.Bench's receive mode): prints "ready rcvbuf=B" (the effective SO_RCVBUF),
+// then answers each "mark" line on stdin with "count=N dropped=0 cpu_us=U" (datagrams so far, this
+// process's user + system CPU); exits at "quit" or end of input.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #define BATCH 64
 
+static long long count;
+
+static double cpu_us(void) {
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e6 + u.ru_utime.tv_usec + u.ru_stime.tv_usec;
+}
+
+static void die(const char *what) { fprintf(stderr, "sink: %s: %s\n", what, strerror(errno)); exit(1); }
+static void usage(void) {
+    fprintf(stderr, "usage: sink --bind ADDR --port P [--mode recvmmsg|recvfrom|echo] [--group G [--source S] --iface NAME] [--rcvbuf B]\n");
+    exit(2);
+}
+
+static int parse(const char *text, int port, struct sockaddr_storage *out) {
+    memset(out, 0, sizeof *out);
+    struct sockaddr_in *a = (struct sockaddr_in *)out;
+    struct sockaddr_in6 *b = (struct sockaddr_in6 *)out;
+    if (inet_pton(AF_INET, text, &a->sin_addr) == 1) { a->sin_family = AF_INET; a->sin_port = htons(port); return AF_INET; }
+    if (inet_pton(AF_INET6, text, &b->sin6_addr) == 1) { b->sin6_family = AF_INET6; b->sin6_port = htons(port); return AF_INET6; }
+    fprintf(stderr, "sink: bad address %s\n", text);
+    exit(2);
+}
+
+static void *marks(void *arg) {
+    (void)arg;
+    char line[64];
+    while (fgets(line, sizeof line, stdin)) {
+        if (!strncmp(line, "quit", 4)) break;
+        if (!strncmp(line, "mark", 4)) {
+            printf("count=%lld dropped=0 cpu_us=%.0f\n", __atomic_load_n(&count, __ATOMIC_RELAXED), cpu_us());
+            fflush(stdout);
+        }
+    }
+    exit(0);
+}
+
 int main(int argc, char **argv) {
-    if (argc != 4) { fprintf(stderr, "usage: sink recvfrom|recvmmsg PORT SECONDS\n"); return 2; }
-    int mm = strcmp(argv[1], "recvmmsg") == 0;
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    int rcv = 4 << 20;
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
-    struct sockaddr_in me = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[2])), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    if (bind(fd, (struct sockaddr *)&me, sizeof me) != 0) { perror("bind"); return 1; }
-    struct timeval tv = { .tv_sec = 0, .tv_usec = 200000 };
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    printf("ready\n");
+    const char *bind_to = NULL, *group = NULL, *source = NULL, *iface = NULL, *mode = "recvmmsg";
+    int port = 0, rcvbuf = 4 << 20;
+    for (int i = 1; i < argc; i++) {
+        if (i + 1 >= argc) usage();
+        const char *k = argv[i], *v = argv[++i];
+        if (!strcmp(k, "--bind")) bind_to = v;
+        else if (!strcmp(k, "--port")) port = atoi(v);
+        else if (!strcmp(k, "--mode")) mode = v;
+        else if (!strcmp(k, "--group")) group = v;
+        else if (!strcmp(k, "--source")) source = v;
+        else if (!strcmp(k, "--iface")) iface = v;
+        else if (!strcmp(k, "--rcvbuf")) rcvbuf = atoi(v);
+        else usage();
+    }
+    int mm = !strcmp(mode, "recvmmsg"), echo = !strcmp(mode, "echo");
+    if (!bind_to || port <= 0 || port > 65535 || (!mm && !echo && strcmp(mode, "recvfrom")) || (group && !iface)) usage();
+
+    struct sockaddr_storage me;
+    int family = parse(bind_to, port, &me);
+    int fd = socket(family, SOCK_DGRAM, 0);
+    if (fd < 0) die("socket");
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) != 0) die("SO_RCVBUF");
+    socklen_t len = family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    if (bind(fd, (struct sockaddr *)&me, len) != 0) die("bind");
+    if (group) {
+        // MCAST_JOIN_(SOURCE_)GROUP name the interface by index and work for both families.
+        int level = family == AF_INET ? IPPROTO_IP : IPPROTO_IPV6;
+        unsigned index = if_nametoindex(iface);
+        if (index == 0) die("--iface");
+        if (source) {
+            struct group_source_req r = { .gsr_interface = index };
+            parse(group, 0, &r.gsr_group);
+            parse(source, 0, &r.gsr_source);
+            if (setsockopt(fd, level, MCAST_JOIN_SOURCE_GROUP, &r, sizeof r) != 0) die("MCAST_JOIN_SOURCE_GROUP");
+        } else {
+            struct group_req r = { .gr_interface = index };
+            parse(group, 0, &r.gr_group);
+            if (setsockopt(fd, level, MCAST_JOIN_GROUP, &r, sizeof r) != 0) die("MCAST_JOIN_GROUP");
+        }
+    }
+    int effective = 0;
+    socklen_t elen = sizeof effective;
+    getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &effective, &elen);
+    printf("ready rcvbuf=%d\n", effective);
     fflush(stdout);
-    static char buf[BATCH][2048];
+    pthread_t t;
+    if (pthread_create(&t, NULL, marks, NULL) != 0) die("pthread_create");
+
+    static char buf[BATCH][65536];
     struct sockaddr_storage from[BATCH];
     struct iovec iov[BATCH];
     struct mmsghdr msgs[BATCH];
     for (int i = 0; i < BATCH; i++) {
-        iov[i].iov_base = buf[i]; iov[i].iov_len = sizeof buf[i];
+        iov[i].iov_base = buf[i];
+        iov[i].iov_len = sizeof buf[i];
         memset(&msgs[i], 0, sizeof msgs[i]);
-        msgs[i].msg_hdr.msg_iov = &iov[i]; msgs[i].msg_hdr.msg_iovlen = 1;
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
         msgs[i].msg_hdr.msg_name = &from[i];
     }
-    long long got = 0;
-    struct timespec start, t;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    double seconds = atof(argv[3]);
     for (;;) {
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        if (t.tv_sec - start.tv_sec + (t.tv_nsec - start.tv_nsec) / 1e9 > seconds) break;
         if (mm) {
             for (int i = 0; i < BATCH; i++) msgs[i].msg_hdr.msg_namelen = sizeof from[i];
-            int n = recvmmsg(fd, msgs, BATCH, MSG_WAITFORONE, NULL); // return what is there, do not wait for a full batch
-            if (n > 0) got += n;
+            int n = recvmmsg(fd, msgs, BATCH, MSG_WAITFORONE, NULL); // what is there; never waits for a full batch
+            if (n > 0) __atomic_store_n(&count, count + n, __ATOMIC_RELAXED);
         } else {
-            socklen_t len = sizeof from[0];
-            if (recvfrom(fd, buf[0], sizeof buf[0], 0, (struct sockaddr *)&from[0], &len) >= 0) got++;
+            socklen_t flen = sizeof from[0];
+            ssize_t n = recvfrom(fd, buf[0], sizeof buf[0], 0, (struct sockaddr *)&from[0], &flen);
+            if (n < 0) continue;
+            __atomic_store_n(&count, count + 1, __ATOMIC_RELAXED);
+            if (echo) sendto(fd, buf[0], (size_t)n, 0, (struct sockaddr *)&from[0], flen);
         }
     }
-    printf("%lld\n", got);
-    return 0;
 }
