@@ -34,7 +34,7 @@ internal sealed class Bench
 
     private readonly bool _quick;
     private readonly int _reps;
-    private readonly double _stepSeconds, _cpuSeconds, _precision;
+    private readonly double _stepSeconds, _cpuSeconds, _warmSeconds, _precision;
     private int _port = 30000;
     private readonly Dictionary<string, List<Ceiling>> _ceilings = [];
     private readonly Dictionary<string, List<double>> _figures = [];
@@ -45,6 +45,8 @@ internal sealed class Bench
         _reps = reps;
         _stepSeconds = quick ? 0.3 : 1.0;
         _cpuSeconds = quick ? 0.5 : 2.0;
+        // Long enough for tiered compilation to settle: measured, 1 s of traffic still left methods at tier 0.
+        _warmSeconds = quick ? 1.0 : 3.0;
         _precision = quick ? 1.15 : 1.05;
     }
 
@@ -164,7 +166,8 @@ internal sealed class Bench
         await using ChildProcess rx = await StartReceiverAsync(c, port);
         Line($"rcvbuf {key}={await EffectiveReceiveBufferAsync(port)}");
         var send = Pacer(c.Where, port, size);
-        await Measure.StepAsync(rx, c.Fewest, send, 50_000, 0.3); // warm-up: JIT tiers and pools settle
+        await Measure.StepAsync(rx, c.Fewest, send, 100_000, _warmSeconds); // warm-up: JIT tiers and pools settle
+        await SettleAsync(rx);
         var ceilings = new List<Ceiling>();
         double? hint = null;
         for (int rep = 0; rep < reps; rep++)
@@ -210,7 +213,7 @@ internal sealed class Bench
                 string key = $"{path}_{size}";
                 await using ChildProcess rx = await StartReceiverAsync(c, port);
                 var send = Pacer(c.Where, port, size);
-                await Measure.StepAsync(rx, false, send, rate, 0.3);
+                await Measure.StepAsync(rx, false, send, rate, _warmSeconds);
                 var steps = new List<Step>();
                 for (int rep = 0; rep < _reps; rep++) steps.Add(await Measure.StepAsync(rx, false, send, rate, _cpuSeconds));
                 _figures[$"cpu_{key}"] = steps.Select(s => s.CpuUsPerDatagram).ToList();
@@ -255,6 +258,7 @@ internal sealed class Bench
                     await child.ReadyAsync();
                     ChildProcess c = child;
                     send = (r, s) => c.AskAsync($"run {F(r)} {F(s, "F3")}");
+                    await send(rate, _warmSeconds); // warm-up at the rate measured: JIT tiers settle
                 }
                 await SettleAsync(sink);
                 var steps = new List<Step>();
