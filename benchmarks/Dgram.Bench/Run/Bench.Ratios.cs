@@ -1,0 +1,40 @@
+namespace Dgram.Bench.Run;
+
+/// <summary>Ratios: per repetition, then the median and its spread.</summary>
+internal sealed partial class Bench
+{
+    private void Ratios()
+    {
+        if (_reps < 3) return;
+        foreach (int size in Sizes)
+        {
+            CeilingRatio("ceiling_actor_rx_inline_vs_raw_sync", "actor_rx_inline", "raw_sync", size);
+            CeilingRatio("ceiling_actor_rx_inline_vs_akka_io", "actor_rx_inline", "akka_io", size);
+            CeilingRatio("ceiling_batched_vs_c_recvmmsg", "batched", "c_recvmmsg", size);
+            CeilingRatio("ceiling_actor_rx_ssm_vs_raw_ssm", "actor_rx_ssm", "raw_ssm", size);
+            CeilingRatio("ceiling_actor_rx_ssm6_vs_raw_ssm6", "actor_rx_ssm6", "raw_ssm6", size);
+            FigureRatio($"cpu_actor_rx_inline_vs_c_recvmmsg_{size}", $"cpu_actor_rx_inline_{size}", $"cpu_c_recvmmsg_{size}");
+            FigureRatio($"cpu_actor_rx_inline_vs_raw_sync_{size}", $"cpu_actor_rx_inline_{size}", $"cpu_raw_sync_{size}");
+            FigureRatio($"cpu_send_actor_send_many_vs_c_gso_{size}", $"cpu_send_actor_send_many_{size}", $"cpu_send_c_gso_{size}");
+            FigureRatio($"cpu_send_actor_send_queued_vs_c_sendmmsg_{size}", $"cpu_send_actor_send_queued_{size}", $"cpu_send_c_sendmmsg_{size}");
+        }
+        FigureRatio("rtt_p99_actor_vs_raw_async", "rtt_p99_actor", "rtt_p99_raw_async");
+        FigureRatio("rtt_p99_actor_tell_vs_raw_async", "rtt_p99_actor_tell", "rtt_p99_raw_async");
+    }
+
+    /// <summary>Per repetition A / B, then the median and spread; a sender-limited repetition gives no ratio.</summary>
+    private void CeilingRatio(string name, string a, string b, int size)
+    {
+        if (!_ceilings.TryGetValue($"{a}_{size}", out var x) || !_ceilings.TryGetValue($"{b}_{size}", out var y)) return;
+        var pairs = x.Zip(y).Where(p => !p.First.SenderLimited && !p.Second.SenderLimited && p.Second.Rate > 0).Select(p => p.First.Rate / p.Second.Rate).ToList();
+        string limited = string.Join(", ", new[] { (a, x), (b, y) }.Where(t => t.Item2.Any(c => c.SenderLimited)).Select(t => $"{t.Item1}_{size}"));
+        if (pairs.Count < 3) Line($"ratio {name}_{size}=sender_limited ({limited})");
+        else Line($"ratio {name}_{size}={Spread.Of(pairs)!.Format("F2")}" + (limited.Length > 0 ? $" ({pairs.Count} clean repetitions; sender_limited in others: {limited})" : ""));
+    }
+
+    private void FigureRatio(string name, string a, string b)
+    {
+        if (!_figures.TryGetValue(a, out var x) || !_figures.TryGetValue(b, out var y)) return;
+        Line($"ratio {name}={Spread.Of(x.Zip(y).Select(p => p.First / p.Second))!.Format("F2")}");
+    }
+}

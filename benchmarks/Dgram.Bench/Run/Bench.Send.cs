@@ -1,0 +1,62 @@
+namespace Dgram.Bench.Run;
+
+/// <summary>Send CPU at a fixed rate into a C sink that confirms every datagram, and the kernel-accepted maximum.</summary>
+internal sealed partial class Bench
+{
+    private async Task SendAsync()
+    {
+        string[] paths = _quick
+            ? ["c_sendmmsg", "c_gso", "actor_send_many", "actor_send_queued"]
+            : ["c_sendto", "c_sendmmsg", "c_gso", "raw_sendto", "core_send_batched", "core_send_gso", "actor_send_many", "actor_send_queued"];
+        foreach (int size in Sizes)
+        {
+            int port = ++_port;
+            var sinkCase = new RxCase("c_recvmmsg", "c_recvmmsg", Placement.Loopback);
+            await using ChildProcess sink = await StartReceiverAsync(sinkCase, port);
+            double sinkCeiling = _ceilings.TryGetValue($"c_recvmmsg_{size}", out var cs) ? Spread.Of(cs.Select(x => x.Rate))!.Median : 200_000;
+            double rate = Math.Min(100_000, Math.Floor(sinkCeiling * 0.5 / 1000) * 1000);
+            Line($"# cpu_send: {F(rate)} datagrams/s of {size} B from each path into a C recvmmsg sink on lo, sender woken every 1 ms ({_reps} x {_cpuSeconds} s)");
+            foreach (string path in paths)
+            {
+                string key = $"{path}_{size}";
+                ChildProcess? child = null;
+                Func<double, double, Task<Fields>> send;
+                if (path.StartsWith("c_", StringComparison.Ordinal))
+                {
+                    send = Pacer(Placement.Loopback, port, size, path[2..], tickUs: 1000);
+                }
+                else
+                {
+                    child = ChildProcess.Managed(SenderCore, "send", ["--path", path, "--dest", "127.0.0.1", "--port", F(port), "--size", F(size)]);
+                    await child.ReadyAsync();
+                    ChildProcess c = child;
+                    send = (r, s) => c.AskAsync($"run {F(r)} {F(s, "F3")}");
+                    await send(rate, _warmSeconds); // warm-up at the rate measured: JIT tiers settle
+                }
+                await SettleAsync(sink);
+                var steps = new List<Step>();
+                for (int rep = 0; rep < _reps; rep++) steps.Add(await Measure.StepAsync(sink, false, send, rate, _cpuSeconds));
+                Step max = await Measure.StepAsync(sink, false, send, 0, _cpuSeconds);
+                if (child is not null) await child.DisposeAsync();
+                _figures[$"cpu_send_{key}"] = steps.Select(s => s.SenderCpuUsPerDatagram).ToList();
+                string flaw = steps.All(s => s.Lossless && s.Offered >= 0.97 * rate) ? ""
+                    : $" (not clean: offered down to {F(steps.Min(s => s.Offered))}/s, sink loss up to {steps.Max(s => s.Loss):P2})";
+                Line($"cpu_send {key}={Spread.Of(steps.Select(s => s.SenderCpuUsPerDatagram))!.Format("F3")}{flaw}");
+                Line($"send_max {key}={F(max.Offered)} (kernel accepted; the sink received {F(max.Received / (max.Sent / max.Offered))}/s)");
+            }
+        }
+    }
+
+    /// <summary>Waits until a receiver's count stops moving (datagrams from a warm-up drained).</summary>
+    private static async Task SettleAsync(ChildProcess receiver)
+    {
+        double last = -1;
+        for (int still = 0; still < 3;)
+        {
+            await Task.Delay(20);
+            double count = (await receiver.AskAsync("mark"))["count"];
+            still = count == last ? still + 1 : 0;
+            last = count;
+        }
+    }
+}
