@@ -4,22 +4,25 @@
 # in a process of its own pinned to core 1, the C sender (benchmarks/native/pace.c, UDP GSO) to core 0,
 # inside a private network namespace with the veth lab (lab/lab.sh): nothing leaves the machine.
 #
-#   ./bench.sh [--quick] [--save] [--reps N] [--only receive,cpu,send,rtt,fanout,scale]
+#   ./bench.sh [--quick] [--save] [--reps N] [--only receive,cpu,send,rtt,fanout,scale] [--no-steering]
 #   ./bench.sh --micro [--save] [BenchmarkDotNet options]    per-operation costs (benchmarks/Dgram.Micro)
 #
 # Results go to benchmarks/out/ (untracked); --save also copies them to benchmarks/results/, the files
 # the README quotes. --quick: fewer paths, shorter steps, coarser bisection (under 5 minutes on 2 cores).
+# --no-steering leaves the kernel's receive work on the sender's core (to show why the bench steers it).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1 MSBUILDDISABLENODEREUSE=1
 
-save=0 micro=0 quick=0
+save=0 micro=0 quick=0 steer=1
 args=()
 for a in "$@"; do
   case $a in
     --save) save=1 ;;
     --micro) micro=1 ;;
-    *) [[ $a == --quick ]] && quick=1; args+=("$a") ;;
+    --no-steering) steer=0 ;;
+    --quick) quick=1; args+=("$a") ;;
+    *) args+=("$a") ;;
   esac
 done
 
@@ -76,12 +79,17 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 # wake-ups) otherwise runs as softirq on the *sender's* core, and the sender, not the path under test,
 # sets the ceiling. With it, the receiving core pays the kernel's receive work as a real host does.
 # rps_cpus is per device in sysfs: a sysfs of the lab namespace, mounted in a mount namespace of its own.
-steer='mount -t sysfs sysfs /sys && for q in /sys/class/net/*/queues/rx-*/rps_cpus; do echo 2 >"$q"; done && exec "$@"'
+mask=2
+((steer)) || mask=0
+steer_cmd="mount -t sysfs sysfs /sys && for q in /sys/class/net/*/queues/rx-*/rps_cpus; do echo $mask >\"\$q\"; done && exec \"\$@\""
+
 # The orchestrator stays off core 1 (it starts each process with the core it belongs on).
-in_lab unshare -m sh -c "$steer" steer taskset -c 0 \
+in_lab unshare -m sh -c "$steer_cmd" steer taskset -c 0 \
   dotnet benchmarks/Dgram.Bench/bin/Release/net10.0/Dgram.Bench.dll run --native benchmarks/native/bin "${args[@]}" | tee "$out"
 if ((save)); then
-  name=bench$( ((quick)) && echo -quick).txt
-  cp "$out" "benchmarks/results/$name"
-  echo "bench.sh: saved benchmarks/results/$name" >&2
+  name=bench
+  if ((quick)); then name+=-quick; fi
+  if ((!steer)); then name+=-no-steering; fi
+  cp "$out" "benchmarks/results/$name.txt"
+  echo "bench.sh: saved benchmarks/results/$name.txt" >&2
 fi

@@ -85,10 +85,10 @@ internal static class Sweep
             if (await Lossless(mid)) lo = mid;
             else hi = mid;
         }
-        // The sender-limited check needs a step at 1.2x the ceiling: ask for 1.3x (up to three times, as a
-        // lossless one raises the ceiling) until one is lossy or the sender falls short of what was asked.
+        // The sender-limited check needs a step at 1.2x the ceiling: ask for 1.3x (again, as a
+        // lossless one raises the ceiling, up to six times) until one is lossy or the sender falls short of what was asked.
         double Best() => steps.Where(s => s.Lossless).Select(s => s.Offered).DefaultIfEmpty(0).Max();
-        for (int i = 0; i < 3 && Best() > 0 && steps.Max(s => s.Offered) < Ceiling.SenderMargin * Best(); i++)
+        for (int i = 0; i < 6 && Best() > 0 && steps.Max(s => s.Offered) < Ceiling.SenderMargin * Best(); i++)
         {
             double asked = Best() * 1.3;
             if (!await Lossless(asked) || steps[^1].Offered < 0.9 * asked) break;
