@@ -65,6 +65,11 @@ internal sealed partial class Bench
         Line($"# C sender (pace, UDP GSO, 64 per call) pinned to core {SenderCore}, the process under test to core {ReceiverCore}; " +
              $"{bench._reps} repetitions; steps of {bench._stepSeconds} s; lossless = loss <= {Step.LossLimit:P1}; SO_RCVBUF asked {ReceiveBuffer} for every path");
         Line($"# receive steering (RPS) cpu mask on lo: {Steering("lo")}, lab0a: {Steering("lab0a")} (2 = core 1: the kernel's receive work runs on the receiver's core)");
+        // Runtime settings change what is measured (DOTNET_ThreadPool_UnfairSemaphoreSpinLimit, say): name them.
+        string[] settings = Environment.GetEnvironmentVariables().Keys.Cast<string>()
+            .Where(k => k.StartsWith("DOTNET_", StringComparison.Ordinal) && k is not ("DOTNET_CLI_TELEMETRY_OPTOUT" or "DOTNET_NOLOGO" or "DOTNET_SKIP_FIRST_TIME_EXPERIENCE"))
+            .Order().Select(k => $"{k}={Environment.GetEnvironmentVariable(k)}").ToArray();
+        Line($"# runtime settings: {(settings.Length == 0 ? "defaults" : string.Join(' ', settings))}{(Environment.GetEnvironmentVariable("BENCH_AKKA_CONFIG") is { } akka ? $"; BENCH_AKKA_CONFIG={akka}" : "")}");
         if (only.Contains("receive")) await bench.ReceiveAsync();
         if (only.Contains("cpu")) await bench.CpuAtRateAsync();
         if (only.Contains("send")) await bench.SendAsync();
