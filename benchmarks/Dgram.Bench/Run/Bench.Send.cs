@@ -15,7 +15,8 @@ internal sealed partial class Bench
             await using ChildProcess sink = await StartReceiverAsync(sinkCase, port);
             double sinkCeiling = _ceilings.TryGetValue($"c_recvmmsg_{size}", out var cs) ? Spread.Of(cs.Select(x => x.Rate))!.Median : 200_000;
             double rate = Math.Min(100_000, Math.Floor(sinkCeiling * 0.5 / 1000) * 1000);
-            Line($"# cpu_send: {F(rate)} datagrams/s of {size} B from each path into a C recvmmsg sink on lo, sender woken every 1 ms ({_reps} x {_cpuSeconds} s)");
+            Line($"# cpu_send: {F(rate)} datagrams/s of {size} B from each path into a C recvmmsg sink on lo (its own ceiling: " +
+                 $"{(cs is null ? "not measured" : F(sinkCeiling) + "/s")}), sender woken every 1 ms ({_reps} x {_cpuSeconds} s)");
             foreach (string path in paths)
             {
                 string key = $"{path}_{size}";
