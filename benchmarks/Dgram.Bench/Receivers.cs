@@ -50,18 +50,21 @@ internal interface IReceiver : IAsyncDisposable
 
 internal static class Receivers
 {
-    /// <summary>Every receive path by name; <c>shared</c> says several sockets share the target's port.</summary>
-    public static readonly IReadOnlyDictionary<string, Func<ActorSystem, Target, bool, Task<IReceiver>>> Paths =
-        new Dictionary<string, Func<ActorSystem, Target, bool, Task<IReceiver>>>
+    /// <summary>
+    /// Every receive path by name; <c>shared</c> says several sockets share the target's port. Only the
+    /// paths that need an actor system create one: an idle actor system costs CPU a raw path must not pay.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, Func<Lazy<ActorSystem>, Target, bool, Task<IReceiver>>> Paths =
+        new Dictionary<string, Func<Lazy<ActorSystem>, Target, bool, Task<IReceiver>>>
         {
             ["raw_sync"] = (_, t, shared) => Task.FromResult<IReceiver>(new RawSync(t, shared)),
             ["raw_async"] = (_, t, shared) => Task.FromResult<IReceiver>(new RawAsync(t, shared)),
-            ["akka_io"] = (system, t, _) => AkkaIo.Start(system, t),
+            ["akka_io"] = (system, t, _) => AkkaIo.Start(system.Value, t),
             ["core_sync"] = (_, t, shared) => Task.FromResult<IReceiver>(new CoreSync(t, shared)),
             ["batched"] = (_, t, shared) => Task.FromResult<IReceiver>(new CoreBatched(t, shared)),
-            ["actor_rx_inline"] = (system, t, shared) => ActorRx.Start(system, t, shared, leases: true, inline: true),
-            ["actor_rx_inline_owned"] = (system, t, shared) => ActorRx.Start(system, t, shared, leases: false, inline: true),
-            ["actor_rx_buffered"] = (system, t, shared) => ActorRx.Start(system, t, shared, leases: true, inline: false),
+            ["actor_rx_inline"] = (system, t, shared) => ActorRx.Start(system.Value, t, shared, leases: true, inline: true),
+            ["actor_rx_inline_owned"] = (system, t, shared) => ActorRx.Start(system.Value, t, shared, leases: false, inline: true),
+            ["actor_rx_buffered"] = (system, t, shared) => ActorRx.Start(system.Value, t, shared, leases: true, inline: false),
         };
 
     /// <summary>A receive loop on its own thread; <c>receiveOnce</c> returns how many datagrams one call took (0 on timeout).</summary>

@@ -74,7 +74,7 @@ int main(int argc, char **argv) {
         else usage();
     }
     int mm = !strcmp(mode, "recvmmsg"), echo = !strcmp(mode, "echo");
-    if (!bind_to || port <= 0 || port > 65535 || (!mm && !echo && strcmp(mode, "recvfrom")) || (group && !iface)) usage();
+    if (!bind_to || port <= 0 || port > 65535 || (!mm && !echo && strcmp(mode, "recvfrom")) || (group && !iface) || (source && !group)) usage();
 
     struct sockaddr_storage me;
     int family = parse(bind_to, port, &me);

@@ -28,7 +28,7 @@ internal static class ReceiveChild
         if (!Receivers.Paths.TryGetValue(path, out var start)) throw new ArgumentException($"unknown path '{path}'; known: {string.Join(", ", Receivers.Paths.Keys)}");
 
         Threads.SetExplicitly();
-        using ActorSystem system = Threads.CreateActorSystem("receive");
+        var system = new Lazy<ActorSystem>(() => Threads.CreateActorSystem("receive"));
         var receivers = new List<IReceiver>();
         for (int i = 0; i < sockets; i++) receivers.Add(await start(system, target.Nth(i, distinct), sockets > 1 && !distinct));
         Console.WriteLine("ready");
@@ -36,7 +36,7 @@ internal static class ReceiveChild
         // (Akka.IO's receive completions stalled behind a pool thread blocked in Console.ReadLine).
         await Task.Factory.StartNew(() => Answer(receivers), TaskCreationOptions.LongRunning);
         foreach (IReceiver r in receivers) await r.DisposeAsync();
-        await system.Terminate();
+        if (system.IsValueCreated) await system.Value.Terminate();
         return 0;
     }
 

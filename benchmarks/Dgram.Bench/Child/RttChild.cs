@@ -20,7 +20,7 @@ internal static class RttChild
 {
     public const string Usage = "rtt --path P --dest ADDR --port N [--count N] [--reps R]";
 
-    private delegate Task<(Func<ValueTask> Ping, Func<Task> Close)> Open(ActorSystem system, IPEndPoint to);
+    private delegate Task<(Func<ValueTask> Ping, Func<Task> Close)> Open(Lazy<ActorSystem> system, IPEndPoint to);
 
     public static readonly IReadOnlyDictionary<string, string> Descriptions = new Dictionary<string, string>
     {
@@ -51,7 +51,8 @@ internal static class RttChild
         o.End();
         if (!s_paths.TryGetValue(path, out Open? open)) throw new ArgumentException($"unknown path '{path}'; known: {string.Join(", ", s_paths.Keys)}");
         Threads.SetExplicitly();
-        using ActorSystem system = Threads.CreateActorSystem("rtt");
+        // Only the actor paths create an actor system (its idle threads are not the raw paths' to pay).
+        var system = new Lazy<ActorSystem>(() => Threads.CreateActorSystem("rtt"));
         var (ping, close) = await open(system, to);
         var samples = new double[count];
         for (int rep = 0; rep < reps; rep++)
@@ -66,7 +67,7 @@ internal static class RttChild
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"rtt rep={rep} p50={Percentile(samples, 0.50):F1} p99={Percentile(samples, 0.99):F1}"));
         }
         await close();
-        await system.Terminate();
+        if (system.IsValueCreated) await system.Value.Terminate();
         return 0;
     }
 
@@ -79,7 +80,7 @@ internal static class RttChild
         return s;
     }
 
-    private static Task<(Func<ValueTask>, Func<Task>)> RawAsync(ActorSystem _, IPEndPoint to)
+    private static Task<(Func<ValueTask>, Func<Task>)> RawAsync(Lazy<ActorSystem> _, IPEndPoint to)
     {
         Socket s = Bound(to);
         byte[] ping = new byte[32], pong = new byte[64];
@@ -90,7 +91,7 @@ internal static class RttChild
         }, () => { s.Dispose(); return Task.CompletedTask; }));
     }
 
-    private static Task<(Func<ValueTask>, Func<Task>)> RawSync(ActorSystem _, IPEndPoint to)
+    private static Task<(Func<ValueTask>, Func<Task>)> RawSync(Lazy<ActorSystem> _, IPEndPoint to)
     {
         Socket s = Bound(to);
         SocketAddress dest = to.Serialize(), from = new(to.AddressFamily);
@@ -103,7 +104,7 @@ internal static class RttChild
         }, () => { s.Dispose(); return Task.CompletedTask; }));
     }
 
-    private static Task<(Func<ValueTask>, Func<Task>)> Core(ActorSystem _, IPEndPoint to)
+    private static Task<(Func<ValueTask>, Func<Task>)> Core(Lazy<ActorSystem> _, IPEndPoint to)
     {
         var s = DatagramSocket.Create(to.AddressFamily);
         s.Bind(new IPEndPoint(to.Address, 0));
@@ -123,9 +124,9 @@ internal static class RttChild
         SocketOptions = new DatagramSocketOptions(),
     });
 
-    private static async Task<(Func<ValueTask>, Func<Task>)> ActorRx(ActorSystem system, IPEndPoint to)
+    private static async Task<(Func<ValueTask>, Func<Task>)> ActorRx(Lazy<ActorSystem> system, IPEndPoint to)
     {
-        var client = await StartClient(system, to);
+        var client = await StartClient(system.Value, to);
         var streams = await client.OpenStreamsAsync();
         var pong = new Pong();
         var subscription = streams.Leases(new SubscriberOptions { Inline = true }).Subscribe(l =>
@@ -147,9 +148,9 @@ internal static class RttChild
         });
     }
 
-    private static async Task<(Func<ValueTask>, Func<Task>)> ActorTell(ActorSystem system, IPEndPoint to)
+    private static async Task<(Func<ValueTask>, Func<Task>)> ActorTell(Lazy<ActorSystem> system, IPEndPoint to)
     {
-        var client = await StartClient(system, to);
+        var client = await StartClient(system.Value, to);
         var pong = new Pong();
         await client.AddHandlerAsync(pong);
         var send = new SocketProtocol.Send(new byte[32], to);
@@ -161,9 +162,9 @@ internal static class RttChild
         }, async () => await client.Socket.GracefulStop(TimeSpan.FromSeconds(5)));
     }
 
-    private static async Task<(Func<ValueTask>, Func<Task>)> Actor(ActorSystem system, IPEndPoint to)
+    private static async Task<(Func<ValueTask>, Func<Task>)> Actor(Lazy<ActorSystem> system, IPEndPoint to)
     {
-        var client = await StartClient(system, to);
+        var client = await StartClient(system.Value, to);
         var pong = new Pong();
         await client.AddHandlerAsync(pong);
         byte[] ping = new byte[32];

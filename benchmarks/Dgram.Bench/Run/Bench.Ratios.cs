@@ -15,6 +15,7 @@ internal sealed partial class Bench
             CeilingRatio("ceiling_actor_rx_ssm6_vs_raw_ssm6", "actor_rx_ssm6", "raw_ssm6", size);
             FigureRatio($"cpu_actor_rx_inline_vs_c_recvmmsg_{size}", $"cpu_actor_rx_inline_{size}", $"cpu_c_recvmmsg_{size}");
             FigureRatio($"cpu_actor_rx_inline_vs_raw_sync_{size}", $"cpu_actor_rx_inline_{size}", $"cpu_raw_sync_{size}");
+            FigureRatio($"core_actor_rx_inline_vs_c_recvmmsg_{size}", $"core_actor_rx_inline_{size}", $"core_c_recvmmsg_{size}");
             FigureRatio($"cpu_send_actor_send_many_vs_c_gso_{size}", $"cpu_send_actor_send_many_{size}", $"cpu_send_c_gso_{size}");
             FigureRatio($"cpu_send_actor_send_queued_vs_c_sendmmsg_{size}", $"cpu_send_actor_send_queued_{size}", $"cpu_send_c_sendmmsg_{size}");
         }
@@ -28,13 +29,17 @@ internal sealed partial class Bench
         if (!_ceilings.TryGetValue($"{a}_{size}", out var x) || !_ceilings.TryGetValue($"{b}_{size}", out var y)) return;
         var pairs = x.Zip(y).Where(p => !p.First.SenderLimited && !p.Second.SenderLimited && p.Second.Rate > 0).Select(p => p.First.Rate / p.Second.Rate).ToList();
         string limited = string.Join(", ", new[] { (a, x), (b, y) }.Where(t => t.Item2.Any(c => c.SenderLimited)).Select(t => $"{t.Item1}_{size}"));
-        if (pairs.Count < 3) Line($"ratio {name}_{size}=sender_limited ({limited})");
+        if (pairs.Count < 3) Line($"ratio {name}_{size}=" + (limited.Length > 0 ? $"sender_limited ({limited})" : "n/a (a ceiling of 0)"));
         else Line($"ratio {name}_{size}={Spread.Of(pairs)!.Format("F2")}" + (limited.Length > 0 ? $" ({pairs.Count} clean repetitions; sender_limited in others: {limited})" : ""));
     }
 
+    /// <summary>Per repetition A / B over repetitions clean on both sides (at least 3), then the median and spread.</summary>
     private void FigureRatio(string name, string a, string b)
     {
         if (!_figures.TryGetValue(a, out var x) || !_figures.TryGetValue(b, out var y)) return;
-        Line($"ratio {name}={Spread.Of(x.Zip(y).Select(p => p.First / p.Second))!.Format("F2")}");
+        var pairs = x.Zip(y).Where(p => p.First.Clean && p.Second.Clean).Select(p => p.First.Value / p.Second.Value).ToList();
+        Line(pairs.Count >= 3
+            ? $"ratio {name}={Spread.Of(pairs)!.Format("F2")}"
+            : $"ratio {name}=n/a (only {pairs.Count} repetitions clean on both sides: {a}, {b})");
     }
 }

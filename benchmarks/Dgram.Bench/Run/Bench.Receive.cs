@@ -5,12 +5,14 @@ namespace Dgram.Bench.Run;
 /// <summary>Receive ceilings: each path swept in a process of its own; CPU per datagram at one common rate.</summary>
 internal sealed partial class Bench
 {
+    /// <summary>The unicast receive paths: the quick set (every ratio key needs them) and the full set.</summary>
+    private string[] UnicastPaths => _quick
+        ? ["c_recvmmsg", "batched", "raw_sync", "akka_io", "actor_rx_inline"]
+        : ["c_recvmmsg", "c_recvfrom", "batched", "core_sync", "raw_sync", "raw_async", "akka_io", "actor_rx_inline", "actor_rx_inline_owned", "actor_rx_buffered"];
+
     private IEnumerable<RxCase> ReceiveCases()
     {
-        string[] unicast = _quick
-            ? ["c_recvmmsg", "batched", "raw_sync", "akka_io", "actor_rx_inline"]
-            : ["c_recvmmsg", "c_recvfrom", "batched", "core_sync", "raw_sync", "raw_async", "akka_io", "actor_rx_inline", "actor_rx_inline_owned", "actor_rx_buffered"];
-        foreach (string p in unicast) yield return new RxCase(p, p, Placement.Loopback);
+        foreach (string p in UnicastPaths) yield return new RxCase(p, p, Placement.Loopback);
         yield return new RxCase("raw_ssm", "raw_sync", Placement.Ssm4);
         yield return new RxCase("actor_rx_ssm", "actor_rx_inline", Placement.Ssm4);
         yield return new RxCase("raw_ssm6", "raw_sync", Placement.Ssm6);
@@ -26,7 +28,7 @@ internal sealed partial class Bench
     {
         foreach (int size in Sizes)
         {
-            foreach (RxCase c in ReceiveCases()) await CeilingAsync(c, size, _reps);
+            foreach (RxCase c in ReceiveCases()) await Guarded($"{c.Key}_{size}", () => CeilingAsync(c, size, _reps));
         }
     }
 
@@ -75,15 +77,14 @@ internal sealed partial class Bench
         return sizes.Length == 0 ? "unknown" : string.Join("/", sizes);
     }
 
-    private async Task<List<Ceiling>> CeilingAsync(RxCase c, int size, int reps)
+    private async Task CeilingAsync(RxCase c, int size, int reps)
     {
         int port = ++_port;
         string key = $"{c.Key}_{size}";
         await using ChildProcess rx = await StartReceiverAsync(c, port);
         Line($"rcvbuf {key}={await EffectiveReceiveBufferAsync(port)}");
         var send = Pacer(c.Where, port, size);
-        await Measure.StepAsync(rx, c.Fewest, send, 100_000, _sweepWarmSeconds); // warm-up: JIT tiers and pools settle
-        await SettleAsync(rx);
+        await Measure.StepAsync(rx, c.Fewest, send, 100_000, _warmSeconds); // warm-up: JIT tiers and pools settle
         var ceilings = new List<Ceiling>();
         double? hint = null;
         for (int rep = 0; rep < reps; rep++)
@@ -96,7 +97,6 @@ internal sealed partial class Bench
         }
         _ceilings[key] = ceilings;
         Line(CeilingLine("ceiling", key, ceilings));
-        return ceilings;
     }
 
     private static string CeilingLine(string kind, string key, List<Ceiling> ceilings)
@@ -118,29 +118,30 @@ internal sealed partial class Bench
             var lowest = _ceilings.Where(kv => kv.Key.EndsWith($"_{size}", StringComparison.Ordinal) && !kv.Key.StartsWith("aggregate", StringComparison.Ordinal))
                 .Select(kv => Spread.Of(kv.Value.Select(x => x.Rate))!.Median).Where(r => r > 0).DefaultIfEmpty(50_000).Min();
             double rate = Math.Floor(lowest * 0.6 / 1000) * 1000;
-            Line($"# cpu_at_rate: {F(rate)} datagrams/s of {size} B offered to each path ({_reps} x {_cpuSeconds} s)");
-            string[] paths = _quick
-                ? ["c_recvmmsg", "batched", "raw_sync", "akka_io", "actor_rx_inline"]
-                : ["c_recvmmsg", "c_recvfrom", "batched", "core_sync", "raw_sync", "raw_async", "akka_io", "actor_rx_inline", "actor_rx_inline_owned", "actor_rx_buffered"];
-            foreach (string path in paths)
-            {
-                var c = new RxCase(path, path, Placement.Loopback);
-                int port = ++_port;
-                string key = $"{path}_{size}";
-                await using ChildProcess rx = await StartReceiverAsync(c, port);
-                var send = Pacer(c.Where, port, size);
-                await Measure.StepAsync(rx, false, send, rate, _warmSeconds);
-                var steps = new List<Step>();
-                for (int rep = 0; rep < _reps; rep++) steps.Add(await Measure.StepAsync(rx, false, send, rate, _cpuSeconds));
-                _figures[$"cpu_{key}"] = steps.Select(s => s.CpuUsPerDatagram).ToList();
-                string lossy = steps.All(s => s.Lossless) ? "" : $" lossy (loss up to {steps.Max(s => s.Loss):P2})";
-                Line($"cpu_at_rate {key}={Spread.Of(steps.Select(s => s.CpuUsPerDatagram))!.Format("F3")}{lossy}");
-                if (!path.StartsWith("c_", StringComparison.Ordinal))
-                {
-                    Line($"alloc_per_datagram {key}={Spread.Of(steps.Select(s => s.AllocPerDatagram))!.Format("F1")}");
-                    Line($"gen0_per_100k {key}={Spread.Of(steps.Select(s => s.Gen0Per100k))!.Format("F1")}");
-                }
-            }
+            Line($"# cpu_at_rate: {F(rate)} datagrams/s of {size} B offered to each path ({_reps} x {_cpuSeconds} s); core_at_rate: core {ReceiverCore}'s busy time, kernel receive work included");
+            foreach (string path in UnicastPaths) await Guarded($"{path}_{size}", () => CpuAtRateAsync(path, size, rate));
+        }
+    }
+
+    private async Task CpuAtRateAsync(string path, int size, double rate)
+    {
+        var c = new RxCase(path, path, Placement.Loopback);
+        int port = ++_port;
+        string key = $"{path}_{size}";
+        await using ChildProcess rx = await StartReceiverAsync(c, port);
+        var send = Pacer(c.Where, port, size);
+        await Measure.StepAsync(rx, false, send, rate, _warmSeconds);
+        var steps = new List<Step>();
+        for (int rep = 0; rep < _reps; rep++) steps.Add(await Measure.StepAsync(rx, false, send, rate, _cpuSeconds));
+        _figures[$"cpu_{key}"] = steps.Select(s => (s.CpuUsPerDatagram, s.Lossless)).ToList();
+        _figures[$"core_{key}"] = steps.Select(s => (s.CoreUsPerDatagram, s.Lossless)).ToList();
+        string lossy = steps.All(s => s.Lossless) ? "" : $" lossy in {steps.Count(s => !s.Lossless)} of {steps.Count} (loss up to {steps.Max(s => s.Loss):P2})";
+        Line($"cpu_at_rate {key}={Spread.Of(steps.Select(s => s.CpuUsPerDatagram))!.Format("F3")}{lossy}");
+        Line($"core_at_rate {key}={Spread.Of(steps.Select(s => s.CoreUsPerDatagram))!.Format("F3")}");
+        if (!path.StartsWith("c_", StringComparison.Ordinal))
+        {
+            Line($"alloc_per_datagram {key}={Spread.Of(steps.Select(s => s.AllocPerDatagram))!.Format("F1")}");
+            Line($"gen0_per_100k {key}={Spread.Of(steps.Select(s => s.Gen0Per100k))!.Format("F1")}");
         }
     }
 }

@@ -10,12 +10,15 @@ internal sealed partial class Bench
         {
             int port = _port + 1;
             _port += Math.Max(n, 1);
-            await using ChildProcess scale = ChildProcess.Managed(null, "scale", "--sockets", F(n), "--iface", "lab0a", "--port", F(port));
-            foreach (string line in (await scale.OutputAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries)) Line(line);
+            await Guarded($"scale sockets={n}", async () =>
+            {
+                await using ChildProcess scale = ChildProcess.Managed(null, "scale", "--sockets", F(n), "--iface", "lab0a", "--port", F(port));
+                foreach (string line in (await scale.OutputAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries)) Line(line);
+            });
         }
         var aggregate = new RxCase("aggregate_actor_rx_inline_100", "actor_rx_inline", Placement.Aggregate, 100, Distinct: true);
         Line("# aggregate: 100 socket actors in one process, each on its own group and port, the C sender round-robin over the 100");
-        await CeilingAsync(aggregate, 64, _quick ? 1 : _reps);
+        await Guarded(aggregate.Key, () => CeilingAsync(aggregate, 64, _quick ? 1 : _reps));
         _port += 100;
     }
 
@@ -27,7 +30,7 @@ internal sealed partial class Bench
             foreach (string path in new[] { "actor_rx_inline", "raw_sync" })
             {
                 var c = new RxCase($"fanout_{path}_{n}", path, Placement.FanOut, n, Fewest: true);
-                await CeilingAsync(c, 64, _quick ? 1 : _reps);
+                await Guarded(c.Key, () => CeilingAsync(c, 64, _quick ? 1 : _reps));
             }
         }
     }

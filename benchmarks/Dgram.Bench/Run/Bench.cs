@@ -25,7 +25,7 @@ internal sealed record RxCase(string Key, string Path, Placement Where, int Sock
 /// </summary>
 internal sealed partial class Bench
 {
-    private const int SenderCore = 0, ReceiverCore = 1;
+    internal const int SenderCore = 0, ReceiverCore = 1;
     private const int ReceiveBuffer = 4 << 20;
     private static readonly int[] Sizes = [64, 1400];
 
@@ -33,10 +33,11 @@ internal sealed partial class Bench
 
     private readonly bool _quick;
     private readonly int _reps;
-    private readonly double _stepSeconds, _cpuSeconds, _warmSeconds, _sweepWarmSeconds, _precision;
+    private readonly double _stepSeconds, _cpuSeconds, _warmSeconds, _precision;
     private int _port = 30000;
     private readonly Dictionary<string, List<Ceiling>> _ceilings = [];
-    private readonly Dictionary<string, List<double>> _figures = [];
+    /// <summary>Per-repetition figures for ratios; a repetition that was not clean (lossy, short of its rate) gives none.</summary>
+    private readonly Dictionary<string, List<(double Value, bool Clean)>> _figures = [];
 
     private Bench(bool quick, int reps)
     {
@@ -46,7 +47,6 @@ internal sealed partial class Bench
         _cpuSeconds = quick ? 0.5 : 2.0;
         // Long enough for tiered compilation to settle: measured, 1 s of traffic still left methods at tier 0.
         _warmSeconds = quick ? 1.0 : 3.0;
-        _sweepWarmSeconds = quick ? 0.5 : 3.0; // a sweep's first steps warm it further
         _precision = quick ? 1.2 : 1.05;
     }
 
@@ -70,6 +70,7 @@ internal sealed partial class Bench
             .Where(k => k.StartsWith("DOTNET_", StringComparison.Ordinal) && k is not ("DOTNET_CLI_TELEMETRY_OPTOUT" or "DOTNET_NOLOGO" or "DOTNET_SKIP_FIRST_TIME_EXPERIENCE"))
             .Order().Select(k => $"{k}={Environment.GetEnvironmentVariable(k)}").ToArray();
         Line($"# runtime settings: {(settings.Length == 0 ? "defaults" : string.Join(' ', settings))}{(Environment.GetEnvironmentVariable("BENCH_AKKA_CONFIG") is { } akka ? $"; BENCH_AKKA_CONFIG={akka}" : "")}");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         if (only.Contains("receive")) await bench.ReceiveAsync();
         if (only.Contains("cpu")) await bench.CpuAtRateAsync();
         if (only.Contains("send")) await bench.SendAsync();
@@ -77,6 +78,7 @@ internal sealed partial class Bench
         if (only.Contains("fanout")) await bench.FanOutAsync();
         if (only.Contains("scale")) await bench.ScaleAsync();
         bench.Ratios();
+        Line($"# elapsed: {clock.Elapsed.TotalSeconds:F0} s (after the build)");
         return 0;
     }
 
@@ -89,6 +91,19 @@ internal sealed partial class Bench
     }
 
     private static void Progress(string text) => Console.Error.WriteLine(text);
+
+    /// <summary>Runs one path's measurement; a failure (a child that died or hung) is printed and the run goes on.</summary>
+    private static async Task Guarded(string key, Func<Task> measure)
+    {
+        try
+        {
+            await measure();
+        }
+        catch (Exception e) when (e is InvalidOperationException or TimeoutException or IOException)
+        {
+            Line($"failed {key}: {e.Message}");
+        }
+    }
 
     private static string F(double v, string format = "F0") => v.ToString(format, CultureInfo.InvariantCulture);
 }

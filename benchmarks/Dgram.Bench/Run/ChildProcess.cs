@@ -65,11 +65,21 @@ internal sealed class ChildProcess : IAsyncDisposable
         return Fields.Parse(await ReadLineAsync());
     }
 
-    /// <summary>Reads everything until the child exits (one-shot programs such as <c>pace</c>).</summary>
-    public async Task<string> OutputAsync()
+    /// <summary>Reads everything until the child exits (one-shot programs such as <c>pace</c>); a child silent past the timeout is killed.</summary>
+    public async Task<string> OutputAsync(TimeSpan? timeout = null)
     {
-        string output = await _process.StandardOutput.ReadToEndAsync();
-        await _process.WaitForExitAsync();
+        using var limit = new CancellationTokenSource(timeout ?? TimeSpan.FromMinutes(5));
+        string output;
+        try
+        {
+            output = await _process.StandardOutput.ReadToEndAsync(limit.Token);
+            await _process.WaitForExitAsync(limit.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            _process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{_name} did not finish within {timeout ?? TimeSpan.FromMinutes(5)}");
+        }
         if (_process.ExitCode != 0) throw new InvalidOperationException($"{_name} failed with exit code {_process.ExitCode}");
         return output;
     }

@@ -17,7 +17,7 @@ public sealed class SweepTests
         asked?.Add(rate);
         double offered = Math.Min(rate, senderLimit);
         long sent = (long)offered, received = (long)Math.Min(offered, receiverCeiling);
-        return Task.FromResult(new Step(rate, offered, sent, received, 0, 0, 0, 0));
+        return Task.FromResult(new Step(rate, offered, sent, received, received, 0, 0, 0, 0, 0));
     };
 
     [Theory]
@@ -74,6 +74,22 @@ public sealed class SweepTests
     }
 
     [Fact]
+    public async Task FindAsync_ALuckyLosslessStepAboveALossyOne_DoesNotRaiseTheCeiling()
+    {
+        // A receiver with a ceiling of 300k that, by noise, also passes one band far above it.
+        Func<double, Task<Step>> noisy = rate =>
+        {
+            bool lucky = rate is >= 380_000 and < 420_000;
+            long sent = (long)rate, received = lucky || rate <= 300_000 ? sent : (long)(sent * 0.9);
+            return Task.FromResult(new Step(rate, rate, sent, received, received, 0, 0, 0, 0, 0));
+        };
+
+        Ceiling found = await Sweep.FindAsync(noisy, 400_000, 1.05);
+
+        Assert.InRange(found.Rate, 300_000 / 1.05, 300_000);
+    }
+
+    [Fact]
     public async Task FindAsync_LossyEvenAtTheFloor_ReportsZero()
     {
         Ceiling found = await Sweep.FindAsync(Model(0, 2_000_000), null, 1.05);
@@ -84,8 +100,11 @@ public sealed class SweepTests
     [Fact]
     public void Step_LossAtTheLimit_IsLossless_AndAboveItIsNot()
     {
-        Assert.True(new Step(0, 0, 100_000, 99_900, 0, 0, 0, 0).Lossless);
-        Assert.False(new Step(0, 0, 100_000, 99_899, 0, 0, 0, 0).Lossless);
+        Assert.True(new Step(0, 0, 100_000, 99_900, 100_000, 0, 0, 0, 0, 0).Lossless);
+        Assert.False(new Step(0, 0, 100_000, 99_899, 100_000, 0, 0, 0, 0, 0).Lossless);
+        // Loss is judged on what arrived within the grace, not on what drained from the buffer later.
+        Assert.False(new Step(0, 0, 100_000, 90_000, 100_000, 0, 0, 0, 0, 0).Lossless);
+        Assert.True(new Step(0, 0, 100_000, 90_000, 100_000, 0, 0, 0, 0, 0).AllArrived);
     }
 
     [Fact]
