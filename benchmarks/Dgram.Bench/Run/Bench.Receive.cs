@@ -84,7 +84,7 @@ internal sealed partial class Bench
         await using ChildProcess rx = await StartReceiverAsync(c, port);
         Line($"rcvbuf {key}={await EffectiveReceiveBufferAsync(port)}");
         var send = Pacer(c.Where, port, size);
-        await Measure.StepAsync(rx, c.Fewest, send, 100_000, _warmSeconds); // warm-up: JIT tiers and pools settle
+        await Measure.StepAsync(rx, c.Fewest, send, 100_000, _sweepWarmSeconds); // warm-up: JIT tiers and pools settle
         var ceilings = new List<Ceiling>();
         double? hint = null;
         for (int rep = 0; rep < reps; rep++)

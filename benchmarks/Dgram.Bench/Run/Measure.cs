@@ -32,11 +32,11 @@ internal static class Measure
             sender.Get("cpu_us", double.NaN));
     }
 
-    /// <summary>Waits until a receiver's total stops moving (three 20 ms polls without change); returns the last mark.</summary>
+    /// <summary>Waits until a receiver's total stops moving (two 20 ms polls without change); returns the last mark.</summary>
     public static async Task<Fields> SettleAsync(ChildProcess receiver)
     {
         Fields last = await receiver.AskAsync("mark");
-        for (int still = 0; still < 3;)
+        for (int still = 0; still < 2;)
         {
             await Task.Delay(20);
             Fields now = await receiver.AskAsync("mark");
