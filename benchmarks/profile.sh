@@ -52,9 +52,13 @@ print(f"{sys.argv[3]} at {sys.argv[4]}/s of {sys.argv[5]} B: {n} datagrams, "
       f"{(float(b['cpu_us']) - float(a['cpu_us'])) / max(n, 1):.3f} us of process CPU per datagram (whole run)")
 EOF
   echo "--- CPU by thread (perf samples, 4 s)"
-  perf report -i "$data" --no-children --sort comm --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -8
+  # (|| true: head closing the pipe early is not a failure)
+  perf report -i "$data" --no-children --sort comm --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -8 || true
   echo "--- hottest symbols"
-  perf report -i "$data" --no-children --sort comm,symbol --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -25 | cut -c1-180
+  perf report -i "$data" --no-children --sort comm,symbol --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -25 | cut -c1-180 || true
+  echo "--- thread-pool workers: managed frames by inclusive share (what they run and where they wait)"
+  perf report -i "$data" --children --comm ".NET TP Worker" --sort symbol --stdio -g none 2>/dev/null |
+    grep -F '[.]' | grep -F '::' | head -12 | cut -c1-220 || true
 }
 
 if [[ ${1:-} == --inner ]]; then
