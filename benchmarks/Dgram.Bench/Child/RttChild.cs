@@ -22,16 +22,9 @@ internal static class RttChild
 
     private delegate Task<(Func<ValueTask> Ping, Func<Task> Close)> Open(Lazy<ActorSystem> system, IPEndPoint to);
 
-    public static readonly IReadOnlyDictionary<string, string> Descriptions = new Dictionary<string, string>
-    {
-        ["raw_sync"] = "blocking .NET SendTo/ReceiveFrom",
-        ["raw_async"] = ".NET SendToAsync/ReceiveFromAsync",
-        ["core"] = "the socket core's SendTo and ReceiveFrom (recvmsg + poll)",
-        ["actor"] = "SendToAsync through the actor (Ask), the echo through the read loop to a span handler",
-        ["actor_tell"] = "Send told to the actor, the echo through the read loop to a span handler",
-        ["actor_rx"] = "SendToAsync through the actor, the echo through an inline Rx subscription",
-    };
-
+    // raw_sync/raw_async: blocking and async .NET sockets; core: the socket core (recvmsg + poll); actor: SendToAsync
+    // through the actor (Ask), the echo through the read loop to a span handler; actor_tell: Send told instead;
+    // actor_rx: the echo through an inline Rx subscription.
     private static readonly IReadOnlyDictionary<string, Open> s_paths = new Dictionary<string, Open>
     {
         ["raw_sync"] = RawSync,
@@ -41,6 +34,9 @@ internal static class RttChild
         ["actor_tell"] = ActorTell,
         ["actor_rx"] = ActorRx,
     };
+
+    /// <summary>The round-trip paths, in the order the orchestrator runs them.</summary>
+    public static IEnumerable<string> Paths => s_paths.Keys;
 
     public static async Task<int> RunAsync(string[] args)
     {

@@ -9,7 +9,7 @@ internal sealed partial class Bench
         await using ChildProcess echo = ChildProcess.Native(SenderCore, "sink", "--mode", "echo", "--bind", "127.0.0.1", "--port", F(port));
         await echo.ReadyAsync();
         Line($"# round trips: 32 B ping-pongs against a C echo pinned to core {SenderCore}, {(_quick ? 5_000 : 20_000)} per repetition after 1,000 unmeasured");
-        foreach (string path in Child.RttChild.Descriptions.Keys) await Guarded($"rtt {path}", async () =>
+        foreach (string path in Child.RttChild.Paths) await Guarded($"rtt {path}", async () =>
         {
             await using ChildProcess rtt = ChildProcess.Managed(ReceiverCore, "rtt", "--path", path, "--dest", "127.0.0.1", "--port", F(port),
                 "--count", F(_quick ? 5_000 : 20_000), "--reps", F(_reps));

@@ -6,14 +6,14 @@ namespace Dgram.Bench.Run;
 /// Where a sweep's traffic goes: what the receiver binds and joins, and where the C sender sends from.
 /// Unicast stays on lo; multicast crosses the lab's veth pair (out of lab0b, loop off, into lab0a).
 /// </summary>
-internal sealed record Placement(string Name, string Bind, string? Group, string? Source, string? ReceiveInterface,
+internal sealed record Placement(string Bind, string? Group, string? Source, string? ReceiveInterface,
     string? SendSource, string? SendInterface, int Destinations = 1)
 {
-    public static readonly Placement Loopback = new("lo", "127.0.0.1", null, null, null, null, null);
-    public static readonly Placement Ssm4 = new("ssm", "232.0.13.1", "232.0.13.1", "198.51.100.2", "lab0a", "198.51.100.2", "lab0b");
-    public static readonly Placement Ssm6 = new("ssm6", "ff35::d9a:13", "ff35::d9a:13", "fd00:d9a::2", "lab0a", "fd00:d9a::2", "lab0b");
-    public static readonly Placement FanOut = new("fanout", "239.255.77.1", "239.255.77.1", null, "lab0a", "198.51.100.2", "lab0b");
-    public static readonly Placement Aggregate = new("aggregate", "239.255.100.1", "239.255.100.1", null, "lab0a", "198.51.100.2", "lab0b", 100);
+    public static readonly Placement Loopback = new("127.0.0.1", null, null, null, null, null);
+    public static readonly Placement Ssm4 = new("232.0.13.1", "232.0.13.1", "198.51.100.2", "lab0a", "198.51.100.2", "lab0b");
+    public static readonly Placement Ssm6 = new("ff35::d9a:13", "ff35::d9a:13", "fd00:d9a::2", "lab0a", "fd00:d9a::2", "lab0b");
+    public static readonly Placement FanOut = new("239.255.77.1", "239.255.77.1", null, "lab0a", "198.51.100.2", "lab0b");
+    public static readonly Placement Aggregate = new("239.255.100.1", "239.255.100.1", null, "lab0a", "198.51.100.2", "lab0b", 100);
 }
 
 /// <summary>One receive measurement: a path (C <c>c_*</c> or a managed path), where, and on how many sockets.</summary>

@@ -23,7 +23,7 @@ internal sealed record Step(double Requested, double Offered, long Sent, long Re
 }
 
 /// <summary>A ceiling: the highest offered rate with loss ≤ 0.1 %, and whether the sender could offer 1.2× that.</summary>
-internal sealed record Ceiling(double Rate, double MaxOffered, IReadOnlyList<Step> Steps)
+internal sealed record Ceiling(double Rate, double MaxOffered)
 {
     public const double SenderMargin = 1.2;
     public bool SenderLimited => MaxOffered < SenderMargin * Rate;
@@ -106,6 +106,6 @@ internal static class Sweep
             double asked = Best() * 1.3;
             if (!await Lossless(asked) || steps[^1].Offered < 0.9 * asked) break;
         }
-        return new Ceiling(Best(), steps.Max(s => s.Offered), steps);
+        return new Ceiling(Best(), steps.Max(s => s.Offered));
     }
 }
