@@ -82,6 +82,27 @@ public sealed record MembershipPending(string Socket, Membership Membership, str
 /// <summary>A membership is back in the kernel.</summary>
 public sealed record MembershipRestored(string Socket, Membership Membership) : SocketStatus(Socket);
 
+/// <summary>What happened to an interface a socket's memberships name (from the kernel's rtnetlink events).</summary>
+public enum InterfaceChange
+{
+    /// <summary>Administratively down or without carrier: memberships stay in the kernel, nothing is left or rejoined.</summary>
+    Down,
+    /// <summary>Up with carrier again: delivery resumes on the memberships the kernel kept.</summary>
+    Up,
+    /// <summary>Its index no longer exists (deleted, moved to another namespace, or renamed away): memberships on it wait.</summary>
+    Gone,
+    /// <summary>An interface of that name exists again under a new index and is up: memberships were joined on it.</summary>
+    Recreated,
+}
+
+/// <summary>An interface named by the socket's memberships or its multicast interface changed.</summary>
+/// <param name="Socket">The socket's name.</param>
+/// <param name="Interface">The interface's name as the socket knows it.</param>
+/// <param name="Index">Its index (the old one for <see cref="InterfaceChange.Gone"/>).</param>
+/// <param name="Change">What happened.</param>
+/// <param name="Detail">Why, when the kernel says more (for example "renamed to eth9").</param>
+public sealed record InterfaceChanged(string Socket, string Interface, int Index, InterfaceChange Change, string? Detail = null) : SocketStatus(Socket);
+
 /// <summary>A transient receive error (counted; nothing restarts).</summary>
 public sealed record ReceiveErrorReported(string Socket, int Errno, string ErrorName) : SocketStatus(Socket);
 

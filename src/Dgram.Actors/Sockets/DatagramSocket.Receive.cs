@@ -232,7 +232,7 @@ public sealed partial class DatagramSocket
     /// The batch receive a read loop uses: also returns (as <see cref="ReceiveStatus.TimedOut"/>) when
     /// <paramref name="waker"/> is woken. A socket shut down under the loop reports ESHUTDOWN, never spins.
     /// </summary>
-    internal BatchReceiveResult ReceiveBatch(DatagramBatch batch, int timeoutMs, Waker? waker)
+    internal BatchReceiveResult ReceiveBatch(DatagramBatch batch, int timeoutMs, Waker? waker, int maxCount = int.MaxValue)
     {
         // The kernel writes into the batch through raw pointers: hold its storage so a Dispose on another
         // thread cannot free it under the call (measured: freed storage overwrote fresh pinned arrays,
@@ -242,7 +242,7 @@ public sealed partial class DatagramSocket
         bool kept;
         try
         {
-            result = ReceiveInto(batch, timeoutMs, waker);
+            result = ReceiveInto(batch, timeoutMs, waker, maxCount);
         }
         finally
         {
@@ -252,7 +252,7 @@ public sealed partial class DatagramSocket
         return result;
     }
 
-    private unsafe BatchReceiveResult ReceiveInto(DatagramBatch batch, int timeoutMs, Waker? waker)
+    private unsafe BatchReceiveResult ReceiveInto(DatagramBatch batch, int timeoutMs, Waker? waker, int maxCount)
     {
         if (!TryEnter(out int fd)) return BatchReceiveResult.Closed;
         bool wakerHeld = false;
@@ -266,7 +266,7 @@ public sealed partial class DatagramSocket
             {
                 if (batch.IsDisposed) return default; // the caller throws ObjectDisposedException
                 MMsgHdr* headers = batch.Prepare(Volatile.Read(ref _controlSize));
-                int n = Libc.RecvMMsg(fd, headers, (uint)batch.Capacity, Const.MSG_DONTWAIT | Const.MSG_TRUNC, null);
+                int n = Libc.RecvMMsg(fd, headers, (uint)Math.Min(batch.Capacity, maxCount), Const.MSG_DONTWAIT | Const.MSG_TRUNC, null);
                 if (n > 0)
                 {
                     for (int i = 0; i < n; i++)
@@ -278,7 +278,10 @@ public sealed partial class DatagramSocket
                         }
                     }
                     if (batch.Count > 0) return new BatchReceiveResult(ReceiveStatus.Received, batch.Count, 0);
-                    continue; // all filtered
+                    // All filtered: a caller that must not wait (an engine thread serving other sockets) gets its
+                    // turn back rather than spin here under a flood of foreign datagrams.
+                    if (timeoutMs == 0) return new BatchReceiveResult(ReceiveStatus.TimedOut, 0, 0);
+                    continue;
                 }
                 int errno = n == 0 ? Errno.EAGAIN : Marshal.GetLastPInvokeError();
                 if (errno == Errno.EINTR) continue;
