@@ -83,5 +83,33 @@ internal sealed class ActorSubscriber
         Interlocked.Increment(ref _delivered);
     }
 
+    // Datagrams a full mailbox kept from the engine under Backpressure, in order: only the engine thread that
+    // reads the socket touches them, and reading pauses while any is held, so they are at most one read batch.
+    private Queue<object>? _held;
+
+    public bool HasHeld => _held is { Count: > 0 };
+
+    public void Hold(object message) => (_held ??= new Queue<object>()).Enqueue(message);
+
+    /// <summary>Tells held datagrams while the mailbox has room; true once none is held.</summary>
+    public bool OfferHeld()
+    {
+        while (_held is { Count: > 0 } held)
+        {
+            if (!_room.TryTake()) return false;
+            Tell(held.Dequeue());
+        }
+        return true;
+    }
+
+    /// <summary>Gives up the held datagrams (the subscription or the socket ended); returns how many were dropped.</summary>
+    public int DropHeld()
+    {
+        int n = _held?.Count ?? 0;
+        _held?.Clear();
+        if (n > 0) Interlocked.Add(ref _dropped, n);
+        return n;
+    }
+
     public SubscriberState State() => new(Actor, Limit, Volatile.Read(ref _delivered), Volatile.Read(ref _dropped));
 }

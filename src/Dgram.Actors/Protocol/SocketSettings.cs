@@ -61,8 +61,14 @@ public sealed record SocketSettings
     public AbsentInterfacePolicy AbsentInterface { get; init; } = AbsentInterfacePolicy.Pending;
     /// <summary>How long a send may wait for a full send buffer before it reports timed out.</summary>
     public TimeSpan SendTimeout { get; init; } = TimeSpan.FromMilliseconds(100);
-    /// <summary>Datagrams per recvmmsg in the read loop.</summary>
+    /// <summary>Datagrams per recvmmsg when the engine reads the socket.</summary>
     public int BatchSize { get; init; } = 16;
+    /// <summary>
+    /// Read this socket on a thread of its own instead of one of the engine's shared threads (latency-critical
+    /// feeds, or span handlers and inline subscribers that may block). A consumer that blocks a shared thread
+    /// for longer than <c>dgram.engine.blocking-budget</c> moves its socket to a thread of its own anyway.
+    /// </summary>
+    public bool DedicatedReadThread { get; init; }
     /// <summary>
     /// Most sends waiting in the mailbox that go out together through one sendmmsg (each still gets its
     /// own answer, in order); 1 sends each alone.
@@ -84,8 +90,6 @@ public sealed record SocketSettings
     /// and counted. Pending pulls count against the same bound.
     /// </summary>
     public int MaxQueuedCommands { get; init; } = 10_000;
-    /// <summary>How often memberships are reconciled against the interfaces that exist.</summary>
-    public TimeSpan InterfaceCheckInterval { get; init; } = TimeSpan.FromMilliseconds(200);
 
     /// <summary>
     /// Checks what can be checked before a socket exists: a valid actor name, groups that are multicast

@@ -86,6 +86,9 @@ public sealed unsafe class DatagramBatch : IDisposable
     /// <summary>Control buffer bytes per datagram.</summary>
     public int ControlSize => _controlSize;
 
+    /// <summary>Payload buffer bytes per datagram.</summary>
+    internal int DatagramSize => _datagramSize;
+
     private byte[] Storage => _storage ?? throw new ObjectDisposedException(nameof(DatagramBatch));
 
     /// <summary>The sender of datagram <paramref name="index"/> as an endpoint (allocates).</summary>

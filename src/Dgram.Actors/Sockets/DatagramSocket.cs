@@ -55,6 +55,22 @@ public sealed partial class DatagramSocket : IDisposable
     /// <summary>Whether interface <paramref name="name"/> is up (null: absent), as seen from this socket's namespace.</summary>
     internal bool? InterfaceIsUp(string name) => NetworkInterfaceNames.IsUp(_handle, name);
 
+    /// <summary>True when a datagram waits in the receive queue (FIONREAD); false when none does or the socket is closed.</summary>
+    internal unsafe bool HasQueued()
+    {
+        if (!TryEnter(out int fd)) return false;
+        try
+        {
+            int bytes = 0;
+            // FIONREAD on a UDP socket gives the first datagram's length: 0 for an empty queue (or a 0-byte datagram, rare enough to leave).
+            return Libc.Ioctl(fd, Const.FIONREAD, &bytes) == 0 && bytes > 0;
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
     /// <summary>True once <see cref="Dispose"/> ran.</summary>
     public bool IsClosed => Volatile.Read(ref _closed) != 0;
 
@@ -299,7 +315,7 @@ public sealed partial class DatagramSocket : IDisposable
     // ---- the no-throw handle lease and the throwing option helpers ----
 
     /// <summary>Takes a reference on the descriptor; false when the socket is closed.</summary>
-    private bool TryEnter(out int fd)
+    internal bool TryEnter(out int fd)
     {
         fd = -1;
         if (Volatile.Read(ref _closed) != 0) return false;
@@ -319,7 +335,7 @@ public sealed partial class DatagramSocket : IDisposable
     /// <summary>Takes a reference on the descriptor; throws the one Closed error (naming the operation and its arguments) when closed.</summary>
     private int Enter(string op, string? args) => TryEnter(out int fd) ? fd : throw DatagramSocketException.Closed(op, args);
 
-    private void Exit() => _handle.DangerousRelease();
+    internal void Exit() => _handle.DangerousRelease();
 
     /// <summary>setsockopt; returns 0 or the errno. Never throws except for a closed socket.</summary>
     internal unsafe int TrySetOption(string op, string? args, int level, int name, ReadOnlySpan<byte> value)

@@ -53,8 +53,31 @@ internal sealed class SocketShared(string name)
     /// <summary>The next command sequence number (global order of applied commands).</summary>
     public long NextSequence() => Interlocked.Increment(ref _sequence);
 
-    /// <summary>The next datagram number (read loop only).</summary>
+    /// <summary>The next datagram number (engine thread only).</summary>
     public long NextDatagram() => ++_datagramSequence;
+
+    /// <summary>Skips <paramref name="count"/> datagram numbers (read and discarded).</summary>
+    public void NextDatagrams(long count) => _datagramSequence += count;
+
+    /// <summary>The current incarnation's reader while the engine reads it; null between incarnations.</summary>
+    public Engine.SocketReader? Reader
+    {
+        get => Volatile.Read(ref _reader);
+        set => Volatile.Write(ref _reader, value);
+    }
+
+    private Engine.SocketReader? _reader;
+
+    /// <summary>
+    /// Consumers changed: the engine re-evaluates how it reads the socket (a first push consumer discards what
+    /// waited in the kernel queue), then <paramref name="done"/> runs, so a reply sent from it is never
+    /// followed by a datagram that arrived before it. With no reader it runs at once.
+    /// </summary>
+    public void ConsumersChanged(Action? done)
+    {
+        if (Reader is { } reader) reader.RequestUpdate(done);
+        else done?.Invoke();
+    }
 
     /// <summary>
     /// The highest dispatched command id an incarnation has answered. Written before the answer's Done message

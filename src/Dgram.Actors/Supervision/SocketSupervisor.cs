@@ -38,6 +38,9 @@ public sealed class SocketSupervisor : UntypedActor, IWithTimers
     private int _incarnation, _consecutiveFailures;
     private Exception? _lastCause;
     private bool _started;
+    // The highest incarnation whose socket the engine has closed: the next one binds only after that.
+    private int _released;
+    private bool _startWhenReleased;
 
     /// <summary>Creates the supervisor for one socket.</summary>
     public SocketSupervisor(SocketSettings settings) : this(settings, null)
@@ -186,18 +189,22 @@ public sealed class SocketSupervisor : UntypedActor, IWithTimers
                     break;
                 }
                 Context.Watch(s.Subscriber);
-                Sender.Tell(Subscribed.Instance);
+                IActorRef subscriber = Sender;
+                _shared.ConsumersChanged(() => subscriber.Tell(Subscribed.Instance));
                 break;
             case Unsubscribe u:
                 if (_shared.RemoveSubscriber(u.Subscriber)) Context.Unwatch(u.Subscriber);
+                _shared.ConsumersChanged(null);
                 Sender.Tell(Unsubscribed.Instance);
                 break;
             case AddHandler h:
                 _shared.AddHandler(h.Handler);
-                Sender.Tell(Subscribed.Instance);
+                IActorRef adder = Sender;
+                _shared.ConsumersChanged(() => adder.Tell(Subscribed.Instance));
                 break;
             case RemoveHandler h:
                 _shared.RemoveHandler(h.Handler);
+                _shared.ConsumersChanged(null);
                 Sender.Tell(Unsubscribed.Instance);
                 break;
             case AwaitStarted:
@@ -220,8 +227,19 @@ public sealed class SocketSupervisor : UntypedActor, IWithTimers
                 _shared.Pulls.Remove(expired.Pull);
                 if (expired.Pull.TryClaim()) expired.Pull.ReplyTo.Tell(ReceiveTimedOut.Instance);
                 break;
+            case StartNext when _released < _incarnation:
+                _startWhenReleased = true; // the engine still holds the last incarnation's socket
+                break;
             case StartNext:
                 StartIncarnation();
+                break;
+            case IncarnationReleased released:
+                _released = Math.Max(_released, released.Number);
+                if (_startWhenReleased && _released >= _incarnation)
+                {
+                    _startWhenReleased = false;
+                    StartIncarnation();
+                }
                 break;
             case Stable:
                 _consecutiveFailures = 0;
@@ -230,7 +248,7 @@ public sealed class SocketSupervisor : UntypedActor, IWithTimers
                 OnIncarnationStopped();
                 break;
             case Terminated t:
-                _shared.RemoveSubscriber(t.ActorRef);
+                if (_shared.RemoveSubscriber(t.ActorRef)) _shared.ConsumersChanged(null);
                 break;
             default:
                 Unhandled(message);

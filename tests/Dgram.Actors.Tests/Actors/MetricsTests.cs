@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using System.Net;
+using System.Net.Sockets;
 using Akka.Actor;
 using Dgram.Actors.Client;
 using Dgram.Actors.Diagnostics;
@@ -194,16 +195,34 @@ public sealed class BufferGaugeTests : ActorTestBase
     }
 
     [Fact]
-    public async Task SocketActor_Started_HoldsItsReceiveBatchInTheGauge_UntilStopped()
+    public async Task EngineThread_HoldsOneReceiveBatchPerShape_SharedBySockets_FreedWhenTheLastLeaves()
     {
         const int batchSize = 64, size = 65536;
         SettleFinalizers();
         long before = Read();
-        var (client, _) = await StartReceiver(LabFamily.V4, s => s with { BatchSize = batchSize, MaxDatagramSize = size });
-        // The read loop allocates its batch on its own thread, right after the start.
-        await AwaitAssertAsync(() => Assert.InRange(Read() - before, batchSize * size, batchSize * (size + 1024)), Arrival);
+        // One engine thread, so both sockets share it.
+        using var system = ActorSystem.Create("gauge", "dgram.engine.threads = 1");
+        var settings = new SocketSettings { Name = "gauge", Family = AddressFamily.InterNetwork, BatchSize = batchSize, MaxDatagramSize = size };
+        SocketClient a = await SocketClient.StartAsync(system, settings with { Name = "gauge-a", LocalEndPoint = new IPEndPoint(IPAddress.Loopback, LabNet.NextPort()) });
+        SocketClient b = await SocketClient.StartAsync(system, settings with { Name = "gauge-b", LocalEndPoint = new IPEndPoint(IPAddress.Loopback, LabNet.NextPort()) });
+        await ReceiveOne(system, a);
+        Assert.InRange(Read() - before, batchSize * size, batchSize * (size + 1024));
+        await ReceiveOne(system, b);
+        Assert.InRange(Read() - before, batchSize * size, batchSize * (size + 1024)); // the same batch: buffers belong to the thread
 
-        Assert.True(await client.Socket.GracefulStop(Arrival));
+        Assert.True(await a.Socket.GracefulStop(Arrival));
+        Assert.InRange(Read() - before, batchSize * size, batchSize * (size + 1024)); // b still reads with it
+        Assert.True(await b.Socket.GracefulStop(Arrival));
         await AwaitAssertAsync(() => Assert.Equal(before, Read()), Arrival);
+    }
+
+    /// <summary>Subscribes, sends one datagram to the socket and waits for it (the engine allocates its batch on the first read).</summary>
+    private async Task ReceiveOne(ActorSystem system, SocketClient client)
+    {
+        var probe = CreateTestProbe(system);
+        await client.SubscribeAsync(probe);
+        var port = ((IPEndPoint)(await client.GetStateAsync()).LocalEndPoint!).Port;
+        SendText(Core(AddressFamily.InterNetwork), IPAddress.Loopback, port, "x");
+        probe.ExpectMsg<SocketProtocol.Received>(Arrival);
     }
 }

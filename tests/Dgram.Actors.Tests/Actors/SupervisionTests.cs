@@ -29,7 +29,7 @@ public abstract partial class SupervisionTests : ActorTestBase
     private async Task<Setup> StartWithMemberships()
     {
         IPAddress asm = _f.NewGroup(), ssm = _f.NewSsmGroup();
-        var (client, port) = await StartReceiver(_f, s => s with { MinBackoff = TimeSpan.FromMilliseconds(50), InterfaceCheckInterval = TimeSpan.FromMilliseconds(50) });
+        var (client, port) = await StartReceiver(_f, s => s with { MinBackoff = TimeSpan.FromMilliseconds(50) });
         await client.JoinGroupAsync(asm, LabNet.Rx0);
         await client.BlockSourceAsync(asm, _f.Tx0Sources[2], LabNet.Rx0);
         await client.JoinSourceGroupAsync(ssm, _f.Tx0Sources[1], LabNet.Rx0);

@@ -75,7 +75,7 @@ public abstract class FaultInjectionTests : ActorTestBase
         var settings = new SocketSettings
         {
             Name = $"fault-rx-{port}", Family = _f.Family, LocalEndPoint = new IPEndPoint(_f.Any, port), ReceiveBufferSize = 1 << 20,
-            MinBackoff = TimeSpan.FromMilliseconds(50), InterfaceCheckInterval = TimeSpan.FromMilliseconds(50),
+            MinBackoff = TimeSpan.FromMilliseconds(50),
         };
         if (configure is not null) settings = configure(settings);
         var asmTx = new PacedSender(account, "asm " + asm, _f, link.SourceB(_f), link.B, asm, port, Rate);

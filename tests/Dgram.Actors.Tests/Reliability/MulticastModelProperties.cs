@@ -41,11 +41,7 @@ public abstract class MulticastModelProperties : ActorTestBase
     private async Task Run(Step[] steps, int? killAt, string printed)
     {
         var u = new Universe(_f);
-        var (client, _) = await StartReceiver(_f, s => s with
-        {
-            MinBackoff = TimeSpan.FromMilliseconds(50),
-            InterfaceCheckInterval = TimeSpan.FromMilliseconds(50),
-        });
+        var (client, _) = await StartReceiver(_f, s => s with { MinBackoff = TimeSpan.FromMilliseconds(50) });
         var events = CreateTestProbe();
         await client.SubscribeAsync(events);
         var model = new MulticastModel();

@@ -183,7 +183,7 @@ public sealed class SoakTests : ActorTestBase
             {
                 Name = $"soak-{link.Number}-{(f.IsV6 ? 6 : 4)}-{i}", Family = f.Family, LocalEndPoint = new IPEndPoint(f.Any, port),
                 Reuse = AddressReuse.ReuseAddress, ReceiveBufferSize = 1 << 20,
-                MinBackoff = TimeSpan.FromMilliseconds(50), InterfaceCheckInterval = TimeSpan.FromMilliseconds(50),
+                MinBackoff = TimeSpan.FromMilliseconds(50),
             }, [asmTx.Stream, ssmTx.Stream]);
             await receivers[i].Client.JoinGroupAsync(asm, link.A);
             await receivers[i].Client.JoinSourceGroupAsync(ssm, link.SourceB(f), link.A);

@@ -78,8 +78,8 @@ public abstract class RxStreamTests : ActorTestBase
         Assert.Equal(expected, b.Items);
         Assert.Equal(expected, c.Items);
         Assert.False(a.Overlapped || b.Overlapped || c.Overlapped);
-        Assert.All(b.Threads, t => Assert.StartsWith("dgram-pump-", t)); // inline: the read loop's own thread
-        Assert.DoesNotContain(a.Threads, t => t.StartsWith("dgram-pump-", StringComparison.Ordinal));
+        Assert.All(b.Threads, t => Assert.StartsWith("dgram-io-", t)); // inline: the engine thread that reads the socket
+        Assert.DoesNotContain(a.Threads, t => t.StartsWith("dgram-io-", StringComparison.Ordinal));
         await AwaitAssertAsync(() => Assert.Equal(0, streams.Pool.Outstanding), Arrival);
     }
 

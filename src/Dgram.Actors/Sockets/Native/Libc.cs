@@ -184,6 +184,7 @@ internal static class Const
     public const int MSG_PEEK = 0x2, MSG_CTRUNC = 0x8, MSG_TRUNC = 0x20, MSG_DONTWAIT = 0x40, MSG_NOSIGNAL = 0x4000;
     public const short POLLIN = 0x1, POLLOUT = 0x4, POLLERR = 0x8, POLLHUP = 0x10, POLLNVAL = 0x20, POLLRDHUP = 0x2000;
     public const int EFD_NONBLOCK = 0x800, EFD_CLOEXEC = 0x80000;
+    public const nuint FIONREAD = 0x541B;
     public const int SHUT_RDWR = 2;
 
     /// <summary>sizeof(struct sockaddr_storage).</summary>

@@ -1,0 +1,117 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Akka.Actor;
+using Akka.Event;
+
+namespace Dgram.Actors.Engine;
+
+/// <summary>
+/// The shared I/O engine of one actor system (an Akka extension): a few epoll threads serve every socket,
+/// each socket belonging to one of them, instead of a thread per socket. A socket that asks for it
+/// (<see cref="Protocol.SocketSettings.DedicatedReadThread"/>) gets a loop and thread of its own.
+/// </summary>
+internal sealed class IoEngine : IExtension, IDisposable
+{
+    /// <summary>The epoll token of the link table's netlink socket (readers' tokens start at 1).</summary>
+    public const ulong LinkToken = ulong.MaxValue;
+
+    private readonly IoLoop[] _shared;
+    private readonly ConcurrentDictionary<IActorRef, byte> _linkWatchers = new();
+    private readonly List<LinkChange> _changes = [];
+    private readonly ILoggingAdapter _log;
+    private readonly Timer _watchdog;
+    private long _nextToken;
+    private int _disposed;
+
+    public IoEngine(ExtendedActorSystem system)
+    {
+        Settings = EngineSettings.From(system.Settings.Config);
+        _log = Logging.GetLogger(system, "dgram.engine");
+        Links = LinkTable.Open();
+        _shared = new IoLoop[Settings.Threads];
+        for (int i = 0; i < _shared.Length; i++)
+        {
+            _shared[i] = new IoLoop(this, $"dgram-io-{i}", dedicated: false);
+            _shared[i].Start();
+        }
+        _shared[0].Watch(Links.Fd, LinkToken);
+        TimeSpan period = Settings.BlockingBudget / 2;
+        _watchdog = new Timer(_ => CheckStalls(), null, period, period);
+        system.RegisterOnTermination(Dispose);
+    }
+
+    public static IoEngine Get(ActorSystem system) => system.WithExtension<IoEngine, IoEngineProvider>();
+
+    public EngineSettings Settings { get; }
+
+    /// <summary>Interfaces as rtnetlink last described them: one netlink socket per engine, no polling.</summary>
+    public LinkTable Links { get; }
+
+    /// <summary>Tells <paramref name="incarnation"/> <see cref="Actors.LinksChanged"/> whenever an interface changes.</summary>
+    public void WatchLinks(IActorRef incarnation) => _linkWatchers[incarnation] = 0;
+
+    public void UnwatchLinks(IActorRef incarnation) => _linkWatchers.TryRemove(incarnation, out _);
+
+    /// <summary>On the first engine thread: the netlink socket is readable.</summary>
+    internal void OnLinksReadable()
+    {
+        _changes.Clear();
+        Links.Read(_changes);
+        if (_changes.Count == 0) return;
+        var message = new Actors.LinksChanged(_changes.ToArray());
+        foreach (IActorRef watcher in _linkWatchers.Keys) watcher.Tell(message, ActorRefs.NoSender);
+    }
+
+    /// <summary>Shared engine threads.</summary>
+    public int Threads => _shared.Length;
+
+    /// <summary>Hands a socket to the engine: to the least loaded shared thread, or to a new thread of its own.</summary>
+    public void Register(SocketReader reader, bool dedicated)
+    {
+        reader.Token = (ulong)Interlocked.Increment(ref _nextToken);
+        if (dedicated)
+        {
+            var own = new IoLoop(this, "dgram-read-" + reader.Name, dedicated: true);
+            own.Adopt(reader);
+            own.Start();
+            return;
+        }
+        IoLoop least = _shared[0];
+        foreach (IoLoop loop in _shared)
+        {
+            if (loop.Count < least.Count) least = loop;
+        }
+        least.Adopt(reader);
+    }
+
+    private void CheckStalls()
+    {
+        long budget = (long)(Settings.BlockingBudget.TotalSeconds * Stopwatch.Frequency);
+        foreach (IoLoop loop in _shared)
+        {
+            if (loop.CheckStall(budget) is { } moved)
+            {
+                _log.Warning("Socket {0}: a consumer blocked shared read thread {1} for more than {2} ms; the socket moved to a thread of its own " +
+                    "and the thread's other sockets to a new one (span handlers and inline subscribers must not block; set DedicatedReadThread for one that may)",
+                    moved.Name, loop.Name, (int)Settings.BlockingBudget.TotalMilliseconds);
+            }
+        }
+    }
+
+    internal void LoopFailed(IoLoop loop, Exception e) => _log.Error(e, "Engine thread {0} failed; its sockets no longer read", loop.Name);
+
+    internal void OpFailed(IoLoop loop, Exception e) => _log.Error(e, "Engine thread {0}: a request failed", loop.Name);
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _watchdog.Dispose();
+        foreach (IoLoop loop in _shared) loop.Shutdown();
+        _shared[0].Post(Links.Dispose); // after the loop's last read of it
+    }
+}
+
+internal sealed class IoEngineProvider : ExtensionIdProvider<IoEngine>
+{
+    public override IoEngine CreateExtension(ExtendedActorSystem system) => new(system);
+}
