@@ -120,57 +120,52 @@ public sealed partial class DatagramSocket
     /// </summary>
     private unsafe ReceiveResult ReceiveCore(Span<byte> buffer, byte* name, uint* nameLength, int timeoutMs, int flags)
     {
-        if (!TryEnter(out int fd)) return ReceiveResult.Closed;
-        try
+        int controlSize = Volatile.Read(ref _controlSize);
+        byte* control = stackalloc byte[controlSize == 0 ? 1 : controlSize];
+        fixed (byte* data = buffer)
         {
-            int controlSize = Volatile.Read(ref _controlSize);
-            byte* control = stackalloc byte[controlSize == 0 ? 1 : controlSize];
-            uint nameCapacity = *nameLength;
-            long deadline = timeoutMs > 0 ? Environment.TickCount64 + timeoutMs : 0;
-            bool shutDown = false;
-            fixed (byte* data = buffer)
-            {
-                while (true)
-                {
-                    IoVec iov = new() { Base = data, Length = (nuint)buffer.Length };
-                    MsgHdr msg = new()
-                    {
-                        Name = name, NameLength = nameCapacity, Iov = &iov, IovLength = 1,
-                        Control = controlSize == 0 ? null : control, ControlLength = (nuint)controlSize,
-                    };
-                    nint n = Libc.RecvMsg(fd, &msg, flags | Const.MSG_DONTWAIT | Const.MSG_TRUNC);
-                    if (n >= 0)
-                    {
-                        bool peek = (flags & Const.MSG_PEEK) != 0;
-                        if (!Accept(in msg, (int)n, buffer.Length, peek, out ReceiveResult result))
-                        {
-                            if (peek) DiscardOne(fd); // a peeked datagram stays queued: drop it
-                            continue;
-                        }
-                        *nameLength = msg.NameLength;
-                        return result;
-                    }
-                    int errno = Marshal.GetLastPInvokeError();
-                    if (errno == Errno.EINTR) continue;
-                    if (Volatile.Read(ref _closed) != 0) return ReceiveResult.Closed;
-                    if (errno == Errno.EAGAIN && shutDown) errno = Errno.ESHUTDOWN;
-                    if (errno != Errno.EAGAIN)
-                    {
-                        Interlocked.Increment(ref Statistics._receiveErrors);
-                        return new ReceiveResult(ReceiveStatus.Error, errno);
-                    }
-                    int wait = Remaining(timeoutMs, deadline);
-                    if (wait == 0) return new ReceiveResult(ReceiveStatus.TimedOut, 0);
-                    switch (WaitReadable(fd, wait, -1))
-                    {
-                        case Readiness.ShutDown: shutDown = true; break;
-                    }
-                }
-            }
+            ReceiveOne one = new(this, data, buffer.Length, name, nameLength, controlSize == 0 ? null : control, controlSize, flags);
+            return Retry<ReceiveOne, ReceiveResult>(ref one, Readable, new Deadline(timeoutMs));
         }
-        finally
+    }
+
+    private readonly unsafe struct ReceiveOne(DatagramSocket socket, byte* data, int length, byte* name, uint* nameLength,
+        byte* control, int controlSize, int flags) : IAttempt<ReceiveResult>
+    {
+        private readonly uint _nameCapacity = *nameLength;
+
+        public int Try(int fd, out ReceiveResult result)
         {
-            Exit();
+            IoVec iov = new() { Base = data, Length = (nuint)length };
+            MsgHdr msg = new()
+            {
+                Name = name, NameLength = _nameCapacity, Iov = &iov, IovLength = 1,
+                Control = control, ControlLength = (nuint)controlSize,
+            };
+            nint n = Libc.RecvMsg(fd, &msg, flags | Const.MSG_DONTWAIT | Const.MSG_TRUNC);
+            if (n < 0)
+            {
+                result = default;
+                return Marshal.GetLastPInvokeError();
+            }
+            bool peek = (flags & Const.MSG_PEEK) != 0;
+            if (!socket.Accept(in msg, (int)n, length, peek, out result))
+            {
+                if (peek) DiscardOne(fd); // a peeked datagram stays queued: drop it
+                return Again;
+            }
+            *nameLength = msg.NameLength;
+            return 0;
+        }
+
+        public ReceiveResult Closed() => ReceiveResult.Closed;
+
+        public ReceiveResult TimedOut() => new(ReceiveStatus.TimedOut, 0);
+
+        public ReceiveResult Failed(int errno)
+        {
+            Interlocked.Increment(ref socket.Statistics._receiveErrors);
+            return new ReceiveResult(ReceiveStatus.Error, errno);
         }
     }
 
@@ -237,12 +232,14 @@ public sealed partial class DatagramSocket
         // The kernel writes into the batch through raw pointers: hold its storage so a Dispose on another
         // thread cannot free it under the call (measured: freed storage overwrote fresh pinned arrays,
         // then an access violation ended the process).
+        Deadline deadline = new(timeoutMs);
+        ReceiveMany many = new(this, batch, maxCount, deadline.TriesOnce);
         batch.Acquire();
         BatchReceiveResult result;
         bool kept;
         try
         {
-            result = ReceiveInto(batch, timeoutMs, waker, maxCount);
+            result = Retry<ReceiveMany, BatchReceiveResult>(ref many, Readable, deadline, waker);
         }
         finally
         {
@@ -252,84 +249,45 @@ public sealed partial class DatagramSocket
         return result;
     }
 
-    private unsafe BatchReceiveResult ReceiveInto(DatagramBatch batch, int timeoutMs, Waker? waker, int maxCount)
+    private readonly unsafe struct ReceiveMany(DatagramSocket socket, DatagramBatch batch, int maxCount, bool triesOnce)
+        : IAttempt<BatchReceiveResult>
     {
-        if (!TryEnter(out int fd)) return BatchReceiveResult.Closed;
-        bool wakerHeld = false;
-        try
+        public int Try(int fd, out BatchReceiveResult result)
         {
-            if (waker is not null && !waker.TryAcquire()) return BatchReceiveResult.Closed;
-            wakerHeld = waker is not null;
-            long deadline = timeoutMs > 0 ? Environment.TickCount64 + timeoutMs : 0;
-            bool shutDown = false;
-            while (true)
+            result = default;
+            if (batch.IsDisposed) return 0; // the caller throws ObjectDisposedException
+            MMsgHdr* headers = batch.Prepare(Volatile.Read(ref socket._controlSize));
+            int n = Libc.RecvMMsg(fd, headers, (uint)Math.Min(batch.Capacity, maxCount), Const.MSG_DONTWAIT | Const.MSG_TRUNC, null);
+            if (n <= 0) return n == 0 ? Errno.EAGAIN : Marshal.GetLastPInvokeError();
+            for (int i = 0; i < n; i++)
             {
-                if (batch.IsDisposed) return default; // the caller throws ObjectDisposedException
-                MMsgHdr* headers = batch.Prepare(Volatile.Read(ref _controlSize));
-                int n = Libc.RecvMMsg(fd, headers, (uint)Math.Min(batch.Capacity, maxCount), Const.MSG_DONTWAIT | Const.MSG_TRUNC, null);
-                if (n > 0)
+                // With MSG_TRUNC, msg_len is the datagram's real length.
+                if (socket.Accept(in headers[i].Header, (int)headers[i].Length, (int)headers[i].Header.Iov->Length, peek: false, out ReceiveResult r))
                 {
-                    for (int i = 0; i < n; i++)
-                    {
-                        // With MSG_TRUNC, msg_len is the datagram's real length.
-                        if (Accept(in headers[i].Header, (int)headers[i].Length, (int)headers[i].Header.Iov->Length, peek: false, out ReceiveResult r))
-                        {
-                            batch.Keep(i, in r);
-                        }
-                    }
-                    if (batch.Count > 0) return new BatchReceiveResult(ReceiveStatus.Received, batch.Count, 0);
-                    // All filtered: a caller that must not wait (an engine thread serving other sockets) gets its
-                    // turn back rather than spin here under a flood of foreign datagrams.
-                    if (timeoutMs == 0) return new BatchReceiveResult(ReceiveStatus.TimedOut, 0, 0);
-                    continue;
-                }
-                int errno = n == 0 ? Errno.EAGAIN : Marshal.GetLastPInvokeError();
-                if (errno == Errno.EINTR) continue;
-                if (Volatile.Read(ref _closed) != 0) return BatchReceiveResult.Closed;
-                if (errno == Errno.EAGAIN && shutDown) errno = Errno.ESHUTDOWN;
-                if (errno != Errno.EAGAIN)
-                {
-                    Interlocked.Increment(ref Statistics._receiveErrors);
-                    return new BatchReceiveResult(ReceiveStatus.Error, 0, errno);
-                }
-                int wait = Remaining(timeoutMs, deadline);
-                if (wait == 0) return new BatchReceiveResult(ReceiveStatus.TimedOut, 0, 0);
-                switch (WaitReadable(fd, wait, waker?.Fd ?? -1))
-                {
-                    case Readiness.ShutDown: shutDown = true; break;
-                    case Readiness.Woken: waker!.Drain(); return new BatchReceiveResult(ReceiveStatus.TimedOut, 0, 0);
+                    batch.Keep(i, in r);
                 }
             }
+            if (batch.Count > 0)
+            {
+                result = new BatchReceiveResult(ReceiveStatus.Received, batch.Count, 0);
+                return 0;
+            }
+            // All filtered: a caller that must not wait (an engine thread serving other sockets) gets its
+            // turn back rather than spin here under a flood of foreign datagrams.
+            if (!triesOnce) return Again;
+            result = TimedOut();
+            return 0;
         }
-        finally
+
+        public BatchReceiveResult Closed() => BatchReceiveResult.Closed;
+
+        public BatchReceiveResult TimedOut() => new(ReceiveStatus.TimedOut, 0, 0);
+
+        public BatchReceiveResult Failed(int errno)
         {
-            if (wakerHeld) waker!.Release();
-            Exit();
+            Interlocked.Increment(ref socket.Statistics._receiveErrors);
+            return new BatchReceiveResult(ReceiveStatus.Error, 0, errno);
         }
-    }
-
-    private enum Readiness { Ready, ShutDown, Woken }
-
-    /// <summary>
-    /// poll() for readability (and the waker). After shutdown() a non-blocking recvmsg returns EAGAIN
-    /// while poll keeps reporting readable, so POLLHUP/POLLRDHUP is reported to end the wait, not spin.
-    /// </summary>
-    private static unsafe Readiness WaitReadable(int fd, int waitMs, int wakeFd)
-    {
-        PollFd* p = stackalloc PollFd[2];
-        p[0] = new PollFd { Fd = fd, Events = Const.POLLIN | Const.POLLRDHUP };
-        p[1] = new PollFd { Fd = wakeFd, Events = Const.POLLIN };
-        if (Libc.Poll(p, wakeFd >= 0 ? 2u : 1u, waitMs) <= 0) return Readiness.Ready; // timeout or EINTR: recheck
-        if (wakeFd >= 0 && (p[1].Revents & (Const.POLLIN | Const.POLLERR | Const.POLLNVAL)) != 0) return Readiness.Woken;
-        return (p[0].Revents & (Const.POLLHUP | Const.POLLRDHUP)) != 0 ? Readiness.ShutDown : Readiness.Ready;
-    }
-
-    /// <summary>Milliseconds left before the deadline: -1 for infinite, 0 when due.</summary>
-    private static int Remaining(int timeoutMs, long deadline)
-    {
-        if (timeoutMs <= 0) return timeoutMs;
-        long left = deadline - Environment.TickCount64;
-        return left <= 0 ? 0 : (int)left;
     }
 
     private bool IsForeignInterface(in ReceiveMetadataValues meta)

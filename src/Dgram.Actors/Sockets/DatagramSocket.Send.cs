@@ -21,7 +21,7 @@ public sealed partial class DatagramSocket
         ArgumentNullExceptionIfNull(nameof(SendTo), destination);
         fixed (byte* name = destination.Buffer.Span)
         {
-            return SendCore(datagram, name, (uint)destination.Size, timeoutMs);
+            return SendCore(datagram, name, (uint)destination.Size, new Deadline(timeoutMs));
         }
     }
 
@@ -32,62 +32,48 @@ public sealed partial class DatagramSocket
         destination = ValidateEndPoint(nameof(SendTo), destination);
         byte* name = stackalloc byte[Const.SockAddrStorage];
         int length = SockAddr.Write(new Span<byte>(name, Const.SockAddrStorage), destination);
-        return SendCore(datagram, name, (uint)length, timeoutMs);
+        return SendCore(datagram, name, (uint)length, new Deadline(timeoutMs));
     }
 
     /// <summary>Sends one datagram to the connected peer.</summary>
     public unsafe SendResult Send(ReadOnlySpan<byte> datagram, TimeSpan timeout) =>
-        SendCore(datagram, null, 0, TimeoutMs(nameof(Send), timeout));
+        SendCore(datagram, null, 0, new Deadline(TimeoutMs(nameof(Send), timeout)));
 
-    private unsafe SendResult SendCore(ReadOnlySpan<byte> datagram, byte* name, uint nameLength, int timeoutMs)
+    private unsafe SendResult SendCore(ReadOnlySpan<byte> datagram, byte* name, uint nameLength, Deadline deadline)
     {
-        if (!TryEnter(out int fd)) return SendResult.Closed;
-        try
+        fixed (byte* data = datagram)
         {
-            long deadline = timeoutMs > 0 ? Environment.TickCount64 + timeoutMs : 0;
-            bool pollSaidWritable = false;
-            int backoffMs = 1;
-            fixed (byte* data = datagram)
-            {
-                // A non-null pointer even for an empty span: the kernel accepts a zero-length datagram.
-                byte empty = 0;
-                byte* p = data == null ? &empty : data;
-                while (true)
-                {
-                    nint n = Libc.SendTo(fd, p, (nuint)datagram.Length, Const.MSG_DONTWAIT | Const.MSG_NOSIGNAL, name, nameLength);
-                    if (n >= 0)
-                    {
-                        Interlocked.Increment(ref Statistics._sent);
-                        Interlocked.Increment(ref Statistics._sendCalls);
-                        return new SendResult(SendStatus.Sent, (int)n, 0);
-                    }
-                    int errno = Marshal.GetLastPInvokeError();
-                    if (errno == Errno.EINTR) continue;
-                    if (Volatile.Read(ref _closed) != 0) return SendResult.Closed;
-                    if (errno != Errno.EAGAIN)
-                    {
-                        Interlocked.Increment(ref Statistics._sendErrors);
-                        return new SendResult(SendStatus.Error, 0, errno);
-                    }
-                    int wait = Remaining(timeoutMs, deadline);
-                    if (wait == 0) return new SendResult(SendStatus.TimedOut, 0, 0);
-                    if (pollSaidWritable)
-                    {
-                        // poll() said writable yet the send would block: an unconnected Unix socket whose
-                        // peer's queue is full (poll only tracks a connected peer). Back off instead of spinning.
-                        Thread.Sleep(wait < 0 ? backoffMs : Math.Min(wait, backoffMs));
-                        backoffMs = Math.Min(backoffMs * 2, 16);
-                        pollSaidWritable = false;
-                        continue;
-                    }
-                    PollFd pfd = new() { Fd = fd, Events = Const.POLLOUT };
-                    pollSaidWritable = Libc.Poll(&pfd, 1, wait) > 0 && (pfd.Revents & Const.POLLOUT) != 0;
-                }
-            }
+            // A non-null pointer even for an empty span: the kernel accepts a zero-length datagram.
+            byte empty = 0;
+            SendOne one = new(this, data == null ? &empty : data, datagram.Length, name, nameLength);
+            return Retry<SendOne, SendResult>(ref one, Writable, deadline);
         }
-        finally
+    }
+
+    private readonly unsafe struct SendOne(DatagramSocket socket, byte* data, int length, byte* name, uint nameLength) : IAttempt<SendResult>
+    {
+        public int Try(int fd, out SendResult result)
         {
-            Exit();
+            nint n = Libc.SendTo(fd, data, (nuint)length, Const.MSG_DONTWAIT | Const.MSG_NOSIGNAL, name, nameLength);
+            if (n < 0)
+            {
+                result = default;
+                return Marshal.GetLastPInvokeError();
+            }
+            Interlocked.Increment(ref socket.Statistics._sent);
+            Interlocked.Increment(ref socket.Statistics._sendCalls);
+            result = new SendResult(SendStatus.Sent, (int)n, 0);
+            return 0;
+        }
+
+        public SendResult Closed() => SendResult.Closed;
+
+        public SendResult TimedOut() => new(SendStatus.TimedOut, 0, 0);
+
+        public SendResult Failed(int errno)
+        {
+            Interlocked.Increment(ref socket.Statistics._sendErrors);
+            return new SendResult(SendStatus.Error, 0, errno);
         }
     }
 
@@ -116,49 +102,28 @@ public sealed partial class DatagramSocket
             throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"{data.Length} bytes in {segments} segments",
                 $"at most {MaxSegments} segments and 65507 bytes per call");
         }
+        Deadline deadline = new(timeoutMs); // one timeout for the whole call, the fallback's sends included
         byte* name = stackalloc byte[Const.SockAddrStorage];
         int nameLength = SockAddr.Write(new Span<byte>(name, Const.SockAddrStorage), destination);
-        if (segments == 1) return ToBatch(SendCore(data, name, (uint)nameLength, timeoutMs), 1);
+        if (segments == 1) return ToBatch(SendCore(data, name, (uint)nameLength, deadline), 1);
 
-        if (!TryEnter(out int fd)) return BatchSendResult.Closed;
-        int errno;
-        try
+        const int controlSpace = 24; // CMSG_SPACE(sizeof(u16))
+        byte* control = stackalloc byte[controlSpace];
+        new Span<byte>(control, controlSpace).Clear();
+        *(nuint*)control = 16 + sizeof(ushort); // CMSG_LEN
+        *(int*)(control + 8) = Const.SOL_UDP;
+        *(int*)(control + 12) = Const.UDP_SEGMENT;
+        *(ushort*)(control + 16) = (ushort)segmentSize;
+        BatchSendResult gso;
+        fixed (byte* p = data)
         {
-            const int controlSpace = 24; // CMSG_SPACE(sizeof(u16))
-            byte* control = stackalloc byte[controlSpace];
-            new Span<byte>(control, controlSpace).Clear();
-            *(nuint*)control = 16 + sizeof(ushort); // CMSG_LEN
-            *(int*)(control + 8) = Const.SOL_UDP;
-            *(int*)(control + 12) = Const.UDP_SEGMENT;
-            *(ushort*)(control + 16) = (ushort)segmentSize;
-            long deadline = timeoutMs > 0 ? Environment.TickCount64 + timeoutMs : 0;
-            fixed (byte* p = data)
-            {
-                IoVec iov = new() { Base = p, Length = (nuint)data.Length };
-                MsgHdr msg = new() { Name = name, NameLength = (uint)nameLength, Iov = &iov, IovLength = 1, Control = control, ControlLength = controlSpace };
-                while (true)
-                {
-                    if (Libc.SendMsg(fd, &msg, Const.MSG_DONTWAIT | Const.MSG_NOSIGNAL) >= 0)
-                    {
-                        Interlocked.Add(ref Statistics._sent, segments);
-                        Interlocked.Increment(ref Statistics._sendCalls);
-                        return new BatchSendResult(SendStatus.Sent, segments, 0);
-                    }
-                    errno = Marshal.GetLastPInvokeError();
-                    if (errno == Errno.EINTR) continue;
-                    if (Volatile.Read(ref _closed) != 0) return BatchSendResult.Closed;
-                    if (errno != Errno.EAGAIN) break;
-                    int wait = Remaining(timeoutMs, deadline);
-                    if (wait == 0) return new BatchSendResult(SendStatus.TimedOut, 0, 0);
-                    PollFd pfd = new() { Fd = fd, Events = Const.POLLOUT };
-                    Libc.Poll(&pfd, 1, wait);
-                }
-            }
+            IoVec iov = new() { Base = p, Length = (nuint)data.Length };
+            MsgHdr msg = new() { Name = name, NameLength = (uint)nameLength, Iov = &iov, IovLength = 1, Control = control, ControlLength = controlSpace };
+            SendSegments all = new(this, &msg, segments);
+            gso = Retry<SendSegments, BatchSendResult>(ref all, Writable, deadline);
         }
-        finally
-        {
-            Exit();
-        }
+        if (gso.Status != SendStatus.Error) return gso;
+        int errno = gso.Errno;
         // Input is checked above, so EMSGSIZE or EINVAL mean a segment longer than the path MTU (which
         // GSO cannot fragment; the kernel has answered both) or no GSO; EIO: the device cannot checksum;
         // ENOPROTOOPT: an old kernel. Segment by hand: each datagram then goes as a plain send would.
@@ -169,17 +134,34 @@ public sealed partial class DatagramSocket
         }
         Interlocked.Increment(ref Statistics._segmentationFallbacks);
         int sent = 0;
-        long end = timeoutMs > 0 ? Environment.TickCount64 + timeoutMs : 0;
         for (int offset = 0; offset < data.Length; offset += segmentSize, sent++)
         {
-            // One timeout for the whole call, as with GSO: each segment gets what is left of it.
-            int left = timeoutMs > 0 ? Math.Max(0, (int)(end - Environment.TickCount64)) : timeoutMs;
-            SendResult r = SendCore(data.Slice(offset, Math.Min(segmentSize, data.Length - offset)), name, (uint)nameLength, left);
+            SendResult r = SendCore(data.Slice(offset, Math.Min(segmentSize, data.Length - offset)), name, (uint)nameLength, deadline);
             if (r.Status != SendStatus.Sent) return new BatchSendResult(r.Status, sent, r.Errno);
         }
         return new BatchSendResult(SendStatus.Sent, sent, 0);
 
         static BatchSendResult ToBatch(SendResult r, int n) => new(r.Status, r.Status == SendStatus.Sent ? n : 0, r.Errno);
+    }
+
+    /// <summary>One UDP GSO sendmsg; its errors are not counted here (the caller may fall back).</summary>
+    private readonly unsafe struct SendSegments(DatagramSocket socket, MsgHdr* msg, int segments) : IAttempt<BatchSendResult>
+    {
+        public int Try(int fd, out BatchSendResult result)
+        {
+            result = default;
+            if (Libc.SendMsg(fd, msg, Const.MSG_DONTWAIT | Const.MSG_NOSIGNAL) < 0) return Marshal.GetLastPInvokeError();
+            Interlocked.Add(ref socket.Statistics._sent, segments);
+            Interlocked.Increment(ref socket.Statistics._sendCalls);
+            result = new BatchSendResult(SendStatus.Sent, segments, 0);
+            return 0;
+        }
+
+        public BatchSendResult Closed() => BatchSendResult.Closed;
+
+        public BatchSendResult TimedOut() => new(SendStatus.TimedOut, 0, 0);
+
+        public BatchSendResult Failed(int errno) => new(SendStatus.Error, 0, errno);
     }
 
     /// <summary>
@@ -188,49 +170,51 @@ public sealed partial class DatagramSocket
     /// the kernel refuses stops the batch there: the result says how many went and why the next did not.
     /// Allocates nothing. The batch is left as it was (clear it to reuse).
     /// </summary>
-    public unsafe BatchSendResult SendBatch(DatagramSendBatch batch, TimeSpan timeout)
+    public BatchSendResult SendBatch(DatagramSendBatch batch, TimeSpan timeout)
     {
         int timeoutMs = TimeoutMs(nameof(SendBatch), timeout);
         ArgumentNullExceptionIfNull(nameof(SendBatch), batch);
-        if (!TryEnter(out int fd)) return BatchSendResult.Closed;
-        try
-        {
-            long deadline = timeoutMs > 0 ? Environment.TickCount64 + timeoutMs : 0;
-            int sent = 0, count = batch.Count;
-            while (sent < count)
-            {
-                int n = Libc.SendMMsg(fd, batch.Headers + sent, (uint)(count - sent), Const.MSG_DONTWAIT | Const.MSG_NOSIGNAL);
-                if (n > 0)
-                {
-                    sent += n;
-                    Interlocked.Increment(ref Statistics._sendCalls);
-                    continue;
-                }
-                int errno = Marshal.GetLastPInvokeError();
-                if (errno == Errno.EINTR) continue;
-                if (Volatile.Read(ref _closed) != 0) return Done(SendStatus.Closed, Errno.EBADF);
-                if (errno != Errno.EAGAIN)
-                {
-                    Interlocked.Increment(ref Statistics._sendErrors);
-                    return Done(SendStatus.Error, errno);
-                }
-                int wait = Remaining(timeoutMs, deadline);
-                if (wait == 0) return Done(SendStatus.TimedOut, 0);
-                PollFd pfd = new() { Fd = fd, Events = Const.POLLOUT };
-                Libc.Poll(&pfd, 1, wait);
-            }
-            return Done(SendStatus.Sent, 0);
+        SendMany many = new(this, batch);
+        BatchSendResult result = Retry<SendMany, BatchSendResult>(ref many, Writable, new Deadline(timeoutMs));
+        batch.KeepAlive();
+        return result;
+    }
 
-            BatchSendResult Done(SendStatus status, int errno)
-            {
-                Interlocked.Add(ref Statistics._sent, sent);
-                return new BatchSendResult(status, sent, errno);
-            }
-        }
-        finally
+    /// <summary>sendmmsg from where the last call stopped; each result adds what went to the statistics.</summary>
+    private unsafe struct SendMany(DatagramSocket socket, DatagramSendBatch batch) : IAttempt<BatchSendResult>
+    {
+        private readonly int _count = batch.Count;
+        private int _sent;
+
+        public int Try(int fd, out BatchSendResult result)
         {
-            batch.KeepAlive();
-            Exit();
+            result = default;
+            if (_sent == _count)
+            {
+                result = Done(SendStatus.Sent, 0);
+                return 0;
+            }
+            int n = Libc.SendMMsg(fd, batch.Headers + _sent, (uint)(_count - _sent), Const.MSG_DONTWAIT | Const.MSG_NOSIGNAL);
+            if (n <= 0) return Marshal.GetLastPInvokeError();
+            _sent += n;
+            Interlocked.Increment(ref socket.Statistics._sendCalls);
+            return Again;
+        }
+
+        public readonly BatchSendResult Closed() => Done(SendStatus.Closed, Errno.EBADF);
+
+        public readonly BatchSendResult TimedOut() => Done(SendStatus.TimedOut, 0);
+
+        public readonly BatchSendResult Failed(int errno)
+        {
+            Interlocked.Increment(ref socket.Statistics._sendErrors);
+            return Done(SendStatus.Error, errno);
+        }
+
+        private readonly BatchSendResult Done(SendStatus status, int errno)
+        {
+            Interlocked.Add(ref socket.Statistics._sent, _sent);
+            return new BatchSendResult(status, _sent, errno);
         }
     }
 }
