@@ -5,7 +5,8 @@ namespace Dgram.Actors.Tests.Lab;
 
 /// <summary>
 /// A veth pair a test makes for itself (so deleting or downing it disturbs no other test): names
-/// dgNNNa / dgNNNb, IPv4 198.51.100.(100+NNN)/(150+NNN) as /32s and IPv6 fd00:d9a:9:NNN::1 / ::2.
+/// dgNNNa / dgNNNb, IPv4 198.51.100.(100+NNN)/(150+NNN) as /32s and IPv6 fd00:d9a:9:NNN::1 / ::2;
+/// on request a second source on the B end, 198.51.100.(200+NNN) / fd00:d9a:9:NNN::3.
 /// </summary>
 public sealed class LabLink : IDisposable
 {
@@ -27,6 +28,15 @@ public sealed class LabLink : IDisposable
     public IPAddress B6 => IPAddress.Parse($"fd00:d9a:9:{Number}::2");
 
     public IPAddress SourceB(LabFamily f) => f.IsV6 ? B6 : B4;
+
+    /// <summary>Adds the B end's second source address for <paramref name="f"/> and returns it (<see cref="Create"/> does not add it again).</summary>
+    public IPAddress AddSecondSourceB(LabFamily f)
+    {
+        IPAddress a = f.IsV6 ? IPAddress.Parse($"fd00:d9a:9:{Number}::3") : IPAddress.Parse($"198.51.100.{200 + Number}");
+        if (f.IsV6) Ip("-6", "addr", "add", a + "/64", "dev", B, "nodad");
+        else Ip("addr", "add", a + "/32", "dev", B);
+        return a;
+    }
 
     /// <summary>Creates (or re-creates) the pair with its addresses, up.</summary>
     public void Create()

@@ -19,8 +19,8 @@ public enum WindowKind
 }
 
 /// <summary>
-/// From just before a fault is injected until the kernel or the socket's events show recovery, bounded by
-/// sequence markers: per stream, the datagrams sent between the two boundaries. Holds the drops each
+/// From just before a fault is injected until the kernel or the socket's events show recovery and a datagram
+/// sent after that has arrived (delivery resumed), bounded by sequence markers: per stream, the datagrams sent between the two boundaries. Holds the drops each
 /// receiver and the network counted between them.
 /// </summary>
 public sealed class FaultWindow

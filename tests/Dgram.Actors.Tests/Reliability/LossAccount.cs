@@ -71,7 +71,8 @@ public readonly record struct NetworkDrops(long Backlog, long Interfaces)
 /// Loss accounting for fault tests (issue 8, parts 3 and 4; issue 12, item 8). Senders stamp each datagram
 /// (<see cref="Stamp"/>) and record it once the kernel took it; receivers record what arrived; the test
 /// opens a window (<see cref="BeginAsync(string, WindowKind, Func{string, int, bool})"/>) just before it
-/// injects a fault and closes it when the kernel or the socket's events show recovery.
+/// injects a fault and closes it when the kernel or the socket's events show recovery and delivery has
+/// resumed (<see cref="AwaitDeliverySinceAsync"/>).
 /// </summary>
 /// <remarks>
 /// <para>
@@ -210,10 +211,10 @@ public sealed class LossAccount
     public Task<FaultWindow> BeginAsync(string name, WindowKind kind = WindowKind.Fault) => BeginAsync(name, kind, (_, _) => true);
 
     /// <summary>
-    /// Closes a window: call when the kernel tables or the socket's events show recovery, not later (and a
-    /// <see cref="WindowKind.Counted"/> one once what was sent inside has arrived or been counted). The
-    /// markers are taken first, then the counters, so a drop counted for a datagram still in flight at the
-    /// marker is still this window's.
+    /// Closes a window: call when the kernel tables or the socket's events show recovery and delivery has
+    /// resumed (<see cref="AwaitDeliverySinceAsync"/>), not later (and a <see cref="WindowKind.Counted"/>
+    /// one once what was sent inside has arrived or been counted). The markers are taken first, then the
+    /// counters, so a drop counted for a datagram still in flight at the marker is still this window's.
     /// </summary>
     public async Task EndAsync(FaultWindow w)
     {
@@ -272,15 +273,40 @@ public sealed class LossAccount
     }
 
     /// <summary>Waits until each listed receiver has at least <paramref name="more"/> new datagrams of each of its streams.</summary>
-    public async Task AwaitFlowAsync(int more, TimeSpan bound, params string[] receivers)
+    public Task AwaitFlowAsync(int more, TimeSpan bound, params string[] receivers)
     {
         var targets = Receivers().Where(r => receivers.Length == 0 || receivers.Contains(r.Name))
             .SelectMany(r => r.Streams.Select(kv => (r.Name, Stream: kv.Key, Arrivals: kv.Value, Goal: kv.Value.Count + more))).ToList();
+        return AwaitAllAsync(targets, t => t.Arrivals.Count >= t.Goal, bound,
+            t => $"no flow: receiver {t.Name} has {t.Arrivals.Count} of stream {StreamName(t.Stream)} (wanted {t.Goal}; sent {SentCount(t.Stream)})");
+    }
+
+    /// <summary>
+    /// Waits until delivery has resumed for <paramref name="window"/>: every receiver it applies to has, on
+    /// every stream of its own the window applies to, a datagram sent after this call (sequence above the
+    /// count sent now). Call after the kernel tables and the socket's events show recovery, then close the
+    /// window: the kernel's delivery can trail its tables (after a link comes up, IPv6 lost the first
+    /// datagram sent once the memberships were back), and what is lost before delivery resumes is the
+    /// fault's. Ends at the first such datagram, so the window closes no later than needed.
+    /// </summary>
+    public Task AwaitDeliverySinceAsync(FaultWindow window, TimeSpan bound)
+    {
+        long[] mark = SentCounts();
+        var targets = Receivers()
+            .SelectMany(r => r.Streams.Where(kv => window.Applies(r.Name, kv.Key)).Select(kv => (r.Name, Stream: kv.Key, Arrivals: kv.Value, Mark: mark[kv.Key]))).ToList();
+        return AwaitAllAsync(targets, t => t.Arrivals.Highest > t.Mark, bound,
+            t => $"delivery did not resume after window '{window.Name}': receiver {t.Name} got nothing of stream {StreamName(t.Stream)} "
+                + $"past #{t.Mark} (highest #{t.Arrivals.Highest}; sent {SentCount(t.Stream)})");
+    }
+
+    /// <summary>Waits, arrival by arrival, until <paramref name="done"/> holds for every target; a timeout names the first that lags.</summary>
+    private async Task AwaitAllAsync<T>(List<T> targets, Func<T, bool> done, TimeSpan bound, Func<T, string> describe)
+    {
         var clock = Stopwatch.StartNew();
-        while (targets.Any(t => t.Arrivals.Count < t.Goal))
+        while (!targets.All(done))
         {
             Task next = NextArrival();
-            if (!targets.Any(t => t.Arrivals.Count < t.Goal)) return;
+            if (targets.All(done)) return;
             TimeSpan left = bound - clock.Elapsed;
             try
             {
@@ -289,8 +315,7 @@ public sealed class LossAccount
             }
             catch (TimeoutException)
             {
-                var t = targets.First(t => t.Arrivals.Count < t.Goal);
-                throw new TimeoutException($"no flow: receiver {t.Name} has {t.Arrivals.Count} of stream {StreamName(t.Stream)} (wanted {t.Goal}; sent {SentCount(t.Stream)})");
+                throw new TimeoutException(describe(targets.First(t => !done(t))));
             }
         }
     }
@@ -414,6 +439,8 @@ public sealed class LossAccount
         public long Duplicates, Reordered;
         public long Count => Volatile.Read(ref _count);
         public long Distinct => Volatile.Read(ref _distinct);
+        /// <summary>The highest sequence number that arrived (0: none).</summary>
+        public long Highest => Volatile.Read(ref _last);
 
         public void Add(long sequence)
         {
@@ -429,7 +456,7 @@ public sealed class LossAccount
                     _distinct++;
                 }
                 if (sequence < _last) Reordered++;
-                _last = Math.Max(_last, sequence);
+                Volatile.Write(ref _last, Math.Max(_last, sequence));
                 _count++;
             }
         }

@@ -28,15 +28,21 @@ public sealed class LossAccountTests
     /// <summary>Sends <paramref name="count"/> datagrams; each arrives at both receivers unless listed as lost there.</summary>
     private void Send(int count, long[]? lostAtRx = null, long[]? lostAtOther = null)
     {
-        byte[] payload = new byte[Stamp.Size];
         for (int i = 0; i < count; i++)
         {
-            long seq = ++_sent, at = LossAccount.Now();
-            _account.Sent(_stream, seq, at);
-            Stamp.Write(payload, _stream, seq, at);
-            if (lostAtRx?.Contains(seq) != true) _account.Received(Rx, payload);
-            if (lostAtOther?.Contains(seq) != true) _account.Received(Other, payload);
+            long seq = ++_sent;
+            _account.Sent(_stream, seq, LossAccount.Now());
+            if (lostAtRx?.Contains(seq) != true) Deliver(Rx, seq);
+            if (lostAtOther?.Contains(seq) != true) Deliver(Other, seq);
         }
+    }
+
+    /// <summary>Datagram <paramref name="sequence"/> arrives at <paramref name="receiver"/> (late, when it was sent as lost there).</summary>
+    private void Deliver(string receiver, long sequence)
+    {
+        byte[] payload = new byte[Stamp.Size];
+        Stamp.Write(payload, _stream, sequence, LossAccount.Now());
+        _account.Received(receiver, payload);
     }
 
     private void CountSubscriberDrop(string receiver, int n = 1) => _drops[receiver] = _drops[receiver] with { Subscriber = _drops[receiver].Subscriber + n };
@@ -153,6 +159,47 @@ public sealed class LossAccountTests
         LossReport report = await _account.ReportAsync();
         Assert.Equal(1, report.Unexplained);
         Assert.Equal(new[] { "never recovered" }, report.OpenWindows);
+    }
+
+    /// <summary>
+    /// The kernel tables show recovery before delivery resumes: the datagrams lost until the first one
+    /// sent after that arrives are the fault's, and the wait ends at that datagram (not at a late one
+    /// sent before it).
+    /// </summary>
+    [Fact]
+    public async Task AwaitDeliverySince_EndsAtTheFirstArrivalSentAfterIt_TheLossesBeforeItAreInsideTheWindow()
+    {
+        Send(5);
+        FaultWindow w = await _account.BeginAsync("down/up", WindowKind.Fault, (receiver, _) => receiver == Rx);
+        Send(5, lostAtRx: [6, 7, 8, 9, 10]);
+        Task resumed = _account.AwaitDeliverySinceAsync(w, TimeSpan.FromSeconds(10)); // tables and events show recovery here
+        Send(2, lostAtRx: [11, 12]); // the kernel still drops
+        Deliver(Rx, 10); // a late arrival sent before the mark proves nothing
+        Assert.False(resumed.IsCompleted);
+        Send(1);
+        await resumed.WaitAsync(TimeSpan.FromSeconds(10));
+        await _account.EndAsync(w);
+        Send(5);
+
+        LossReport report = await _account.ReportAsync();
+        Assert.Equal((6L, 13L), w.Range(_stream));
+        ReceiverFigures rx = report.Receivers.Single(r => r.Receiver == Rx);
+        Assert.Equal((6L, 0L, 0L), (rx.Missing, rx.MissingOutside, rx.Unexplained)); // #6-#9, #11, #12
+    }
+
+    [Fact]
+    public async Task AwaitDeliverySince_WaitsOnlyForTheReceiversTheWindowAppliesTo_ATimeoutNamesTheOneThatLags()
+    {
+        FaultWindow rxOnly = await _account.BeginAsync("kill rx", WindowKind.Fault, (receiver, _) => receiver == Rx);
+        Task resumed = _account.AwaitDeliverySinceAsync(rxOnly, TimeSpan.FromSeconds(10));
+        Send(1, lostAtOther: [1]);
+        await resumed.WaitAsync(TimeSpan.FromSeconds(10));
+
+        FaultWindow both = await _account.BeginAsync("down/up");
+        Task lagging = _account.AwaitDeliverySinceAsync(both, TimeSpan.FromMilliseconds(100));
+        Send(1, lostAtOther: [2]);
+        var e = await Assert.ThrowsAsync<TimeoutException>(() => lagging);
+        Assert.Contains("receiver other got nothing of stream s past #1", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]
