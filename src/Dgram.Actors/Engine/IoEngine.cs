@@ -106,8 +106,13 @@ internal sealed class IoEngine : IExtension, IDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _watchdog.Dispose();
-        foreach (IoLoop loop in _shared) loop.Shutdown();
-        _shared[0].Post(Links.Dispose); // after the loop's last read of it
+        // On the system's termination, not an actor's thread: a bounded wait for the threads to close their descriptors.
+        bool[] ended = [.. _shared.Select(loop => loop.Shutdown(TimeSpan.FromSeconds(2)))];
+        for (int i = 0; i < ended.Length; i++)
+        {
+            if (!ended[i]) _log.Warning("Engine thread {0} did not end within 2 s (a consumer is blocking it)", _shared[i].Name);
+        }
+        if (ended[0]) Links.Dispose(); // the first loop reads it: only once that loop has ended
     }
 }
 

@@ -114,8 +114,16 @@ internal sealed unsafe class IoLoop
         _waker.Wake(); // to trim (or end) on its own thread
     }
 
-    /// <summary>Ends the loop after the requests queued so far (the readers still here are stopped).</summary>
-    public void Shutdown() => Post(() => _stopping = true);
+    /// <summary>
+    /// Ends the loop after the requests queued so far (the readers still here are stopped) and waits, up to
+    /// <paramref name="wait"/>, for its thread to close its descriptors: an actor system that has terminated leaves none open.
+    /// </summary>
+    public bool Shutdown(TimeSpan wait)
+    {
+        Post(() => _stopping = true);
+        Thread thread = _thread;
+        return thread == Thread.CurrentThread || !thread.IsAlive || thread.Join(wait);
+    }
 
     private void Run()
     {

@@ -145,6 +145,10 @@ public sealed class StatusLog : IObserver<SocketStatus>
         lock (_lock) return _events.Skip(Math.Max(0, mark - _dropped)).ToList();
     }
 
+    /// <summary>Waits for the socket to report <paramref name="change"/> of interface <paramref name="ifname"/> (one event per interface).</summary>
+    public Task<IReadOnlyList<InterfaceChanged>> WaitForInterface(int from, string ifname, InterfaceChange change, TimeSpan timeout) =>
+        WaitFor<InterfaceChanged>(from, 1, timeout, c => c.Interface == ifname && c.Change == change);
+
     public async Task<IReadOnlyList<T>> WaitFor<T>(int from, int count, TimeSpan timeout, Func<T, bool>? where = null) where T : SocketStatus
     {
         var clock = Stopwatch.StartNew();

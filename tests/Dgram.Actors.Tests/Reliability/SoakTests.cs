@@ -220,13 +220,32 @@ public sealed class SoakTests : ActorTestBase
                 RxReceiver[] receivers = [.. affected.SelectMany(l => l.Receivers)];
                 int[] marks = [.. receivers.Select(r => r.Status.Mark)];
                 var window = await account.BeginAsync($"{fault} {link.A}", WindowKind.Fault, (_, stream) => streams.Contains(stream));
-                if (fault == Fault.InterfaceDownUp) LabLink.Ip("link", "set", link.A, "down");
-                else link.Delete();
-                for (int i = 0; i < receivers.Length; i++) await receivers[i].Status.WaitFor<MembershipPending>(marks[i], 2, Recovery);
-                marks = [.. receivers.Select(r => r.Status.Mark)];
-                if (fault == Fault.InterfaceDownUp) LabLink.Ip("link", "set", link.A, "up");
-                else link.Create();
-                for (int i = 0; i < receivers.Length; i++) await receivers[i].Status.WaitFor<MembershipRestored>(marks[i], 2, Recovery);
+                if (fault == Fault.InterfaceDownUp)
+                {
+                    // Down and up keep the memberships: each receiver reports the interface down, then up; nothing is left or rejoined.
+                    LabLink.Ip("link", "set", link.A, "down");
+                    for (int i = 0; i < receivers.Length; i++) await receivers[i].Status.WaitForInterface(marks[i], link.A, InterfaceChange.Down, Recovery);
+                    marks = [.. receivers.Select(r => r.Status.Mark)];
+                    LabLink.Ip("link", "set", link.A, "up");
+                    for (int i = 0; i < receivers.Length; i++) await receivers[i].Status.WaitForInterface(marks[i], link.A, InterfaceChange.Up, Recovery);
+                }
+                else
+                {
+                    // A deleted interface: gone, both memberships pending; re-created: both joined on the new index.
+                    link.Delete();
+                    for (int i = 0; i < receivers.Length; i++)
+                    {
+                        await receivers[i].Status.WaitForInterface(marks[i], link.A, InterfaceChange.Gone, Recovery);
+                        await receivers[i].Status.WaitFor<MembershipPending>(marks[i], 2, Recovery);
+                    }
+                    marks = [.. receivers.Select(r => r.Status.Mark)];
+                    link.Create();
+                    for (int i = 0; i < receivers.Length; i++)
+                    {
+                        await receivers[i].Status.WaitForInterface(marks[i], link.A, InterfaceChange.Recreated, Recovery);
+                        await receivers[i].Status.WaitFor<MembershipRestored>(marks[i], 2, Recovery);
+                    }
+                }
                 await AwaitAssertAsync(() => { foreach (Lane l in affected) l.AssertInKernel(); }, Recovery, TimeSpan.FromMilliseconds(5));
                 // The kernel's delivery can trail its tables after link-up (IPv6 lost the first datagram
                 // sent once the memberships were back): the window ends when delivery has resumed too.
