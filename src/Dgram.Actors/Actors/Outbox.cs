@@ -137,5 +137,5 @@ internal sealed class Outbox(int capacity)
     }
 
     /// <summary>An errno after which this socket cannot send again: the incarnation must be replaced.</summary>
-    public static bool IsBroken(int errno) => errno is Errno.EPIPE or Errno.EBADF or Errno.ENOTSOCK;
+    public static bool IsBroken(int errno) => Errno.IsBroken(errno, receiving: false);
 }

@@ -41,6 +41,40 @@ public sealed class CoreTests
         Assert.Equal(expected, Errno.ToSocketError(errno));
     }
 
+    [Theory]
+    // The descriptor is gone or shut down, or the kernel could not use our memory: either direction.
+    [InlineData(Errno.EBADF, true, true)]
+    [InlineData(Errno.EBADF, false, true)]
+    [InlineData(Errno.ENOTSOCK, true, true)]
+    [InlineData(Errno.ENOTSOCK, false, true)]
+    [InlineData(Errno.EPIPE, false, true)]
+    [InlineData(Errno.ESHUTDOWN, true, true)]
+    [InlineData(Errno.ESHUTDOWN, false, true)]
+    [InlineData(Errno.EFAULT, true, true)]
+    [InlineData(Errno.EFAULT, false, true)]
+    // EINVAL ends a receive (the call itself is refused) but on a send names one datagram's destination.
+    [InlineData(Errno.EINVAL, true, true)]
+    [InlineData(Errno.EINVAL, false, false)]
+    // Per datagram or passing: the socket goes on.
+    [InlineData(Errno.ECONNREFUSED, true, false)]
+    [InlineData(Errno.ECONNREFUSED, false, false)]
+    [InlineData(Errno.EMSGSIZE, false, false)]
+    [InlineData(Errno.ENETUNREACH, false, false)]
+    [InlineData(Errno.EHOSTUNREACH, false, false)]
+    [InlineData(Errno.EPERM, false, false)]
+    [InlineData(Errno.EACCES, false, false)]
+    [InlineData(Errno.ENOBUFS, false, false)]
+    [InlineData(Errno.ENOMEM, true, false)]
+    [InlineData(Errno.ENETDOWN, false, false)]
+    [InlineData(Errno.EADDRNOTAVAIL, false, false)]
+    [InlineData(Errno.EAGAIN, true, false)]
+    [InlineData(Errno.EAGAIN, false, false)]
+    [InlineData(Errno.EINTR, true, false)]
+    public void ErrnoIsBroken_SeparatesADeadDescriptorFromAFailedDatagram(int errno, bool receiving, bool broken)
+    {
+        Assert.Equal(broken, Errno.IsBroken(errno, receiving));
+    }
+
     // ---- DatagramSocketException ----
 
     [Fact]

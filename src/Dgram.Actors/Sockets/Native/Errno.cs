@@ -41,6 +41,31 @@ public static class Errno
         _ => "E#" + errno,
     };
 
+    /// <summary>
+    /// Whether a send or receive that failed with <paramref name="errno"/> leaves a descriptor that cannot
+    /// be used again, so its owner replaces the socket instead of reporting one failed datagram and going
+    /// on. The rest are per datagram or passing (ECONNREFUSED, EMSGSIZE, ENETUNREACH, EHOSTUNREACH, EPERM,
+    /// EACCES, ENOBUFS, ENOMEM, EAGAIN, ENETDOWN during a carrier flap, EADDRNOTAVAIL while an address is
+    /// away): the next datagram may go.
+    /// </summary>
+    /// <param name="errno">The errno of the failed call.</param>
+    /// <param name="receiving">True for a receive: EINVAL is per datagram on a send, and the end of a receive.</param>
+    internal static bool IsBroken(int errno, bool receiving) => errno switch
+    {
+        // The descriptor is closed, or its number now names something else.
+        EBADF or ENOTSOCK => true,
+        // shutdown() ran (a close from another thread does this first): sends get EPIPE for ever, and a
+        // receive that polled a hang-up reports ESHUTDOWN (recvmsg itself only says EAGAIN).
+        EPIPE or ESHUTDOWN => true,
+        // The kernel could not use the memory it was given: the buffers are gone, nothing is safe to reuse.
+        EFAULT => true,
+        // A send's EINVAL is that datagram's destination (port 0, measured on both families): the next
+        // may go. A receive has no per-datagram argument, so EINVAL is the call itself, the same on every
+        // retry: a read loop going on would spin.
+        EINVAL => receiving,
+        _ => false,
+    };
+
     /// <summary>The C library's description of an errno (strerror).</summary>
     public static string Describe(int errno) => Marshal.GetPInvokeErrorMessage(errno);
 
