@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Event;
 using Dgram.Actors.Protocol;
 using Dgram.Actors.Sockets;
+using Dgram.Actors.Sockets.Native;
 using Dgram.Actors.Supervision;
 using static Dgram.Actors.Protocol.SocketProtocol;
 
@@ -189,7 +190,7 @@ internal sealed class SendPath(DatagramSocket socket, SocketSettings settings, S
     /// <summary>The socket is broken: fail this incarnation so the parent builds a new one.</summary>
     private static void ThrowIfBroken(string operation, bool failed, int errno, string? args)
     {
-        if (failed && Outbox.IsBroken(errno))
+        if (failed && Errno.IsBroken(errno, receiving: false))
         {
             throw new DatagramSocketException(operation, DatagramSocketError.Kernel, errno, args, "the socket is broken");
         }

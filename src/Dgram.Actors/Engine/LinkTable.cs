@@ -54,8 +54,9 @@ internal sealed record LinkInfo(int Index, string Name, uint Flags)
 /// <remarks>
 /// Dumps go through a short-lived socket of their own: a dump on the event socket would interleave with
 /// events, and a second dump while one runs fails with EBUSY. Events queued after the drain that precedes
-/// a dump are applied on top of it: each RTM_NEWLINK carries the whole state, so replaying one the dump
-/// already shows changes nothing and the table ends where the kernel is.
+/// a dump are applied on top of it. Each RTM_NEWLINK carries the link's whole state and the last one queued
+/// for a link is the newest, so the table ends where the kernel is; an event the dump already reflected may
+/// report its transition once more (down and up again), never lose one.
 /// </remarks>
 internal sealed class LinkTable : IDisposable
 {
@@ -66,7 +67,7 @@ internal sealed class LinkTable : IDisposable
     private const int DumpAttempts = 3;
     /// <summary>
     /// Event queue limit asked of the kernel: a burst of ~1,500 link messages (~2.5 KiB each in the queue)
-    /// before an overrun forces a resync. SO_RCVBUF halves it past net.core.rmem_max; SO_RCVBUFFORCE does not.
+    /// before an overrun forces a resync. SO_RCVBUF caps it at net.core.rmem_max; SO_RCVBUFFORCE does not.
     /// </summary>
     private const int ReceiveBufferBytes = 4 << 20;
     /// <summary>

@@ -198,7 +198,7 @@ internal sealed class SocketReader
                 case ReceiveStatus.Closed:
                     Fail(Errno.EBADF, null);
                     return;
-                case ReceiveStatus.Error when Errno.IsBroken(r.Errno):
+                case ReceiveStatus.Error when Errno.IsBroken(r.Errno, receiving: true):
                     Fail(r.Errno, null);
                     return;
                 case ReceiveStatus.Error:

@@ -19,9 +19,6 @@ public static class Errno
         EHOSTUNREACH = 113, EPIPE = 32, ENXIO = 6, EIO = 5, ESHUTDOWN = 108, ELOOP = 40, EPROTO = 71;
 #pragma warning restore CS1591
 
-    /// <summary>The descriptor cannot be used again (shut down, closed, not a socket): the incarnation is replaced. Other errors are per datagram.</summary>
-    internal static bool IsBroken(int errno) => errno is ESHUTDOWN or EBADF or ENOTSOCK or EINVAL or EFAULT;
-
     /// <summary>The symbolic name of a Linux errno (<c>ENODEV</c>), or <c>E#n</c> for one not in the table.</summary>
     public static string Name(int errno) => errno switch
     {
