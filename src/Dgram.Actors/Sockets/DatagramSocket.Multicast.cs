@@ -105,8 +105,12 @@ public sealed partial class DatagramSocket
         string? name = null;
         if (interfaceIndex != 0)
         {
-            name = NetworkInterfaceNames.GetName(interfaceIndex)
-                ?? throw new DatagramSocketException(op, DatagramSocketError.UnknownInterface, Errno.ENXIO, interfaceIndex.ToString(), "no interface has this index");
+            int errno = NetworkInterfaceNames.TryGetName(interfaceIndex, out name);
+            if (errno == Errno.ENODEV)
+            {
+                throw new DatagramSocketException(op, DatagramSocketError.UnknownInterface, Errno.ENXIO, interfaceIndex.ToString(), "no interface has this index");
+            }
+            if (errno != 0) throw NetworkInterfaceNames.LookupFailed(op, interfaceIndex.ToString(), errno);
         }
         return SetMulticastInterfaceIndex(op, interfaceIndex, name, interfaceIndex.ToString());
     }

@@ -1,9 +1,10 @@
+using System.Runtime.InteropServices;
 using System.Text;
 using Dgram.Actors.Sockets.Native;
 
 namespace Dgram.Actors.Sockets;
 
-/// <summary>Interface name ↔ index (if_nametoindex / if_indextoname), the way multicast options name interfaces.</summary>
+/// <summary>Interface name ↔ index (what if_nametoindex / if_indextoname do), the way multicast options name interfaces.</summary>
 public static class NetworkInterfaceNames
 {
     /// <summary>The index of the interface named <paramref name="name"/>; throws when none exists.</summary>
@@ -15,11 +16,14 @@ public static class NetworkInterfaceNames
         {
             Errno.ENODEV => new DatagramSocketException(operation, DatagramSocketError.UnknownInterface, errno, $"\"{name}\"", "no interface has this name"),
             Errno.EINVAL => new DatagramSocketException(operation, DatagramSocketError.InvalidInterfaceName, 0, $"\"{name}\"", "an interface name is 1 to 15 bytes"),
-            _ => new DatagramSocketException(operation, DatagramSocketError.Kernel, errno, $"\"{name}\"", "if_nametoindex failed"),
+            _ => LookupFailed(operation, $"\"{name}\"", errno),
         };
     }
 
-    /// <summary>Looks up an interface index; returns 0 on success or the errno (EINVAL for a malformed name).</summary>
+    /// <summary>
+    /// Looks up an interface index; returns 0 on success or the errno: ENODEV when no interface has the
+    /// name, EINVAL for a malformed name, EMFILE or ENFILE when no descriptor is left for the lookup.
+    /// </summary>
     public static unsafe int TryGetIndex(string? name, out int index)
     {
         index = 0;
@@ -27,17 +31,12 @@ public static class NetworkInterfaceNames
         {
             return Errno.EINVAL;
         }
-        byte* buf = stackalloc byte[Const.IfNameSize];
-        int n = Encoding.UTF8.GetBytes(name, new Span<byte>(buf, Const.IfNameSize));
-        buf[n] = 0;
-        uint i = Libc.IfNameToIndex(buf);
-        if (i == 0)
-        {
-            int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
-            return errno == 0 ? Errno.ENODEV : errno;
-        }
-        index = (int)i;
-        return 0;
+        byte* ifreq = stackalloc byte[Const.IfReqSize];
+        new Span<byte>(ifreq, Const.IfReqSize).Clear();
+        Encoding.UTF8.GetBytes(name, new Span<byte>(ifreq, Const.IfNameSize));
+        int errno = InterfaceIoctl(Const.SIOCGIFINDEX, ifreq);
+        if (errno == 0) index = *(int*)(ifreq + Const.IfNameSize);
+        return errno;
     }
 
     /// <summary>
@@ -69,19 +68,42 @@ public static class NetworkInterfaceNames
         return (*(short*)(ifreq + Const.IfNameSize) & upAndRunning) == upAndRunning;
     }
 
-    /// <summary>The name of interface <paramref name="index"/>, or null when none has it.</summary>
-    public static unsafe string? GetName(int index)
+    /// <summary>The name of interface <paramref name="index"/>, or null when none has it (or it cannot be looked up).</summary>
+    public static string? GetName(int index) => TryGetName(index, out string? name) == 0 ? name : null;
+
+    /// <summary>Looks up an interface name; returns 0 on success or the errno (ENODEV when no interface has the index).</summary>
+    internal static unsafe int TryGetName(int index, out string? name)
     {
-        if (index <= 0) return null;
-        byte* buf = stackalloc byte[Const.IfNameSize];
-        byte* r = Libc.IfIndexToName((uint)index, buf);
-        return r == null ? null : Encoding.UTF8.GetString(buf, IndexOfNul(buf));
+        name = null;
+        if (index <= 0) return Errno.ENODEV;
+        byte* ifreq = stackalloc byte[Const.IfReqSize];
+        new Span<byte>(ifreq, Const.IfReqSize).Clear();
+        *(int*)(ifreq + Const.IfNameSize) = index;
+        int errno = InterfaceIoctl(Const.SIOCGIFNAME, ifreq);
+        if (errno != 0) return errno;
+        ReadOnlySpan<byte> raw = new(ifreq, Const.IfNameSize);
+        int end = raw.IndexOf((byte)0);
+        name = Encoding.UTF8.GetString(end < 0 ? raw : raw[..end]);
+        return 0;
     }
 
-    private static unsafe int IndexOfNul(byte* buf)
+    /// <summary>The error for a lookup that failed other than by a missing interface (EMFILE: no descriptor for it).</summary>
+    internal static DatagramSocketException LookupFailed(string operation, string args, int errno) =>
+        new(operation, DatagramSocketError.Kernel, errno, args, errno is Errno.EMFILE or Errno.ENFILE
+            ? "no descriptor left to look the interface up (the lookup opens a socket); the interface may well exist"
+            : "the interface lookup failed");
+
+    /// <summary>
+    /// An interface ioctl (SIOCGIFINDEX, SIOCGIFNAME) on a socket of its own, as if_nametoindex and
+    /// if_indextoname make one, but keeping socket()'s errno: glibc's functions report a failed socket()
+    /// as ENOENT (measured under EMFILE: the same answer as for an absent interface).
+    /// </summary>
+    private static unsafe int InterfaceIoctl(nuint request, byte* ifreq)
     {
-        int i = 0;
-        while (i < Const.IfNameSize && buf[i] != 0) i++;
-        return i;
+        int fd = Libc.Socket(Const.AF_UNIX, Const.SOCK_DGRAM | Const.SOCK_CLOEXEC, 0);
+        if (fd < 0) return Marshal.GetLastPInvokeError();
+        int errno = Libc.Ioctl(fd, request, ifreq) == 0 ? 0 : Marshal.GetLastPInvokeError();
+        Libc.Close(fd);
+        return errno;
     }
 }

@@ -1,6 +1,8 @@
 using System.Net;
+using System.Runtime.InteropServices;
 using System.Text;
 using Dgram.Actors.Sockets;
+using Dgram.Actors.Sockets.Native;
 using Dgram.Actors.Tests.Lab;
 using Xunit;
 
@@ -246,5 +248,84 @@ public sealed class McFilterListingTests : SocketTestBase
         var library = f.IsV6 ? Dgram.Actors.Diagnostics.KernelMulticastTables.McFilter6() : Dgram.Actors.Diagnostics.KernelMulticastTables.McFilter();
         Assert.Contains(library, r => r.InterfaceIndex == index && r.Group.Equals(ssm) && r.Include == 1);
         Assert.DoesNotContain(library, r => r.Group.Equals(Dgram.Actors.Diagnostics.KernelMulticastTables.ListingAnchorGroup(f.Family)));
+    }
+}
+
+/// <summary>
+/// Interface lookups with no descriptor left: each opens a socket, and glibc's if_nametoindex reported that
+/// socket's EMFILE as ENOENT, the answer for an absent interface. The soft RLIMIT_NOFILE is put at the
+/// lowest free descriptor for the few calls under test (nothing is opened to fill the table) and restored
+/// in a finally; the serial collection keeps every other test out of that window.
+/// </summary>
+[Collection(SerialCollection.Name)]
+[Trait("Area", "SocketCore")]
+public sealed partial class DescriptorLimitTests : SocketTestBase
+{
+    [Fact]
+    public void InterfaceLookups_WithNoDescriptorLeft_ReportEmfile_NotAnAbsentInterface()
+    {
+        var s = Create(System.Net.Sockets.AddressFamily.InterNetwork);
+        IPAddress group = LabFamily.V4.NewGroup();
+        // Run every path the window takes once first: binding a P/Invoke to libc opens files.
+        Assert.Equal(1, NetworkInterfaceNames.GetIndex("lo"));
+        Assert.Equal(0, NetworkInterfaceNames.TryGetName(1, out _));
+        Assert.Throws<DatagramSocketException>(() => s.JoinGroup(group, "nosuch-dgram0"));
+        Assert.Throws<DatagramSocketException>(() => s.SetMulticastInterface(int.MaxValue));
+        Assert.NotNull(NetworkInterfaceNames.LookupFailed("warm-up", "lo", Errno.EMFILE).Message);
+
+        int indexErrno, nameErrno;
+        Exception? join, byIndex;
+        using (NoDescriptorLeft())
+        {
+            indexErrno = NetworkInterfaceNames.TryGetIndex("lo", out _);
+            nameErrno = NetworkInterfaceNames.TryGetName(1, out _);
+            join = Record.Exception(() => s.JoinGroup(group, "lo"));
+            byIndex = Record.Exception(() => s.SetMulticastInterface(1));
+        }
+
+        Assert.Equal(("EMFILE", "EMFILE"), (Errno.Name(indexErrno), Errno.Name(nameErrno)));
+        var e = Assert.IsType<DatagramSocketException>(join);
+        Assert.Equal((DatagramSocketError.Kernel, "EMFILE"), (e.Error, e.ErrorName));
+        Assert.Contains("JoinGroup", e.Message);
+        Assert.Contains("\"lo\"", e.Message);
+        e = Assert.IsType<DatagramSocketException>(byIndex);
+        Assert.Equal((DatagramSocketError.Kernel, "EMFILE"), (e.Error, e.ErrorName));
+        Assert.Contains("SetMulticastInterface", e.Message);
+        // Nothing changed, and with descriptors back the same calls work.
+        Assert.Empty(s.GetMemberships());
+        Assert.Null(s.GetMulticastInterface());
+        Assert.Equal(1, NetworkInterfaceNames.GetIndex("lo"));
+        Assert.Equal("lo", NetworkInterfaceNames.GetName(1));
+    }
+
+    private const int RLIMIT_NOFILE = 7;
+
+    private struct RLimit
+    {
+        public ulong Current, Max;
+    }
+
+    [LibraryImport("libc", EntryPoint = "getrlimit", SetLastError = true)]
+    private static partial int GetRLimit(int resource, out RLimit limit);
+
+    [LibraryImport("libc", EntryPoint = "setrlimit", SetLastError = true)]
+    private static partial int SetRLimit(int resource, in RLimit limit);
+
+    /// <summary>Lowers the soft descriptor limit to the lowest free descriptor: the next open fails with EMFILE.</summary>
+    private static Restore NoDescriptorLeft()
+    {
+        Assert.Equal(0, GetRLimit(RLIMIT_NOFILE, out RLimit saved));
+        int lowestFree;
+        using (var probe = File.OpenHandle("/dev/null"))
+        {
+            lowestFree = (int)probe.DangerousGetHandle();
+        }
+        Assert.Equal(0, SetRLimit(RLIMIT_NOFILE, new RLimit { Current = (ulong)lowestFree, Max = saved.Max }));
+        return new Restore(saved);
+    }
+
+    private readonly struct Restore(RLimit saved) : IDisposable
+    {
+        public void Dispose() => Assert.Equal(0, SetRLimit(RLIMIT_NOFILE, in saved));
     }
 }

@@ -12,7 +12,7 @@ public static class Errno
 {
 #pragma warning disable CS1591 // The names are the documentation.
     public const int EPERM = 1, ENOENT = 2, EINTR = 4, EBADF = 9, EAGAIN = 11, ENOMEM = 12, EACCES = 13,
-        EFAULT = 14, EEXIST = 17, ENODEV = 19, EINVAL = 22, EMFILE = 24, ENAMETOOLONG = 36, ENOTSOCK = 88,
+        EFAULT = 14, EEXIST = 17, ENODEV = 19, EINVAL = 22, ENFILE = 23, EMFILE = 24, ENAMETOOLONG = 36, ENOTSOCK = 88,
         EDESTADDRREQ = 89, EMSGSIZE = 90, ENOPROTOOPT = 92, EOPNOTSUPP = 95, EAFNOSUPPORT = 97,
         EADDRINUSE = 98, EADDRNOTAVAIL = 99, ENETDOWN = 100, ENETUNREACH = 101, ECONNRESET = 104,
         ENOBUFS = 105, EISCONN = 106, ENOTCONN = 107, ETIMEDOUT = 110, ECONNREFUSED = 111,
@@ -76,7 +76,7 @@ public static class Errno
         EACCES or EPERM => SocketError.AccessDenied,
         EFAULT => SocketError.Fault,
         EINVAL => SocketError.InvalidArgument,
-        EMFILE => SocketError.TooManyOpenSockets,
+        EMFILE or ENFILE => SocketError.TooManyOpenSockets,
         ENOTSOCK => SocketError.NotSocket,
         EDESTADDRREQ => SocketError.DestinationAddressRequired,
         EMSGSIZE => SocketError.MessageSize,

@@ -90,12 +90,6 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Lib, EntryPoint = "ioctl", SetLastError = true)]
     internal static partial int Ioctl(int fd, nuint request, void* arg);
-
-    [LibraryImport(Lib, EntryPoint = "if_nametoindex", SetLastError = true)]
-    internal static partial uint IfNameToIndex(byte* name);
-
-    [LibraryImport(Lib, EntryPoint = "if_indextoname", SetLastError = true)]
-    internal static partial byte* IfIndexToName(uint index, byte* name);
 }
 
 /// <summary>struct iovec (LP64).</summary>
@@ -193,7 +187,7 @@ internal static class Const
     public const int GroupReqSize = 8 + SockAddrStorage;
     /// <summary>sizeof(struct group_source_req): group at 8, source at 136.</summary>
     public const int GroupSourceReqSize = 8 + 2 * SockAddrStorage;
-    public const nuint SIOCGIFFLAGS = 0x8913;
+    public const nuint SIOCGIFNAME = 0x8910, SIOCGIFFLAGS = 0x8913, SIOCGIFINDEX = 0x8933;
     public const short IFF_UP = 0x1, IFF_RUNNING = 0x40;
     /// <summary>sizeof(struct ifreq).</summary>
     public const int IfReqSize = 40;
