@@ -89,7 +89,7 @@ internal sealed class Outbox(int capacity)
                     first.Result = socket.SendTo(first.Payload.Span, first.Destination!, timeout);
                     first.Tried = true;
                     i++;
-                    if (first.Result.Status != SendStatus.Sent && (stopAtFailure || IsBroken(first.Result.Errno))) return i;
+                    if (first.Result.Status != SendStatus.Sent && (stopAtFailure || Errno.IsBroken(first.Result.Errno, receiving: false))) return i;
                     continue;
                 }
                 r = socket.SendBatch(_batch, timeout);
@@ -107,7 +107,7 @@ internal sealed class Outbox(int capacity)
                 failed.Tried = true;
                 // The rest of this group was not tried: they go again, each to its own result.
                 i = start + r.Sent + 1;
-                if (stopAtFailure || IsBroken(r.Errno) || r.Status == SendStatus.Closed) return i;
+                if (stopAtFailure || Errno.IsBroken(r.Errno, receiving: false) || r.Status == SendStatus.Closed) return i;
             }
         }
         return i;
@@ -135,7 +135,4 @@ internal sealed class Outbox(int capacity)
         }
         return n;
     }
-
-    /// <summary>An errno after which this socket cannot send again: the incarnation must be replaced.</summary>
-    public static bool IsBroken(int errno) => Errno.IsBroken(errno, receiving: false);
 }

@@ -172,6 +172,16 @@ internal sealed unsafe class IoLoop
             // and fail its sockets so their incarnations are rebuilt on a working thread.
             _engine.LoopFailed(this, e);
             foreach (SocketReader left in _readers.Values) left.Fail(e);
+            lock (_lock)
+            {
+                // The engine keeps serving: the sockets it gives this loop later need a thread that reads them.
+                if (!_stopping && _thread == Thread.CurrentThread)
+                {
+                    _thread = NewThread();
+                    _thread.Start();
+                    return;
+                }
+            }
         }
         finally
         {
@@ -211,6 +221,11 @@ internal sealed unsafe class IoLoop
     {
         foreach (SocketReader r in _waiting.ToArray())
         {
+            if (r.Loop != this)
+            {
+                _waiting.Remove(r); // handed to a thread of its own: its gate may be held by a blocked consumer
+                continue;
+            }
             lock (r.Gate)
             {
                 try

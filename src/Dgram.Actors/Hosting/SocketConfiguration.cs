@@ -19,7 +19,7 @@ public sealed class DgramConfigurationException(string setting, string problem, 
 /// Reads socket settings from configuration, one section per socket, and validates them before any
 /// socket exists. Keys: Family (IPv4|IPv6|Unix), Bind ("address:port", "[v6]:port" or a Unix path),
 /// ReuseAddress, Interface (outgoing multicast interface name), Ttl, Loop, ReceiveBufferSize, AbsentInterface
-/// (Pending|Fail), BatchSize, SendBatchSize, MaxDatagramSize, Groups (list of { Group, Interface, Sources[] | Block[] }).
+/// (Pending|Fail), BatchSize, SendBatchSize, MaxDatagramSize, DedicatedReadThread, Groups (list of { Group, Interface, Sources[] | Block[] }).
 /// Any other key under a socket or a group is an error naming the nearest valid key.
 /// </summary>
 public static class SocketConfiguration
@@ -78,6 +78,7 @@ public static class SocketConfiguration
             BatchSize = Int(s, "BatchSize") ?? 16,
             SendBatchSize = Int(s, "SendBatchSize") ?? 64,
             MaxDatagramSize = Int(s, "MaxDatagramSize") ?? 65535,
+            DedicatedReadThread = Bool(s, "DedicatedReadThread") ?? false,
             MaxQueuedCommands = Int(s, "MaxQueuedCommands") ?? 10_000,
             BindFailure = (s["BindFailure"] ?? "Fail").ToUpperInvariant() switch
             {
