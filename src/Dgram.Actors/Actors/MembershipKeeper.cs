@@ -24,8 +24,8 @@ namespace Dgram.Actors.Actors;
 internal sealed class MembershipKeeper(DatagramSocket socket, SocketSettings settings, SocketShared shared, SocketLedger ledger, LinkTable links,
     ILoggingAdapter log, bool firstStart)
 {
-    // The interfaces this socket's memberships have named, for Down/Up events.
-    private readonly HashSet<string> _named = new(StringComparer.Ordinal);
+    // The interfaces this socket's memberships have named, for Down/Up events; those reported gone, for Recreated.
+    private readonly HashSet<string> _named = new(StringComparer.Ordinal), _gone = new(StringComparer.Ordinal);
     private int _multicastInterfaceIndex;
 
     /// <summary>Whether any membership or the multicast interface names an interface (only then do link changes matter).</summary>
@@ -121,14 +121,23 @@ internal sealed class MembershipKeeper(DatagramSocket socket, SocketSettings set
                 return false;
             }
         }
-        if (entry.Mode == FilterMode.Include)
+        try
         {
-            foreach (IPAddress source in entry.Sources) Apply(MembershipChange.JoinSource, entry.Group, source, entry.InterfaceName);
+            if (entry.Mode == FilterMode.Include)
+            {
+                foreach (IPAddress source in entry.Sources) Rejoin(MembershipChange.JoinSource, entry.Group, source, entry.InterfaceName);
+            }
+            else
+            {
+                Rejoin(MembershipChange.Join, entry.Group, null, entry.InterfaceName);
+                foreach (IPAddress source in entry.Sources) Rejoin(MembershipChange.BlockSource, entry.Group, source, entry.InterfaceName);
+            }
         }
-        else
+        catch (DatagramSocketException)
         {
-            Apply(MembershipChange.Join, entry.Group, null, entry.InterfaceName);
-            foreach (IPAddress source in entry.Sources) Apply(MembershipChange.BlockSource, entry.Group, source, entry.InterfaceName);
+            // Half a membership in the kernel would stay there, unrecorded: take it out, so the entry is cleanly pending.
+            socket.TryLeaveByIndex(entry.Group, index);
+            throw;
         }
         entry.ActiveIndex = index;
         entry.Status = MembershipStatus.Active;
@@ -154,6 +163,18 @@ internal sealed class MembershipKeeper(DatagramSocket socket, SocketSettings set
         }
     }
 
+    /// <summary>A join of a recorded membership: one the kernel already has (EADDRINUSE) is where we want it.</summary>
+    private void Rejoin(MembershipChange change, IPAddress group, IPAddress? source, string? interfaceName)
+    {
+        try
+        {
+            Apply(change, group, source, interfaceName);
+        }
+        catch (DatagramSocketException e) when (e.Errno == Errno.EADDRINUSE)
+        {
+        }
+    }
+
     /// <summary>Remembers an interface this socket names: its Down and Up are reported from then on.</summary>
     private void Track(string name) => _named.Add(name);
 
@@ -172,10 +193,11 @@ internal sealed class MembershipKeeper(DatagramSocket socket, SocketSettings set
         {
             if (entry.InterfaceName is not string name) continue;
             links.TryGet(name, out LinkInfo? now);
-            if (entry.Status == MembershipStatus.Active && (now is null || now.Index != entry.ActiveIndex))
+            if (entry.Status == MembershipStatus.Active && (now is null || now.Index != entry.ActiveIndex) && !KernelStillHas(name, entry.ActiveIndex))
             {
                 string detail = links.TryGet(entry.ActiveIndex, out LinkInfo? old) ? $"renamed to {old.Name}" : "deleted";
                 gone[name] = (entry.ActiveIndex, detail);
+                _gone.Add(name);
                 DropStale(entry);
                 entry.Status = MembershipStatus.Pending;
                 entry.ActiveIndex = 0;
@@ -196,12 +218,17 @@ internal sealed class MembershipKeeper(DatagramSocket socket, SocketSettings set
         foreach (var (name, (index, detail)) in gone) shared.Publish(new InterfaceChanged(shared.Name, name, index, InterfaceChange.Gone, detail));
         foreach (string name in back)
         {
+            // Recreated for an interface that was gone; one that was only down at the start reports Up (from the changes).
+            if (!_gone.Remove(name)) continue;
             links.TryGet(name, out LinkInfo? info);
             shared.Publish(new InterfaceChanged(shared.Name, name, info?.Index ?? 0, InterfaceChange.Recreated));
         }
         ReportFlaps(changes);
         FollowMulticastInterface();
     }
+
+    /// <summary>The table may trail the kernel (an interface created a moment ago): before dropping a membership, ask the kernel.</summary>
+    private static bool KernelStillHas(string name, int index) => NetworkInterfaceNames.TryGetIndex(name, out int now) == 0 && now == index;
 
     /// <summary>Down and up of the interfaces this socket names, in the kernel's order: reported, nothing else (the kernel keeps the memberships).</summary>
     private void ReportFlaps(IReadOnlyList<LinkChange> changes)
@@ -234,8 +261,11 @@ internal sealed class MembershipKeeper(DatagramSocket socket, SocketSettings set
     public MembershipStatus Change(ChangeMembership c)
     {
         SocketLedger.Entry? existing = ledger.Find(c.Group, c.InterfaceName);
-        bool interfaceAbsent = c.InterfaceName is not null && !Resolve(c.InterfaceName, out _, out _);
-        if (existing is { Status: MembershipStatus.Pending } || (interfaceAbsent && c.Change is MembershipChange.Join or MembershipChange.JoinSource))
+        bool up = true;
+        bool interfaceAbsent = c.InterfaceName is not null && !Resolve(c.InterfaceName, out _, out up);
+        // Down counts as absent for a new membership: a join made while down loses IPv6 source filters.
+        bool interfaceDown = !interfaceAbsent && !up && existing is null;
+        if (existing is { Status: MembershipStatus.Pending } || ((interfaceAbsent || interfaceDown) && c.Change is MembershipChange.Join or MembershipChange.JoinSource))
         {
             // What the kernel would say, for a membership that only the ledger holds for now.
             string args = c.ToString();
@@ -258,7 +288,8 @@ internal sealed class MembershipKeeper(DatagramSocket socket, SocketSettings set
             var entry = ledger.Record(c, 0, MembershipStatus.Pending);
             if (entry is not null && c.Change is MembershipChange.Join or MembershipChange.JoinSource)
             {
-                shared.Publish(new MembershipPending(shared.Name, entry.ToMembership(), "interface absent"));
+                if (c.InterfaceName is string named) Track(named);
+                shared.Publish(new MembershipPending(shared.Name, entry.ToMembership(), interfaceDown ? "interface down" : "interface absent"));
             }
             return MembershipStatus.Pending;
         }

@@ -62,6 +62,8 @@ internal sealed class SocketIncarnation : UntypedActor
             ReceiveMetadata = options.ReceiveMetadata | ReceiveMetadata.QueueOverflow,
         };
         _step = "Family";
+        IActorRef parent = Context.Parent;
+        int number = _number;
         try
         {
             _socket = DatagramSocket.Create(_settings.Family, socketOptions);
@@ -72,24 +74,25 @@ internal sealed class SocketIncarnation : UntypedActor
             _step = "RemoteEndPoint";
             if (_settings.RemoteEndPoint is not null) _socket.Connect(_settings.RemoteEndPoint);
             ReplayOptions();
+            _engine.WatchLinks(Self); // before the joins: a change while they run is not missed
             _memberships.Replay(_number, step => _step = step);
+            _step = nameof(SocketSettings.DedicatedReadThread);
+            var reader = new SocketReader(_socket, _shared, Self, _settings.BatchSize, _settings.MaxDatagramSize, _ledger.Suspended,
+                () => parent.Tell(new IncarnationReleased(number)));
+            _engine.Register(reader, _settings.DedicatedReadThread);
+            _reader = reader;
+            _shared.Reader = reader;
         }
         catch (Exception e)
         {
             // Akka does not call PostStop when PreStart throws: close the socket here, or it stays bound.
+            _engine.UnwatchLinks(Self);
             _socket?.Dispose();
-            Context.Parent.Tell(new IncarnationReleased(_number));
+            parent.Tell(new IncarnationReleased(_number));
             // The first start names the setting it could not apply (hosting maps it to the configuration key).
             if (_firstStart && e is DatagramSocketException { Setting: null } error) throw error.ForSetting(_step);
             throw;
         }
-        IActorRef parent = Context.Parent;
-        int number = _number;
-        _reader = new SocketReader(_socket, _shared, Self, _settings.BatchSize, _settings.MaxDatagramSize, _ledger.Suspended,
-            () => parent.Tell(new IncarnationReleased(number)));
-        _shared.Reader = _reader;
-        _engine.Register(_reader, _settings.DedicatedReadThread);
-        _engine.WatchLinks(Self);
         parent.Tell(new IncarnationStarted(_number));
     }
 

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
+using Dgram.Actors.Sockets;
 
 namespace Dgram.Actors.Engine;
 
@@ -56,7 +57,17 @@ internal sealed class IoEngine : IExtension, IDisposable
     internal void OnLinksReadable()
     {
         _changes.Clear();
-        Links.Read(_changes);
+        try
+        {
+            Links.Read(_changes);
+        }
+        catch (DatagramSocketException e)
+        {
+            // A resync dump the kernel refused (EMFILE, say): the table retries at its next read; until then
+            // interfaces are as last seen. The watchdog's tick asks for that read, so it comes without an event.
+            _log.Warning("Interface table: {0}; retrying", e.Message);
+            _linksRetry = true;
+        }
         if (_changes.Count == 0) return;
         var message = new Actors.LinksChanged(_changes.ToArray());
         foreach (IActorRef watcher in _linkWatchers.Keys) watcher.Tell(message, ActorRefs.NoSender);
@@ -84,12 +95,30 @@ internal sealed class IoEngine : IExtension, IDisposable
         least.Adopt(reader);
     }
 
+    private volatile bool _linksRetry;
+
     private void CheckStalls()
     {
+        if (_linksRetry)
+        {
+            _linksRetry = false;
+            _shared[0].Post(OnLinksReadable);
+        }
         long budget = (long)(Settings.BlockingBudget.TotalSeconds * Stopwatch.Frequency);
         foreach (IoLoop loop in _shared)
         {
-            if (loop.CheckStall(budget) is { } moved)
+            SocketReader? moved;
+            try
+            {
+                moved = loop.CheckStall(budget);
+            }
+            catch (Exception e)
+            {
+                // No descriptor or thread for the hand-off (EMFILE, say): nothing changed; the next tick tries again.
+                _log.Warning("Engine thread {0} is blocked by a consumer, and moving its socket failed: {1}", loop.Name, e.Message);
+                continue;
+            }
+            if (moved is not null)
             {
                 _log.Warning("Socket {0}: a consumer blocked shared read thread {1} for more than {2} ms; the socket moved to a thread of its own " +
                     "and the thread's other sockets to a new one (span handlers and inline subscribers must not block; set DedicatedReadThread for one that may)",
@@ -107,7 +136,8 @@ internal sealed class IoEngine : IExtension, IDisposable
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _watchdog.Dispose();
         // On the system's termination, not an actor's thread: a bounded wait for the threads to close their descriptors.
-        bool[] ended = [.. _shared.Select(loop => loop.Shutdown(TimeSpan.FromSeconds(2)))];
+        foreach (IoLoop loop in _shared) loop.RequestShutdown();
+        bool[] ended = [.. _shared.Select(loop => loop.AwaitShutdown(TimeSpan.FromSeconds(2)))];
         for (int i = 0; i < ended.Length; i++)
         {
             if (!ended[i]) _log.Warning("Engine thread {0} did not end within 2 s (a consumer is blocking it)", _shared[i].Name);

@@ -8,15 +8,15 @@ namespace Dgram.Actors.Engine;
 
 /// <summary>
 /// One engine thread: an epoll set, an eventfd to wake it, a queue of requests from other threads, and the
-/// readers it owns. Every reader's state is touched only by its loop's thread, so nothing on the read path
-/// takes a lock. A shared loop serves many sockets; a dedicated one serves one and ends with it.
+/// readers it owns. Every reader's state is touched only by the thread working on it (under its gate), so
+/// nothing on the read path contends. A shared loop serves many sockets; a dedicated one serves one and ends with it.
 /// </summary>
 /// <remarks>
 /// A consumer that blocks on a shared thread would stall every socket there. The engine's watchdog
-/// (<see cref="CheckStall"/>) notices a dispatch running longer than <see cref="EngineSettings.BlockingBudget"/>:
-/// the blocked socket leaves this epoll set for a dedicated loop, and a fresh thread takes over this loop at
-/// once. The blocked thread, when the call returns, finishes that socket's read and becomes its dedicated
-/// thread; the socket keeps it from then on.
+/// (<see cref="CheckStall"/>) notices work on one reader (a read or a request) running longer than
+/// <see cref="EngineSettings.BlockingBudget"/>: that socket leaves this epoll set for a dedicated loop, and a
+/// fresh thread takes over this loop at once. The blocked thread, when the call returns, finishes that
+/// socket's work and becomes its dedicated thread; the socket keeps it from then on.
 /// </remarks>
 internal sealed unsafe class IoLoop
 {
@@ -24,14 +24,18 @@ internal sealed unsafe class IoLoop
     private readonly IoEngine _engine;
     private readonly Waker _waker = new();
     private readonly object _lock = new();
-    private List<Action> _ops = [], _spare = [];
+    private List<Op> _ops = [], _spare = [];
     private readonly ConcurrentDictionary<ulong, SocketReader> _readers = new();
     private readonly HashSet<SocketReader> _waiting = [];
     private Thread _thread;
     private long _busySince;
     private SocketReader? _current;
     private volatile bool _stopping, _trim;
+    private bool _ended;
     private ReadBuffers? _buffers;
+
+    /// <summary>A request: for a reader (run under its gate, on the loop that owns it then), or for the loop itself.</summary>
+    private readonly record struct Op(SocketReader? Reader, Action<SocketReader>? ForReader, Action? ForLoop);
 
     public IoLoop(IoEngine engine, string name, bool dedicated)
     {
@@ -39,7 +43,12 @@ internal sealed unsafe class IoLoop
         Name = name;
         Dedicated = dedicated;
         EpollFd = Epoll.Create(Epoll.EPOLL_CLOEXEC);
-        if (EpollFd < 0) throw new DatagramSocketException("epoll_create1", DatagramSocketError.Kernel, Marshal.GetLastPInvokeError(), name);
+        if (EpollFd < 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            _waker.Dispose();
+            throw new DatagramSocketException("epoll_create1", DatagramSocketError.Kernel, errno, name);
+        }
         Epoll.Control(EpollFd, Epoll.EPOLL_CTL_ADD, _waker.Fd, Epoll.EPOLLIN, WakeToken);
         _thread = NewThread();
     }
@@ -76,31 +85,29 @@ internal sealed unsafe class IoLoop
     }
 
     /// <summary>Queues <paramref name="op"/> for the loop that owns <paramref name="reader"/> when it runs (it may have moved since).</summary>
-    public void Post(SocketReader reader, Action<SocketReader> op) => Post(() =>
-    {
-        if (reader.Loop is { } owner && owner != this)
-        {
-            owner.Post(reader, op);
-            return;
-        }
-        lock (reader.Gate)
-        {
-            try
-            {
-                op(reader);
-            }
-            catch (Exception e)
-            {
-                reader.Fail(e); // that socket's incarnation fails, not the loop
-            }
-        }
-    });
+    public void Post(SocketReader reader, Action<SocketReader> op) => Enqueue(new Op(reader, op, null));
 
-    public void Post(Action op)
+    public void Post(Action op) => Enqueue(new Op(null, null, op));
+
+    private void Enqueue(Op op)
     {
-        lock (_lock) _ops.Add(op);
-        _waker.Wake();
+        lock (_lock)
+        {
+            if (!_ended)
+            {
+                _ops.Add(op);
+                _waker.Wake();
+                return;
+            }
+        }
+        // The loop has ended (its socket failed or stopped): nothing reads any more, so the request runs here,
+        // and its answer (Subscribed, ReadingSuspended, ...) still goes out.
+        if (op.Reader is { } reader) RunFor(reader, op.ForReader!, static (r, work) => work(r));
+        else op.ForLoop!();
     }
+
+    /// <summary>The reader's waits for room are checked every millisecond (this loop's thread only).</summary>
+    public void AddWaiting(SocketReader reader) => _waiting.Add(reader);
 
     /// <summary>
     /// A reader let go of this loop (stopped or failed), on this loop's thread or its owner's. A dedicated loop
@@ -114,13 +121,12 @@ internal sealed unsafe class IoLoop
         _waker.Wake(); // to trim (or end) on its own thread
     }
 
-    /// <summary>
-    /// Ends the loop after the requests queued so far (the readers still here are stopped) and waits, up to
-    /// <paramref name="wait"/>, for its thread to close its descriptors: an actor system that has terminated leaves none open.
-    /// </summary>
-    public bool Shutdown(TimeSpan wait)
+    /// <summary>Ends the loop after the requests queued so far (the readers still here are stopped).</summary>
+    public void RequestShutdown() => Post(() => _stopping = true);
+
+    /// <summary>Waits, up to <paramref name="wait"/>, for the loop's thread to close its descriptors.</summary>
+    public bool AwaitShutdown(TimeSpan wait)
     {
-        Post(() => _stopping = true);
         Thread thread = _thread;
         return thread == Thread.CurrentThread || !thread.IsAlive || thread.Join(wait);
     }
@@ -133,7 +139,11 @@ internal sealed unsafe class IoLoop
         {
             while (!_stopping)
             {
-                RunOps();
+                if (RunOps() is { } movedByOp)
+                {
+                    ContinueAsDedicated(movedByOp);
+                    return;
+                }
                 if (_stopping) break;
                 int n = Epoll.Wait(EpollFd, events, MaxEvents, _waiting.Count > 0 ? 1 : -1);
                 for (int i = 0; i < n; i++)
@@ -150,10 +160,9 @@ internal sealed unsafe class IoLoop
                         continue;
                     }
                     if (!_readers.TryGetValue(token, out SocketReader? reader)) continue;
-                    ReadBuffers buffers = Buffers;
-                    if (!Serve(reader, Epoll.EventsAt(events, i), buffers))
+                    if (!Work(reader, (Epoll.EventsAt(events, i), this), static (r, s) => r.OnReady(s.Item1, s.Item2.Buffers, s.Item2._engine.Settings.ReadsPerWakeup)))
                     {
-                        ContinueAsDedicated(reader, buffers);
+                        ContinueAsDedicated(reader);
                         return;
                     }
                 }
@@ -164,14 +173,14 @@ internal sealed unsafe class IoLoop
                     _buffers?.Retain(_readers.Values); // a shape no socket here reads with any more is freed
                 }
             }
-            foreach (SocketReader left in _readers.Values) left.Stop(Buffers);
+            foreach (SocketReader left in _readers.Values) Work(left, this, static (r, loop) => r.Stop(loop.Buffers));
         }
         catch (Exception e)
         {
-            // A bug in the loop itself (not in one socket's read, which fails only that socket): say so loudly,
+            // A bug in the loop itself (not in one socket's work, which fails only that socket): say so loudly,
             // and fail its sockets so their incarnations are rebuilt on a working thread.
             _engine.LoopFailed(this, e);
-            foreach (SocketReader left in _readers.Values) left.Fail(e);
+            foreach (SocketReader left in _readers.Values) RunFor(left, e, static (r, e) => r.Fail(e));
             lock (_lock)
             {
                 // The engine keeps serving: the sockets it gives this loop later need a thread that reads them.
@@ -183,32 +192,21 @@ internal sealed unsafe class IoLoop
                 }
             }
         }
-        finally
-        {
-            if (Thread.CurrentThread == _thread) Close();
-        }
+        if (Thread.CurrentThread == _thread) Close();
     }
 
-    /// <summary>Reads one ready socket; false when the watchdog handed this loop to a new thread meanwhile.</summary>
-    private bool Serve(SocketReader reader, uint events, ReadBuffers buffers)
+    /// <summary>
+    /// Does <paramref name="work"/> on a reader under its gate, visible to the watchdog; an exception fails that
+    /// socket only. False when the watchdog handed this loop to a new thread meanwhile (the reader moved).
+    /// </summary>
+    private bool Work<T>(SocketReader reader, T state, Action<SocketReader, T> work)
     {
         lock (_lock)
         {
             _current = reader;
             _busySince = Stopwatch.GetTimestamp();
         }
-        lock (reader.Gate)
-        {
-            try
-            {
-                reader.OnReady(events, buffers, _engine.Settings.ReadsPerWakeup);
-                if (reader.WaitsForRoom) _waiting.Add(reader);
-            }
-            catch (Exception e)
-            {
-                reader.Fail(e);
-            }
-        }
+        RunFor(reader, state, work);
         lock (_lock)
         {
             _current = null;
@@ -217,90 +215,131 @@ internal sealed unsafe class IoLoop
         }
     }
 
+    private static void RunFor<T>(SocketReader reader, T state, Action<SocketReader, T> work)
+    {
+        lock (reader.Gate)
+        {
+            try
+            {
+                work(reader, state);
+            }
+            catch (Exception e)
+            {
+                reader.Fail(e);
+            }
+        }
+    }
+
     private void CheckWaiting()
     {
         foreach (SocketReader r in _waiting.ToArray())
         {
-            if (r.Loop != this)
+            if (r.Loop != this || !r.WaitsForRoom)
             {
-                _waiting.Remove(r); // handed to a thread of its own: its gate may be held by a blocked consumer
+                _waiting.Remove(r); // moved, stopped, suspended (a resume adds it back) or free to read
                 continue;
             }
-            lock (r.Gate)
-            {
-                try
-                {
-                    if (r.WaitsForRoom) r.CheckRoom();
-                }
-                catch (Exception e)
-                {
-                    r.Fail(e);
-                }
-            }
+            RunFor(r, 0, static (r, _) => r.CheckRoom());
             if (!r.WaitsForRoom) _waiting.Remove(r);
         }
     }
 
-    private void RunOps()
+    /// <summary>Runs the queued requests; returns the reader the watchdog moved while one of its requests ran (the rest go back to the loop).</summary>
+    private SocketReader? RunOps()
     {
-        List<Action> ops;
+        List<Op> ops;
         lock (_lock)
         {
-            if (_ops.Count == 0) return;
+            if (_ops.Count == 0) return null;
             ops = _ops;
             _ops = _spare;
             _spare = ops;
         }
-        foreach (Action op in ops)
+        try
         {
-            try
+            for (int i = 0; i < ops.Count; i++)
             {
-                op();
+                Op op = ops[i];
+                if (op.Reader is not { } reader)
+                {
+                    try
+                    {
+                        op.ForLoop!();
+                    }
+                    catch (Exception e)
+                    {
+                        _engine.OpFailed(this, e);
+                    }
+                    continue;
+                }
+                if (reader.Loop is { } owner && owner != this)
+                {
+                    owner.Post(reader, op.ForReader!);
+                    continue;
+                }
+                if (!Work(reader, op.ForReader!, static (r, work) => work(r)))
+                {
+                    for (int k = i + 1; k < ops.Count; k++) Enqueue(ops[k]); // the new thread runs them
+                    return reader;
+                }
             }
-            catch (Exception e)
-            {
-                _engine.OpFailed(this, e);
-            }
+            return null;
         }
-        ops.Clear();
+        finally
+        {
+            ops.Clear();
+        }
     }
 
     /// <summary>
-    /// Called by the engine's watchdog: when one dispatch has run longer than <paramref name="budget"/>, the
-    /// blocked socket moves to a dedicated loop and a new thread takes this loop over. Returns the socket moved.
+    /// Called by the engine's watchdog: when work on one reader has run longer than <paramref name="budget"/>,
+    /// the blocked socket moves to a dedicated loop and a new thread takes this loop over. Returns the socket
+    /// moved. The new loop and thread exist before anything changes: a failure leaves everything as it was.
     /// </summary>
     public SocketReader? CheckStall(long budget)
     {
         lock (_lock)
         {
-            if (_current is not { } blocked || _busySince == 0 || Stopwatch.GetTimestamp() - _busySince < budget) return null;
-            // Out of this epoll set now (safe from any thread); its fields stay with the blocked thread.
+            if (_current is not { Detached: false } blocked || _busySince == 0 || Stopwatch.GetTimestamp() - _busySince < budget) return null;
+            var own = new IoLoop(_engine, "dgram-read-" + blocked.Name, dedicated: true);
+            Thread replacement = NewThread();
+            // Out of this epoll set now (safe from any thread; the blocked thread holds the descriptor's
+            // reference, so the number is still the socket's); its fields stay with the blocked thread.
             Epoll.Control(EpollFd, Epoll.EPOLL_CTL_DEL, blocked.Fd, 0, 0);
             _readers.TryRemove(blocked.Token, out _);
-            var own = new IoLoop(_engine, "dgram-read-" + blocked.Name, dedicated: true);
             own._readers[blocked.Token] = blocked;
             blocked.Loop = own; // its requests queue there until the blocked thread runs that loop
             _current = null;
             _busySince = 0;
-            _buffers = null; // the blocked thread keeps its batches; the new one makes its own
-            _thread = NewThread();
-            _thread.Start();
+            own._buffers = _buffers; // the blocked thread keeps its batches; the new one makes its own
+            _buffers = null;
+            _thread = replacement;
+            replacement.Start();
             return blocked;
         }
     }
 
-    /// <summary>On the thread the watchdog replaced: this socket's loop is now its own, and this thread runs it.</summary>
-    private static void ContinueAsDedicated(SocketReader reader, ReadBuffers buffers)
+    /// <summary>On the thread the watchdog replaced: the reader's loop is now its own, and this thread runs it.</summary>
+    private void ContinueAsDedicated(SocketReader reader)
     {
-        var own = reader.Loop!;
-        own._buffers = buffers;
+        IoLoop own = reader.Loop!;
         own._thread = Thread.CurrentThread;
-        own.Post(reader, static r => r.Rehome());
+        Thread.CurrentThread.Name = own.Name; // dgram-read-NAME from now on: its old name goes with the loop to the thread that replaced it
+        // Armed in its own epoll set before any request queued there runs.
+        RunFor(reader, 0, static (r, _) => r.Rehome());
         own.Run();
     }
 
     private void Close()
     {
+        List<Op> left;
+        lock (_lock)
+        {
+            _ended = true;
+            left = [.. _ops];
+            _ops.Clear();
+        }
+        foreach (Op op in left) Enqueue(op); // run here, now that the loop has ended
         _buffers?.Dispose();
         _waker.Dispose();
         Libc.Close(EpollFd);

@@ -134,6 +134,7 @@ internal sealed class SocketReader
         if (push && !_hadPush && !_suspended) DiscardWaiting();
         _hadPush = push;
         SetArmed(!_suspended && !_selfPaused && !_stopping && (push || _shared.Pulls.Count > 0));
+        if (WaitsForRoom) _loop!.AddWaiting(this); // also after a resume that finds back-pressure still holding
     }
 
     private void SetArmed(bool armed)
@@ -142,6 +143,8 @@ internal sealed class SocketReader
         int errno = armed
             ? Epoll.Control(_loop!.EpollFd, Epoll.EPOLL_CTL_ADD, _fd, Epoll.EPOLLIN | Epoll.EPOLLRDHUP, Token)
             : Epoll.Control(_loop!.EpollFd, Epoll.EPOLL_CTL_DEL, _fd, 0, 0);
+        // Already in (or already out of) the set is where we want to be: after a move between loops, say.
+        if (errno is Errno.EEXIST or Errno.ENOENT) errno = 0;
         if (errno != 0 && armed) throw new DatagramSocketException("epoll_ctl", DatagramSocketError.Kernel, errno, _shared.Name, "cannot watch the socket");
         _armed = armed;
     }
@@ -151,6 +154,9 @@ internal sealed class SocketReader
         if (_armed) Epoll.Control(_loop!.EpollFd, Epoll.EPOLL_CTL_DEL, _fd, 0, 0);
         _armed = false;
     }
+
+    /// <summary>True once the reader has let go of the socket (stopped or failed).</summary>
+    public bool Detached => _detached;
 
     /// <summary>The descriptor while attached (the watchdog takes it out of a blocked loop's epoll set).</summary>
     public int Fd => _fd;
@@ -185,7 +191,7 @@ internal sealed class SocketReader
                     if (_selfPaused || PauseRequested())
                     {
                         _selfPaused = true;
-                        SetArmed(false);
+                        UpdateInterest(); // out of epoll, into the loop's every-millisecond check
                         return;
                     }
                     break;
