@@ -106,5 +106,15 @@ internal sealed partial class Bench
         }
     }
 
+    /// <summary>
+    /// One goal of the issue the figure answers: <c>goal KEY=VALUE (goal &lt;= LIMIT[, NOTE]): met</c> or <c>missed</c>;
+    /// <paramref name="atLeast"/> turns the comparison around (<c>&gt;=</c>).
+    /// </summary>
+    private static void Goal(string key, double value, string format, double limit, bool atLeast = false, string? note = null)
+    {
+        bool met = atLeast ? value >= limit : value <= limit;
+        Line($"goal {key}={F(value, format)} (goal {(atLeast ? ">=" : "<=")} {F(limit, format)}{(note is null ? "" : ", " + note)}): {(met ? "met" : "missed")}");
+    }
+
     private static string F(double v, string format = "F0") => v.ToString(format, CultureInfo.InvariantCulture);
 }
