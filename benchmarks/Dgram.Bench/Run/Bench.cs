@@ -51,7 +51,7 @@ internal sealed partial class Bench
         _precision = quick ? 1.25 : 1.05;
     }
 
-    public const string Usage = "run [--quick] [--reps N] [--native DIR] [--only receive,cpu,send,rtt,fanout,scale]";
+    public const string Usage = "run [--quick] [--reps N] [--native DIR] [--only receive,cpu,send,rtt,fanout,scale,recovery]";
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -59,7 +59,7 @@ internal sealed partial class Bench
         bool quick = o.Flag("--quick");
         var bench = new Bench(quick, o.Int("--reps", 3));
         NativeDirectory = o.Get("--native") ?? NativeDirectory;
-        string[] only = (o.Get("--only") ?? "receive,cpu,send,rtt,fanout,scale").Split(',');
+        string[] only = (o.Get("--only") ?? "receive,cpu,send,rtt,fanout,scale,recovery").Split(',');
         o.End();
         if (bench._reps < 3) Console.Error.WriteLine("bench: fewer than 3 repetitions; ratios need at least 3 and are not printed");
         Line($"# ./bench.sh{(quick ? " --quick" : "")}: {DateTime.UtcNow:yyyy-MM-dd HH:mm}Z, cores {File.ReadAllText("/sys/devices/system/cpu/online").Trim()}, {Environment.OSVersion}, .NET {Environment.Version}");
@@ -78,6 +78,7 @@ internal sealed partial class Bench
         if (only.Contains("rtt")) await bench.RoundTripsAsync();
         if (only.Contains("fanout")) await bench.FanOutAsync();
         if (only.Contains("scale")) await bench.ScaleAsync();
+        if (only.Contains("recovery")) await bench.RecoveryAsync();
         bench.Ratios();
         Line($"# elapsed: {clock.Elapsed.TotalSeconds:F0} s (after the build)");
         return 0;
