@@ -5,6 +5,7 @@
 # to core 0, inside a private network namespace with the veth lab (lab/lab.sh): nothing leaves the machine.
 #
 #   ./bench.sh [--quick] [--save] [--reps N] [--only receive,cpu,send,rtt,fanout,scale,recovery] [--no-steering]
+#              [--paths P,...] [--sizes 64,1400]      (--paths: only these receive paths, for receive and cpu)
 #   ./bench.sh --micro [--save] [BenchmarkDotNet options]    per-operation costs (benchmarks/Dgram.Micro)
 #
 # Results go to benchmarks/out/ (untracked); --save also copies them to benchmarks/results/, the files
