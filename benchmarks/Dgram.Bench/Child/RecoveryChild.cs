@@ -17,8 +17,9 @@ namespace Dgram.Bench.Child;
 /// <c>recovery</c>: how fast a membership is back after its interface is deleted and re-created, inside the
 /// lab namespace only (it creates and deletes a veth pair). One socket actor joins the group on the pair's
 /// A end; each cycle deletes the pair, waits until the socket reports the interface gone, re-creates the pair
-/// (A end up in the same request, then the B end up) and times from the RTM_NEWLINK that carries the A end's
-/// new index, read on the bench's own netlink socket (<see cref="LinkEvents"/>), to the group listed on that
+/// (A end up in the same request, then the B end up) and times from the first RTM_NEWLINK that carries the A
+/// end's new index (measured: its flags lack IFF_UP, which the same request sets and announces in the next
+/// message; `peer name B up` in that request fails with ENOTCONN, hence the second command), read on the bench's own netlink socket (<see cref="LinkEvents"/>), to the group listed on that
 /// index in /proc/net/igmp, polled every ~0.2 ms with one read per poll (<see cref="Listed"/>; the project's
 /// <see cref="KernelMulticastTables.Igmp"/> reads at least three passes, ~0.5 ms a call here, and confirms
 /// each cycle's result untimed). The start is when the bench's recv returned, at or after the kernel's event;
