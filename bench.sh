@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The benchmark (benchmarks/Dgram.Bench, README "Performance"): receive ceilings by paced sweeps, CPU per
-# datagram at one common rate, send CPU at a fixed rate, round trips, fan-out and scale. Every path runs
-# in a process of its own pinned to core 1, the C sender (benchmarks/native/pace.c, UDP GSO) to core 0,
-# inside a private network namespace with the veth lab (lab/lab.sh): nothing leaves the machine.
+# datagram at one common rate, send CPU at a fixed rate, round trips, fan-out, scale and interface recovery.
+# Every path runs in a process of its own pinned to core 1, the C sender (benchmarks/native/pace.c, UDP GSO)
+# to core 0, inside a private network namespace with the veth lab (lab/lab.sh): nothing leaves the machine.
 #
-#   ./bench.sh [--quick] [--save] [--reps N] [--only receive,cpu,send,rtt,fanout,scale] [--no-steering]
+#   ./bench.sh [--quick] [--save] [--reps N] [--only receive,cpu,send,rtt,fanout,scale,recovery] [--no-steering]
+#              [--paths P,...] [--sizes 64,1400]      (--paths: only these receive paths, for receive and cpu)
 #   ./bench.sh --micro [--save] [BenchmarkDotNet options]    per-operation costs (benchmarks/Dgram.Micro)
 #
 # Results go to benchmarks/out/ (untracked); --save also copies them to benchmarks/results/, the files

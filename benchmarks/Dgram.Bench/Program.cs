@@ -4,7 +4,7 @@ using Dgram.Bench;
 using Dgram.Bench.Child;
 using Dgram.Bench.Run;
 
-string usage = string.Join("\n  ", "usage: Dgram.Bench MODE [options]", Bench.Usage, ReceiveChild.Usage, SendChild.Usage, RttChild.Usage, Scale.Usage);
+string usage = string.Join("\n  ", "usage: Dgram.Bench MODE [options]", Bench.Usage, ReceiveChild.Usage, SendChild.Usage, RttChild.Usage, Scale.Usage, RecoveryChild.Usage);
 try
 {
     return args.Length == 0 ? Fail(usage) : args[0] switch
@@ -14,6 +14,7 @@ try
         "send" => await SendChild.RunAsync(args[1..]),
         "rtt" => await RttChild.RunAsync(args[1..]),
         "scale" => await Scale.RunAsync(args[1..]),
+        "recovery" => await RecoveryChild.RunAsync(args[1..]),
         _ => Fail(usage),
     };
 }

@@ -63,6 +63,7 @@ internal static class Receivers
             ["core_sync"] = (_, t, shared) => Task.FromResult<IReceiver>(new CoreSync(t, shared)),
             ["batched"] = (_, t, shared) => Task.FromResult<IReceiver>(new CoreBatched(t, shared)),
             ["actor_rx_inline"] = (system, t, shared) => ActorRx.Start(system.Value, t, shared, leases: true, inline: true),
+            ["actor_rx_inline_dedicated"] = (system, t, shared) => ActorRx.Start(system.Value, t, shared, leases: true, inline: true, dedicated: true),
             ["actor_rx_inline_owned"] = (system, t, shared) => ActorRx.Start(system.Value, t, shared, leases: false, inline: true),
             ["actor_rx_buffered"] = (system, t, shared) => ActorRx.Start(system.Value, t, shared, leases: true, inline: false),
         };
@@ -284,7 +285,7 @@ internal static class Receivers
         }
     }
 
-    /// <summary>The socket actor's read loop (recvmmsg batches) into a Dgram.Rx stream.</summary>
+    /// <summary>The socket actor's reading (recvmmsg batches, on a shared engine thread or, <c>dedicated</c>, a thread of its own) into a Dgram.Rx stream.</summary>
     private sealed class ActorRx : IReceiver
     {
         private readonly SocketClient _client;
@@ -304,13 +305,13 @@ internal static class Receivers
 
         private static int s_next;
 
-        public static async Task<IReceiver> Start(ActorSystem system, Target t, bool shared, bool leases, bool inline)
+        public static async Task<IReceiver> Start(ActorSystem system, Target t, bool shared, bool leases, bool inline, bool dedicated = false)
         {
             var client = await SocketClient.StartAsync(system, new SocketSettings
             {
                 Name = "bench-" + Interlocked.Increment(ref s_next), Family = t.Family, LocalEndPoint = t.EndPoint,
                 Reuse = shared ? AddressReuse.ReuseAddress : AddressReuse.None,
-                ReceiveBufferSize = t.ReceiveBuffer, BatchSize = 64, MaxDatagramSize = 2048,
+                ReceiveBufferSize = t.ReceiveBuffer, BatchSize = 64, MaxDatagramSize = 2048, DedicatedReadThread = dedicated,
                 SocketOptions = new DatagramSocketOptions(), // no per-datagram metadata, as the raw paths
                 Groups = t.Group is null ? [] : [new GroupSettings(t.Group, t.Interface, t.Source is null ? null : [t.Source])],
             });

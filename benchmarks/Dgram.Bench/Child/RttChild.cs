@@ -67,7 +67,8 @@ internal static class RttChild
         return 0;
     }
 
-    private static double Percentile(double[] sorted, double p) => sorted[(int)Math.Min(sorted.Length - 1, Math.Round(p * (sorted.Length - 1)))];
+    /// <summary>The nearest-rank percentile of sorted samples (with 50 samples the p99 is the largest).</summary>
+    internal static double Percentile(double[] sorted, double p) => sorted[(int)Math.Min(sorted.Length - 1, Math.Round(p * (sorted.Length - 1)))];
 
     private static Socket Bound(IPEndPoint to)
     {

@@ -5,19 +5,38 @@ namespace Dgram.Bench.Run;
 /// <summary>Receive ceilings: each path swept in a process of its own; CPU per datagram at one common rate.</summary>
 internal sealed partial class Bench
 {
-    /// <summary>The unicast receive paths: the quick set (every ratio key needs them) and the full set.</summary>
-    private string[] UnicastPaths => _quick
-        ? ["c_recvmmsg", "batched", "raw_sync", "akka_io", "actor_rx_inline"]
-        : ["c_recvmmsg", "c_recvfrom", "batched", "core_sync", "raw_sync", "raw_async", "akka_io", "actor_rx_inline", "actor_rx_inline_owned", "actor_rx_buffered"];
+    /// <summary>
+    /// The unicast receive paths: the quick set (every ratio key needs them) and the full set.
+    /// <c>actor_rx_inline_dedicated</c> is <c>actor_rx_inline</c> on a read thread of its own
+    /// (SocketSettings.DedicatedReadThread) instead of a shared engine thread.
+    /// </summary>
+    private static readonly string[] QuickUnicast = ["c_recvmmsg", "batched", "raw_sync", "akka_io", "actor_rx_inline", "actor_rx_inline_dedicated"],
+        FullUnicast = ["c_recvmmsg", "c_recvfrom", "batched", "core_sync", "raw_sync", "raw_async", "akka_io", "actor_rx_inline", "actor_rx_inline_dedicated",
+            "actor_rx_inline_owned", "actor_rx_buffered"];
 
-    private IEnumerable<RxCase> ReceiveCases()
+    /// <summary>The unicast paths this run measures: the quick or full set, or those of it that <c>--paths</c> names.</summary>
+    private string[] UnicastPaths => [.. (_quick ? QuickUnicast : FullUnicast).Where(Selected)];
+
+    private bool Selected(string key) => _paths is null || _paths.Contains(key);
+
+    private IEnumerable<RxCase> ReceiveCases() => AllReceiveCases(_quick).Where(c => Selected(c.Key));
+
+    /// <summary>Refuses a <c>--paths</c> name that no receive measurement has (it would measure nothing, silently).</summary>
+    private void CheckPaths()
     {
-        foreach (string p in UnicastPaths) yield return new RxCase(p, p, Placement.Loopback);
+        string[] known = [.. AllReceiveCases(quick: false).Select(c => c.Key)];
+        string[] unknown = [.. (_paths ?? []).Where(p => !known.Contains(p))];
+        if (unknown.Length > 0) throw new ArgumentException($"--paths: unknown {string.Join(", ", unknown)}; known: {string.Join(", ", known)}");
+    }
+
+    private static IEnumerable<RxCase> AllReceiveCases(bool quick)
+    {
+        foreach (string p in quick ? QuickUnicast : FullUnicast) yield return new RxCase(p, p, Placement.Loopback);
         yield return new RxCase("raw_ssm", "raw_sync", Placement.Ssm4);
         yield return new RxCase("actor_rx_ssm", "actor_rx_inline", Placement.Ssm4);
         yield return new RxCase("raw_ssm6", "raw_sync", Placement.Ssm6);
         yield return new RxCase("actor_rx_ssm6", "actor_rx_inline", Placement.Ssm6);
-        if (!_quick)
+        if (!quick)
         {
             yield return new RxCase("c_recvmmsg_ssm", "c_recvmmsg", Placement.Ssm4);
             yield return new RxCase("c_recvmmsg_ssm6", "c_recvmmsg", Placement.Ssm6);

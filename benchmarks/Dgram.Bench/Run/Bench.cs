@@ -27,22 +27,27 @@ internal sealed partial class Bench
 {
     internal const int SenderCore = 0, ReceiverCore = 1;
     private const int ReceiveBuffer = 4 << 20;
-    private static readonly int[] Sizes = [64, 1400];
 
     public static string NativeDirectory { get; private set; } = "benchmarks/native/bin";
 
     private readonly bool _quick;
     private readonly int _reps;
+    /// <summary>Datagram sizes measured (<c>--sizes</c>; 64 and 1,400 B).</summary>
+    private int[] Sizes { get; }
+    /// <summary>The receive paths measured when <c>--paths</c> names some (receive and cpu only); null: every path.</summary>
+    private readonly string[]? _paths;
     private readonly double _stepSeconds, _cpuSeconds, _warmSeconds, _sweepWarmSeconds, _precision;
     private int _port = 30000;
     private readonly Dictionary<string, List<Ceiling>> _ceilings = [];
     /// <summary>Per-repetition figures for ratios; a repetition that was not clean (lossy, short of its rate) gives none.</summary>
     private readonly Dictionary<string, List<(double Value, bool Clean)>> _figures = [];
 
-    private Bench(bool quick, int reps)
+    private Bench(bool quick, int reps, int[] sizes, string[]? paths)
     {
         _quick = quick;
         _reps = reps;
+        Sizes = sizes;
+        _paths = paths;
         _stepSeconds = quick ? 0.3 : 1.0;
         _cpuSeconds = quick ? 0.5 : 2.0;
         // Long enough for tiered compilation to settle: measured, 1 s of traffic still left methods at tier 0.
@@ -51,15 +56,19 @@ internal sealed partial class Bench
         _precision = quick ? 1.25 : 1.05;
     }
 
-    public const string Usage = "run [--quick] [--reps N] [--native DIR] [--only receive,cpu,send,rtt,fanout,scale]";
+    public const string Usage = "run [--quick] [--reps N] [--native DIR] [--only receive,cpu,send,rtt,fanout,scale,recovery] [--paths P,...] [--sizes 64,1400]";
 
     public static async Task<int> RunAsync(string[] args)
     {
         var o = new Options(args, "--quick");
         bool quick = o.Flag("--quick");
-        var bench = new Bench(quick, o.Int("--reps", 3));
+        int[] sizes = [.. (o.Get("--sizes") ?? "64,1400").Split(',').Select(x => int.TryParse(x, NumberStyles.None, CultureInfo.InvariantCulture, out int size)
+            && size is >= 16 and <= 1472 ? size : throw new ArgumentException($"--sizes: '{x}' is not a datagram size from 16 to 1472"))];
+        string[]? paths = o.Get("--paths")?.Split(',');
+        var bench = new Bench(quick, o.Int("--reps", 3), sizes, paths);
+        bench.CheckPaths();
         NativeDirectory = o.Get("--native") ?? NativeDirectory;
-        string[] only = (o.Get("--only") ?? "receive,cpu,send,rtt,fanout,scale").Split(',');
+        string[] only = (o.Get("--only") ?? "receive,cpu,send,rtt,fanout,scale,recovery").Split(',');
         o.End();
         if (bench._reps < 3) Console.Error.WriteLine("bench: fewer than 3 repetitions; ratios need at least 3 and are not printed");
         Line($"# ./bench.sh{(quick ? " --quick" : "")}: {DateTime.UtcNow:yyyy-MM-dd HH:mm}Z, cores {File.ReadAllText("/sys/devices/system/cpu/online").Trim()}, {Environment.OSVersion}, .NET {Environment.Version}");
@@ -70,6 +79,7 @@ internal sealed partial class Bench
         string[] settings = Environment.GetEnvironmentVariables().Keys.Cast<string>()
             .Where(k => k.StartsWith("DOTNET_", StringComparison.Ordinal) && k is not ("DOTNET_CLI_TELEMETRY_OPTOUT" or "DOTNET_NOLOGO" or "DOTNET_SKIP_FIRST_TIME_EXPERIENCE"))
             .Order().Select(k => $"{k}={Environment.GetEnvironmentVariable(k)}").ToArray();
+        if (paths is not null || sizes.Length != 2) Line($"# only: receive paths {(paths is null ? "all" : string.Join(",", paths))}, sizes {string.Join(",", sizes)} (cpu_at_rate's common rate follows the ceilings measured)");
         Line($"# runtime settings: {(settings.Length == 0 ? "defaults" : string.Join(' ', settings))}{(Environment.GetEnvironmentVariable("BENCH_AKKA_CONFIG") is { } akka ? $"; BENCH_AKKA_CONFIG={akka}" : "")}");
         var clock = System.Diagnostics.Stopwatch.StartNew();
         if (only.Contains("receive")) await bench.ReceiveAsync();
@@ -78,6 +88,7 @@ internal sealed partial class Bench
         if (only.Contains("rtt")) await bench.RoundTripsAsync();
         if (only.Contains("fanout")) await bench.FanOutAsync();
         if (only.Contains("scale")) await bench.ScaleAsync();
+        if (only.Contains("recovery")) await bench.RecoveryAsync();
         bench.Ratios();
         Line($"# elapsed: {clock.Elapsed.TotalSeconds:F0} s (after the build)");
         return 0;
@@ -104,6 +115,17 @@ internal sealed partial class Bench
         {
             Line($"failed {key}: {e.Message}");
         }
+    }
+
+    /// <summary>
+    /// One goal of the issue the figure answers: <c>goal KEY=VALUE (goal &lt;= LIMIT[, NOTE]): met</c> or <c>missed</c>;
+    /// <paramref name="atLeast"/> turns the comparison around (<c>&gt;=</c>). NaN: measured, but no figure came of
+    /// it (<c>KEY=n/a …: unknown</c>; the ratio line above says why).
+    /// </summary>
+    private static void Goal(string key, double value, string format, double limit, bool atLeast = false, string? note = null)
+    {
+        string verdict = double.IsNaN(value) ? "unknown" : (atLeast ? value >= limit : value <= limit) ? "met" : "missed";
+        Line($"goal {key}={(double.IsNaN(value) ? "n/a" : F(value, format))} (goal {(atLeast ? ">=" : "<=")} {F(limit, format)}{(note is null ? "" : ", " + note)}): {verdict}");
     }
 
     private static string F(double v, string format = "F0") => v.ToString(format, CultureInfo.InvariantCulture);
