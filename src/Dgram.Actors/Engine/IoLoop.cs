@@ -280,6 +280,7 @@ internal sealed unsafe class IoLoop
         var own = reader.Loop!;
         own._buffers = buffers;
         own._thread = Thread.CurrentThread;
+        Thread.CurrentThread.Name = own.Name; // dgram-read-NAME from now on: its old name goes with the loop to the thread that replaced it
         own.Post(reader, static r => r.Rehome());
         own.Run();
     }
