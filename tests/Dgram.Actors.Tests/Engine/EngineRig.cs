@@ -93,17 +93,22 @@ internal static class EngineRig
         return rounds;
     }
 
-    /// <summary>Sends <see cref="Size"/>-byte datagrams to <paramref name="to"/> as fast as sendmmsg goes for <paramref name="duration"/>; returns how many.</summary>
+    /// <summary>
+    /// Sends <see cref="Size"/>-byte datagrams to <paramref name="to"/> as fast as it can for <paramref name="duration"/>,
+    /// 64 per system call through UDP GSO: on loopback the kernel's receive work runs in the sender's context, and
+    /// sendmmsg from one thread offers fewer than one reader takes (LAB-FACTS), so its queue would never stay full
+    /// while the reader runs. Returns how many went.
+    /// </summary>
     public static long Flood(DatagramSocket tx, IPEndPoint to, TimeSpan duration)
     {
-        var batch = new DatagramSendBatch(64, Size);
-        byte[] payload = new byte[Size];
+        byte[] data = new byte[Size * DatagramSocket.MaxSegments];
         long sent = 0;
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < duration)
         {
-            while (batch.TryAdd(payload, to)) { }
-            sent += Flush(tx, batch);
+            BatchSendResult r = tx.SendSegmented(data, Size, to, TimeSpan.FromSeconds(5));
+            Assert.True(r.Status == SendStatus.Sent, $"GSO send of {DatagramSocket.MaxSegments} × {Size} B: {r}");
+            sent += r.Sent;
         }
         return sent;
     }
