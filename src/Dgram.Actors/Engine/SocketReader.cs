@@ -164,6 +164,8 @@ internal sealed class SocketReader
     /// <summary>On its new (dedicated) loop after a blocked consumer: the old epoll set no longer has it, so arm it here.</summary>
     public void Rehome()
     {
+        // A request queued here during the block may have armed it in this set already (a second ADD is EEXIST): start clean.
+        Epoll.Control(_loop!.EpollFd, Epoll.EPOLL_CTL_DEL, _fd, 0, 0);
         _armed = false;
         UpdateInterest();
     }
