@@ -28,9 +28,6 @@ internal sealed class MembershipKeeper(DatagramSocket socket, SocketSettings set
     private readonly HashSet<string> _named = new(StringComparer.Ordinal), _gone = new(StringComparer.Ordinal);
     private int _multicastInterfaceIndex;
 
-    /// <summary>Whether any membership or the multicast interface names an interface (only then do link changes matter).</summary>
-    public bool NamesInterfaces => ledger.MulticastInterface is not null || ledger.Memberships().Any(e => e.InterfaceName is not null);
-
     /// <summary>Re-applies every recorded membership to a new socket, in order; <paramref name="step"/> names the one being applied.</summary>
     public void Replay(int incarnation, Action<string> step)
     {
