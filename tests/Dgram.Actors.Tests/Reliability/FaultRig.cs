@@ -126,8 +126,12 @@ public sealed class PacedSender : IDisposable
 /// </summary>
 public sealed class StatusLog : IObserver<SocketStatus>
 {
-    /// <summary>Events kept; a wait looks only at events since a recent mark.</summary>
-    public const int Kept = 1024;
+    /// <summary>
+    /// Events kept; a wait looks only at events since a recent mark (one fault gives a socket at most about ten).
+    /// Small enough to fill within a soak's first minute: at 1,024 a receiver's log (restart events carry their
+    /// exceptions) can still be filling after 600 s, which the soak's heap trend would count as growth.
+    /// </summary>
+    public const int Kept = 64;
 
     private readonly object _lock = new();
     private readonly List<SocketStatus> _events = [];
