@@ -297,13 +297,7 @@ internal sealed class SocketReader
         DatagramBatch? own = buffers is null ? new DatagramBatch(_batchSize, _maxDatagramSize, Math.Max(_socket.ControlSize, 256)) : null;
         try
         {
-            DatagramBatch batch = own ?? buffers!.For(_batchSize, _maxDatagramSize, _socket.ControlSize);
-            for (int k = 0; k < DrainBatches; k++)
-            {
-                BatchReceiveResult r = _socket.ReceiveBatch(batch, 0, null);
-                if (r.Status != ReceiveStatus.Received || r.Count == 0) return;
-                Dispatch(batch, r.Count);
-            }
+            ReadQueued(own ?? buffers!.For(_batchSize, _maxDatagramSize, _socket.ControlSize), deliver: true);
         }
         finally
         {
@@ -318,21 +312,28 @@ internal sealed class SocketReader
     private void DiscardWaiting()
     {
         if (_loop is not { } loop) return;
-        DatagramBatch batch = loop.Buffers.For(_batchSize, _maxDatagramSize, _socket.ControlSize);
-        long discarded = 0;
-        for (int k = 0; k < DrainBatches; k++)
-        {
-            BatchReceiveResult r = _socket.ReceiveBatch(batch, 0, null);
-            if (r.Status != ReceiveStatus.Received) break;
-            discarded += r.Count;
-            NoteKernelDrops(batch, r.Count);
-        }
+        long discarded = ReadQueued(loop.Buffers.For(_batchSize, _maxDatagramSize, _socket.ControlSize), deliver: false);
         if (discarded == 0) return;
         _shared.NextDatagrams(discarded);
         Interlocked.Add(ref _shared._received, discarded);
         Interlocked.Add(ref _shared._noConsumer, discarded);
         DgramMetrics.DatagramsReceived.Add(discarded, _shared.Tag);
         DgramMetrics.NoConsumerDrops.Add(discarded, _shared.Tag);
+    }
+
+    /// <summary>Reads what the kernel already queued, without waiting, at most <see cref="DrainBatches"/> batches: delivered, or only counted.</summary>
+    private long ReadQueued(DatagramBatch batch, bool deliver)
+    {
+        long read = 0;
+        for (int k = 0; k < DrainBatches; k++)
+        {
+            BatchReceiveResult r = _socket.ReceiveBatch(batch, 0, null);
+            if (r.Status != ReceiveStatus.Received || r.Count == 0) break;
+            read += r.Count;
+            if (deliver) Dispatch(batch, r.Count);
+            else NoteKernelDrops(batch, r.Count);
+        }
+        return read;
     }
 
     private bool PauseRequested()
@@ -344,7 +345,7 @@ internal sealed class SocketReader
         return false;
     }
 
-    private long NoteKernelDrops(DatagramBatch batch, int count)
+    private void NoteKernelDrops(DatagramBatch batch, int count)
     {
         long drops = 0;
         for (int i = 0; i < count; i++)
@@ -360,7 +361,6 @@ internal sealed class SocketReader
             Interlocked.Add(ref _shared._kernelDrops, drops);
             DgramMetrics.KernelDrops.Add(drops, _shared.Tag);
         }
-        return drops;
     }
 
     private void Dispatch(DatagramBatch batch, int count)

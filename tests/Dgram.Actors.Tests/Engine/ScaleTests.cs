@@ -133,15 +133,10 @@ public sealed class ScaleTests
         }
     }
 
-    /// <summary>Waits for a condition the engine's threads make true (polled every millisecond), up to a minute.</summary>
+    /// <summary>Waits for a condition the engine's threads make true (SpinWait: spins, then yields), up to a minute.</summary>
     private static void WaitUntil(Func<bool> condition, string what)
     {
-        var clock = Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.True(clock.Elapsed < Step, "timed out: " + what);
-            Thread.Sleep(1);
-        }
+        Assert.True(SpinWait.SpinUntil(condition, Step), "timed out: " + what);
     }
 
     private static int Threads() => Directory.GetDirectories("/proc/self/task").Length;
