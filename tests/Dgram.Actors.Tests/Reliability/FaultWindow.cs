@@ -23,31 +23,32 @@ public enum WindowKind
 /// sent after that has arrived (delivery resumed), bounded by sequence markers: per stream, the datagrams sent between the two boundaries. Holds the drops each
 /// receiver and the network counted between them.
 /// </summary>
+/// <remarks>
+/// Its counts are kept in arrays indexed by stream and by receiver (the order they were added to the
+/// account), made before the account's first window (<see cref="LossAccount"/> preallocates windows), so a
+/// soak's heap trend does not count the windows it keeps as growth of the library.
+/// </remarks>
 public sealed class FaultWindow
 {
-    private static readonly ReceiverDrops None = new(0, 0, 0, 0);
-    private readonly Func<string, int, bool> _applies;
-    private readonly long[] _sentBefore;
-    private IReadOnlyDictionary<string, ReceiverDrops> _dropsAtStart; // released at the end: only the difference is kept
-    private readonly NetworkDrops _networkAtStart;
-    private readonly Dictionary<string, ReceiverDrops> _dropsDuring = [];
-    private long[] _sentByEnd = [];
+    private readonly Func<string, int> _receiverIndex;
+    private long[] _sentBefore, _sentByEnd;
+    private ReceiverDrops[] _dropsAtStart, _dropsDuring;
+    private NetworkDrops _networkAtStart;
+    private Func<string, int, bool> _applies = (_, _) => false;
 
-    internal FaultWindow(string name, WindowKind kind, Func<string, int, bool> applies, long[] sentBefore,
-        IReadOnlyDictionary<string, ReceiverDrops> dropsAtStart, NetworkDrops networkAtStart)
+    /// <summary>An unused window sized for <paramref name="streams"/> streams and <paramref name="receivers"/> receivers, whose indices <paramref name="receiverIndex"/> gives (-1: unknown).</summary>
+    internal FaultWindow(int streams, int receivers, Func<string, int> receiverIndex)
     {
-        Name = name;
-        Kind = kind;
-        _applies = applies;
-        _sentBefore = sentBefore;
-        _dropsAtStart = dropsAtStart;
-        _networkAtStart = networkAtStart;
-        Start = LossAccount.Now();
+        _receiverIndex = receiverIndex;
+        _sentBefore = new long[streams];
+        _sentByEnd = new long[streams];
+        _dropsAtStart = new ReceiverDrops[receivers];
+        _dropsDuring = new ReceiverDrops[receivers];
     }
 
-    public string Name { get; }
-    public WindowKind Kind { get; }
-    public long Start { get; }
+    public string Name { get; private set; } = "";
+    public WindowKind Kind { get; private set; }
+    public long Start { get; private set; }
     public long End { get; private set; }
     public bool Closed => End != 0;
     public NetworkDrops NetworkDuring { get; private set; }
@@ -56,7 +57,7 @@ public sealed class FaultWindow
     public bool Applies(string receiver, int stream) => _applies(receiver, stream);
 
     /// <summary>The first and last sequence number of a stream sent inside the window (last below first: none).</summary>
-    public (long First, long Last) Range(int stream) => (At(_sentBefore, stream) + 1, At(_sentByEnd, stream));
+    public (long First, long Last) Range(int stream) => (At(_sentBefore, stream) + 1, Closed ? At(_sentByEnd, stream) : 0);
 
     /// <summary>Whether the datagram was sent inside the (closed) window.</summary>
     public bool Covers(int stream, long sequence)
@@ -73,20 +74,48 @@ public sealed class FaultWindow
     }
 
     /// <summary>The drops a receiver counted between the window's boundaries.</summary>
-    public ReceiverDrops DropsDuring(string receiver) => _dropsDuring.GetValueOrDefault(receiver) ?? None;
+    public ReceiverDrops DropsDuring(string receiver)
+    {
+        int i = _receiverIndex(receiver);
+        return Closed && i >= 0 && i < _dropsDuring.Length ? _dropsDuring[i] : default;
+    }
 
     /// <summary>The drops counted inside the window that may explain a receiver's losses in it: its own and the network's.</summary>
     public long CountedFor(string receiver) => DropsDuring(receiver).Total + Math.Max(0, NetworkDuring.Total);
 
-    internal void Close(long end, long[] sentByEnd, IReadOnlyDictionary<string, ReceiverDrops> dropsAtEnd, NetworkDrops networkAtEnd)
+    /// <summary>Opens the window: what each stream had sent (<paramref name="sentBefore"/>) and each receiver had counted.</summary>
+    internal void Open(string name, WindowKind kind, Func<string, int, bool> applies, ReadOnlySpan<long> sentBefore,
+        ReadOnlySpan<ReceiverDrops> dropsAtStart, NetworkDrops networkAtStart)
+    {
+        if (Start != 0) throw new InvalidOperationException($"window {Name} opened twice");
+        Name = name;
+        Kind = kind;
+        _applies = applies;
+        Copy(sentBefore, ref _sentBefore);
+        Copy(dropsAtStart, ref _dropsAtStart);
+        _networkAtStart = networkAtStart;
+        Start = LossAccount.Now();
+    }
+
+    /// <summary>
+    /// Closes the window. A receiver added after the window began counted all its drops inside it (its
+    /// start counts are zero).
+    /// </summary>
+    internal void Close(long end, ReadOnlySpan<long> sentByEnd, ReadOnlySpan<ReceiverDrops> dropsAtEnd, NetworkDrops networkAtEnd)
     {
         if (Closed) throw new InvalidOperationException($"window {Name} closed twice");
-        _sentByEnd = sentByEnd;
-        // A receiver added after the window began counted all its drops inside it.
-        foreach (var (receiver, drops) in dropsAtEnd) _dropsDuring[receiver] = _dropsAtStart.TryGetValue(receiver, out var start) ? drops.Since(start) : drops;
-        _dropsAtStart = new Dictionary<string, ReceiverDrops>();
+        Copy(sentByEnd, ref _sentByEnd);
+        if (_dropsDuring.Length < dropsAtEnd.Length) Array.Resize(ref _dropsDuring, dropsAtEnd.Length);
+        for (int i = 0; i < dropsAtEnd.Length; i++) _dropsDuring[i] = dropsAtEnd[i].Since(i < _dropsAtStart.Length ? _dropsAtStart[i] : default);
         NetworkDuring = networkAtEnd - _networkAtStart;
         End = end;
+    }
+
+    /// <summary>Copies into the window's own array, growing it only when streams or receivers were added after it was made.</summary>
+    private static void Copy<T>(ReadOnlySpan<T> from, ref T[] to)
+    {
+        if (to.Length < from.Length) Array.Resize(ref to, from.Length);
+        from.CopyTo(to);
     }
 
     private static long At(long[] counts, int stream) => stream < counts.Length ? counts[stream] : 0;

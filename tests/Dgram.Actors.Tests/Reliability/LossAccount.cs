@@ -35,7 +35,7 @@ public static class Stamp
 /// <param name="KernelOverflow">SO_RXQ_OVFL, summed over incarnations (<c>Counters.KernelDrops</c>; reported on the next datagram queued after the drops).</param>
 /// <param name="KernelQueue">The current socket's <c>drops</c> column of /proc/net/udp(6) (<c>SocketState.KernelQueueDrops</c>; forgets earlier incarnations).</param>
 /// <param name="NoConsumer">Read while nobody consumed (<c>Counters.NoConsumerDrops</c>).</param>
-public sealed record ReceiverDrops(long Subscriber, long KernelOverflow, long KernelQueue, long NoConsumer)
+public readonly record struct ReceiverDrops(long Subscriber, long KernelOverflow, long KernelQueue, long NoConsumer)
 {
     /// <summary>
     /// SO_RXQ_OVFL and the drops column count the same kernel drops of a socket: the larger of the two
@@ -89,8 +89,9 @@ public readonly record struct NetworkDrops(long Backlog, long Interfaces)
 /// is unexplained, whatever was counted elsewhere.
 /// </para>
 /// <para>
-/// Storage is preallocated for <c>expectedPerStream</c> datagrams per stream, so a soak's heap
-/// measurement does not see the account grow (it grows past that, by doubling).
+/// Storage is preallocated for <c>expectedPerStream</c> datagrams per stream and, at the first window,
+/// for <c>expectedWindows</c> windows, so a soak's heap measurement does not see the account grow (it
+/// grows past that, by doubling). A window then retains only its name and its <c>applies</c> delegate.
 /// </para>
 /// </remarks>
 public sealed class LossAccount
@@ -98,24 +99,34 @@ public sealed class LossAccount
     private readonly object _lock = new();
     private readonly List<StreamRecord> _streams = [];
     private readonly Dictionary<string, ReceiverRecord> _receivers = [];
-    private readonly List<FaultWindow> _windows = [];
+    private readonly List<FaultWindow> _windows;
     private readonly Func<NetworkDrops> _network;
     private readonly NetworkDrops _networkBaseline;
     private readonly int _expectedPerStream;
+    private readonly int _expectedWindows;
+    /// <summary>Windows made ahead, at the first <see cref="BeginAsync(string, WindowKind, Func{string, int, bool})"/>; <see cref="_windows"/> holds those in use.</summary>
+    private readonly Stack<FaultWindow> _spareWindows = new();
+    private readonly Func<string, int> _receiverIndex;
     private readonly object _signalLock = new();
     /// <summary>Made by a waiter, completed by the next arrival (nothing is allocated per datagram when nobody waits).</summary>
     private TaskCompletionSource? _arrival;
 
     /// <summary>An account whose network drops are the softnet backlog and the watched interfaces' counters.</summary>
-    public LossAccount(IEnumerable<string> watchedInterfaces, int expectedPerStream = 4096)
-        : this(new NetworkCounters(watchedInterfaces).Read, expectedPerStream)
+    public LossAccount(IEnumerable<string> watchedInterfaces, int expectedPerStream = 4096, int expectedWindows = 16)
+        : this(new NetworkCounters(watchedInterfaces).Read, expectedPerStream, expectedWindows)
     {
     }
 
     /// <summary>An account that reads the network drops from <paramref name="network"/> (monotonic counts).</summary>
-    public LossAccount(Func<NetworkDrops> network, int expectedPerStream = 4096)
+    public LossAccount(Func<NetworkDrops> network, int expectedPerStream = 4096, int expectedWindows = 16)
     {
         _expectedPerStream = expectedPerStream;
+        _expectedWindows = expectedWindows;
+        _windows = new List<FaultWindow>(expectedWindows);
+        _receiverIndex = name =>
+        {
+            lock (_lock) return _receivers.TryGetValue(name, out ReceiverRecord? r) ? r.Index : -1;
+        };
         _network = network;
         _networkBaseline = network();
     }
@@ -137,7 +148,7 @@ public sealed class LossAccount
     {
         lock (_lock)
         {
-            var r = new ReceiverRecord(name, drops);
+            var r = new ReceiverRecord(name, _receivers.Count, drops);
             foreach (int s in streams) r.Streams[s] = new Arrivals(_expectedPerStream);
             _receivers.Add(name, r);
         }
@@ -214,10 +225,19 @@ public sealed class LossAccount
         catch (TimeoutException)
         {
         }
-        Dictionary<string, ReceiverDrops> drops = await ReadDropsAsync();
+        ReceiverDrops[] drops = await ReadDropsAsync();
         NetworkDrops network = _network();
-        var w = new FaultWindow(name, kind, applies, start, drops, network);
-        lock (_lock) _windows.Add(w);
+        FaultWindow w;
+        lock (_lock)
+        {
+            if (_windows.Count == 0 && _spareWindows.Count == 0)
+            {
+                for (int i = 0; i < _expectedWindows; i++) _spareWindows.Push(new FaultWindow(_streams.Count, _receivers.Count, _receiverIndex));
+            }
+            w = _spareWindows.TryPop(out FaultWindow? spare) ? spare : new FaultWindow(_streams.Count, _receivers.Count, _receiverIndex);
+            w.Open(name, kind, applies, start, drops, network);
+            _windows.Add(w);
+        }
         return w;
     }
 
@@ -234,7 +254,7 @@ public sealed class LossAccount
     {
         long[] sent = SentCounts();
         long end = Now();
-        Dictionary<string, ReceiverDrops> drops = await ReadDropsAsync();
+        ReceiverDrops[] drops = await ReadDropsAsync();
         w.Close(end, sent, drops, _network());
     }
 
@@ -243,10 +263,12 @@ public sealed class LossAccount
         lock (_lock) return [.. _streams.Select(s => s.Count)];
     }
 
-    private async Task<Dictionary<string, ReceiverDrops>> ReadDropsAsync()
+    /// <summary>Every receiver's drop counters, by <see cref="ReceiverRecord.Index"/>.</summary>
+    private async Task<ReceiverDrops[]> ReadDropsAsync()
     {
-        var drops = new Dictionary<string, ReceiverDrops>();
-        foreach (ReceiverRecord r in Receivers()) drops[r.Name] = await r.Drops();
+        ReceiverRecord[] receivers = Receivers();
+        var drops = new ReceiverDrops[receivers.Length];
+        foreach (ReceiverRecord r in receivers) drops[r.Index] = await r.Drops();
         return drops;
     }
 
@@ -486,9 +508,11 @@ public sealed class LossAccount
         }
     }
 
-    private sealed class ReceiverRecord(string name, Func<Task<ReceiverDrops>> drops)
+    private sealed class ReceiverRecord(string name, int index, Func<Task<ReceiverDrops>> drops)
     {
         public string Name { get; } = name;
+        /// <summary>The order it was added in: its slot in a window's drop counts.</summary>
+        public int Index { get; } = index;
         public Func<Task<ReceiverDrops>> Drops { get; } = drops;
         public Dictionary<int, Arrivals> Streams { get; } = [];
         public long Foreign;
