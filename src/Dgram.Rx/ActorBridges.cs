@@ -104,7 +104,7 @@ public static class ActorBridges
         private void Dropped()
         {
             if (statistics is not null) Interlocked.Increment(ref statistics._dropped);
-            DgramMetrics.SubscriberDrops.Add(1, _tag);
+            DgramRxMetrics.SubscriberDrops.Add(1, _tag);
         }
     }
 

@@ -25,7 +25,7 @@ public static class DgramMetrics
     internal static readonly Counter<long> NoConsumerDrops = s_meter.CreateCounter<long>("dgram.drops.no_consumer", "{datagram}", "Read while nobody consumed");
     internal static readonly Counter<long> Restarts = s_meter.CreateCounter<long>("dgram.restarts", "{restart}");
     internal static readonly Counter<long> MembershipsRestored = s_meter.CreateCounter<long>("dgram.memberships.restored", "{membership}");
-    internal static readonly Counter<long> SubscriberDrops = s_meter.CreateCounter<long>("dgram.drops.subscriber", "{datagram}", "Dropped by a subscriber's bound or overflow policy (actor and Rx subscribers)");
+    internal static readonly Counter<long> SubscriberDrops = s_meter.CreateCounter<long>("dgram.drops.subscriber", "{datagram}", "Dropped by an actor subscriber's mailbox bound (Rx subscribers count in the Dgram.Rx meter)");
     internal static readonly Counter<long> CommandsRefused = s_meter.CreateCounter<long>("dgram.commands.refused", "{command}", "Refused at once because the socket's queue was full");
 
     internal static readonly ObservableGauge<long> BufferBytes = s_meter.CreateObservableGauge("dgram.buffers.bytes", () => Sockets.BatchStorage.Bytes, "By",

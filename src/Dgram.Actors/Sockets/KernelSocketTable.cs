@@ -4,7 +4,7 @@ using System.Net.Sockets;
 namespace Dgram.Actors.Sockets;
 
 /// <summary>Reads a socket's row in /proc/net/udp or udp6 (matched by inode) for the kernel's own counters.</summary>
-public static class KernelSocketTable
+internal static class KernelSocketTable
 {
     /// <summary>The socket's <c>drops</c> column (datagrams the kernel dropped for it), or -1 when not found.</summary>
     public static long Drops(DatagramSocket socket)

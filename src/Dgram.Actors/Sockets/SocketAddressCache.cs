@@ -8,6 +8,10 @@ namespace Dgram.Actors.Sockets;
 /// repeat (one sender is the common case), so a read loop allocates an endpoint only per new sender.
 /// Not thread-safe: one per reader.
 /// </summary>
+/// <remarks>
+/// Public on purpose: an <see cref="Supervision.IDatagramHandler"/> gets each sender as raw sockaddr bytes,
+/// and this is how it turns them into an endpoint without allocating per datagram (Dgram.Rx does the same).
+/// </remarks>
 public sealed class SocketAddressCache
 {
     private readonly byte[] _last = new byte[Const.SockAddrStorage];

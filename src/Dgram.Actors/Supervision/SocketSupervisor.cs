@@ -22,7 +22,7 @@ namespace Dgram.Actors.Supervision;
 /// a restarted child would be a new instance anyway, so the decision here is explicit: stop the child,
 /// build a fresh incarnation. No state lives in the child.
 /// </remarks>
-public sealed class SocketSupervisor : UntypedActor, IWithTimers
+internal sealed class SocketSupervisor : UntypedActor, IWithTimers
 {
     private readonly SocketSettings _settings;
     private readonly SocketShared _shared;

@@ -30,14 +30,6 @@ internal sealed class LeaseConverter(LeasePool pool) : IDatagramConverter<Datagr
     public void Release(DatagramLease item) => item.Dispose();
 }
 
-/// <summary>The meter instruments of the Rx layer (same meter name as the socket layer).</summary>
-internal static class RxMetrics
-{
-    private static readonly Meter s_meter = new(Dgram.Actors.Diagnostics.DgramMetrics.MeterName, "1.0");
-    public static Counter<long> SubscriberDrops => Dgram.Actors.Diagnostics.DgramMetrics.SubscriberDrops;
-    public static readonly Counter<long> ObserverFaults = s_meter.CreateCounter<long>("dgram.observer.faults", "{fault}", "OnNext threw; the subscription was ended");
-}
-
 /// <summary>One Rx subscription of a hub.</summary>
 internal abstract class HubSubscriber : IDisposable
 {
@@ -74,7 +66,7 @@ internal sealed class InlineSubscriber<T>(DatagramHub hub, IObserver<T> observer
             catch (Exception)
             {
                 // An observer that throws has broken its subscription: drop it, never the read loop.
-                RxMetrics.ObserverFaults.Add(1, new KeyValuePair<string, object?>("socket", hub.Name));
+                DgramRxMetrics.ObserverFaults.Add(1, new KeyValuePair<string, object?>("socket", hub.Name));
                 _done = true;
                 hub.Remove(this);
             }
@@ -95,7 +87,7 @@ internal sealed class InlineSubscriber<T>(DatagramHub hub, IObserver<T> observer
             }
             catch (Exception)
             {
-                RxMetrics.ObserverFaults.Add(1, new KeyValuePair<string, object?>("socket", hub.Name));
+                DgramRxMetrics.ObserverFaults.Add(1, new KeyValuePair<string, object?>("socket", hub.Name));
             }
         }
     }
@@ -206,7 +198,7 @@ internal sealed class BufferedSubscriber<T> : HubSubscriber
     private void Dropped()
     {
         if (_options.Statistics is { } s) Interlocked.Increment(ref s._dropped);
-        RxMetrics.SubscriberDrops.Add(1, _tag);
+        DgramRxMetrics.SubscriberDrops.Add(1, _tag);
     }
 
     /// <summary>The delivery thread: sleeps until signalled, then drains; ends with the subscription.</summary>
@@ -258,7 +250,7 @@ internal sealed class BufferedSubscriber<T> : HubSubscriber
                 catch (Exception)
                 {
                     // The observer broke its own subscription (Rx detaches it); the other subscribers go on.
-                    RxMetrics.ObserverFaults.Add(1, _tag);
+                    DgramRxMetrics.ObserverFaults.Add(1, _tag);
                     Dispose();
                     return;
                 }
@@ -282,7 +274,7 @@ internal sealed class BufferedSubscriber<T> : HubSubscriber
         }
         catch (Exception)
         {
-            RxMetrics.ObserverFaults.Add(1, _tag);
+            DgramRxMetrics.ObserverFaults.Add(1, _tag);
         }
     }
 

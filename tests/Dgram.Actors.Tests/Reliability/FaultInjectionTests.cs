@@ -304,7 +304,7 @@ public abstract class FaultInjectionTests : ActorTestBase
     {
         var faults = new ConcurrentDictionary<string, long>();
         using var listener = new MeterListener();
-        listener.InstrumentPublished = (i, l) => { if (i.Meter.Name == DgramMetrics.MeterName && i.Name == "dgram.observer.faults") l.EnableMeasurementEvents(i); };
+        listener.InstrumentPublished = (i, l) => { if (i.Meter.Name == DgramRxMetrics.MeterName && i.Name == "dgram.observer.faults") l.EnableMeasurementEvents(i); };
         listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
         {
             foreach (var t in tags) if (t.Key == "socket" && t.Value is string s) faults.AddOrUpdate(s, value, (_, v) => v + value);
