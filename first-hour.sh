@@ -10,23 +10,25 @@
 #      any namespace; a C# warning in the README's code fails the run);
 #   4. runs it inside a private network namespace holding the veth lab (lab/lab.sh, as test.sh does) and
 #      sends five datagrams with the packed `dgram send` from lab0b (198.51.100.3) to 232.10.0.1:5101.
-# What it checks, in the lab:
+# What it checks (--help before the lab, the rest in it):
+#   - the packed tool runs: `dgram --help` lists its commands, `dgram listen` prints a datagram that
+#     `dgram send` sent (the tool package holds only the DLLs it loads, so a missing one shows here);
 #   - started: the app logs "market-data: receiving" and its group 232.10.0.1 is in /proc/net/igmp on
 #     lab0a, and the packed `dgram info --iface lab0a` lists it too;
 #   - received: the app's log has each of the five payloads ("first-hour 1" … "first-hour 5");
 #   - exported: the console exporter printed the instrument dgram.datagrams.received with the value 5
 #     (OTEL_METRIC_EXPORT_INTERVAL=1000 makes it export every second instead of every 10 s);
 #   - left the group at shutdown, by the library and not by the process's exit (which would drop it too):
-#     after SIGTERM the app logs the socket's SocketStopped status event (published once the socket
-#     actor has stopped and closed its socket), the group leaves /proc/net/igmp while the process is still
-#     running (read every ~5 ms from SIGTERM to exit), and the process exits with 0.
+#     after SIGTERM the app logs the socket's SocketStopped status event (the library's word that the
+#     socket actor stopped for good), the group leaves /proc/net/igmp while the process is still running
+#     (read every ~5 ms from SIGTERM to exit), and the process exits with 0.
 # The last line is `first-hour: ok (…)` or `first-hour: FAILED: why`; exit 0, 1 (a check or a step
 # failed) or 2 (cannot run here). About 2 minutes on 2 cores, most of it packing and restoring.
 #   ./first-hour.sh [--keep]     (--keep leaves the temporary folder and prints where it is)
 set -euo pipefail
 
 readonly GROUP=232.10.0.1 PORT=5101 SOURCE=198.51.100.3 RX_IFACE=lab0a TX_IFACE=lab0b COUNT=5
-readonly APP=FirstHour
+readonly APP=FirstHour TOOL_GROUP=239.255.10.1 TOOL_PORT=5102
 
 fail() {
   echo "first-hour: FAILED: $*"
@@ -121,6 +123,18 @@ in_lab() {
   LOG=$tmp/app.log
   REPORTED=$tmp/failure-reported
 
+  # The packed tool on its own first (its package leaves out what it never loads): listen gets what send sends.
+  local tool_hex tool_pid
+  tool_hex=$(igmp_hex "$TOOL_GROUP")
+  LOG=$tmp/listen.log
+  "$dgram" listen "$TOOL_GROUP" --port "$TOOL_PORT" --iface "$RX_IFACE" --count 1 --timeout 30 >"$LOG" 2>&1 &
+  tool_pid=$!
+  wait_for "the packed 'dgram listen' joining $TOOL_GROUP" 30 "$tool_pid" igmp_has "$RX_IFACE" "$tool_hex"
+  quiet "dgram send to dgram listen" "$tmp/tool-send.log" "$dgram" send "$TOOL_GROUP" --port "$TOOL_PORT" --iface "$TX_IFACE" 'tool check'
+  wait "$tool_pid" || fail_log "the packed 'dgram listen' failed"
+  log_has "tool check" || fail_log "the packed 'dgram listen' did not print what 'dgram send' sent"
+  LOG=$tmp/app.log
+
   cd "$tmp/$APP"
   : >"$LOG"
   OTEL_METRIC_EXPORT_INTERVAL=1000 dotnet "bin/Release/net10.0/$APP.dll" >"$LOG" 2>&1 &
@@ -132,7 +146,7 @@ in_lab() {
   wait_for "membership ($GROUP on $RX_IFACE in /proc/net/igmp)" 10 "$APP_PID" igmp_has "$RX_IFACE" "$hex"
   out=$("$dgram" info --iface "$RX_IFACE") || fail "the packed 'dgram info --iface $RX_IFACE' failed"
   [[ $out == *"$GROUP"* ]] || fail "the packed 'dgram info --iface $RX_IFACE' does not list $GROUP: $out"
-  echo "first-hour: [$(elapsed)] the app runs in the lab and joined $GROUP on $RX_IFACE"
+  echo "first-hour: [$(elapsed)] the packed dgram listen printed what dgram send sent; the app runs in the lab and joined $GROUP on $RX_IFACE"
 
   quiet "dgram send" "$tmp/send.log" "$dgram" send "$GROUP" --port "$PORT" --iface "$TX_IFACE" --source "$SOURCE" \
     --count "$COUNT" --rate 50 'first-hour {n}'
