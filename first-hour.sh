@@ -218,6 +218,8 @@ main() {
   cache=$(dotnet nuget locals global-packages --list)
   cache=${cache#global-packages: }
   TMP=$(mktemp -d -t first-hour.XXXXXX)
+  # A fresh project must not inherit this repository's Directory.*.props (central versions, warnings as errors).
+  [[ $TMP/ != "$PWD"/* ]] || fail "the temporary folder $TMP is inside this repository (TMPDIR): a fresh project must live outside it"
   # shellcheck disable=SC2064 # expand now: the names are fixed for this run
   trap "cleanup $keep '$cache' '$version'" EXIT
 
