@@ -218,10 +218,10 @@ main() {
   cache=$(dotnet nuget locals global-packages --list)
   cache=${cache#global-packages: }
   TMP=$(mktemp -d -t first-hour.XXXXXX)
-  # A fresh project must not inherit this repository's Directory.*.props (central versions, warnings as errors).
-  [[ $TMP/ != "$PWD"/* ]] || fail "the temporary folder $TMP is inside this repository (TMPDIR): a fresh project must live outside it"
   # shellcheck disable=SC2064 # expand now: the names are fixed for this run
   trap "cleanup $keep '$cache' '$version'" EXIT
+  # A fresh project must not inherit this repository's Directory.*.props (central versions, warnings as errors).
+  [[ $TMP/ != "$PWD"/* ]] || fail "the temporary folder $TMP is inside this repository (TMPDIR): a fresh project must live outside it"
 
   # One build of the three packages (a solution filter), a package version of this run's own: the
   # assemblies keep the version of Directory.Build.props, so the build is the one test.sh reuses.
