@@ -70,20 +70,15 @@ main() {
   ((rc == 0)) || fail_early "$rc" "dotnet build failed (exit $rc)"
 
   # Tests change sysctls and add interfaces: never on the host's network.
-  local -a netns
-  if [[ $EUID -eq 0 ]] && unshare -n true 2>/dev/null; then
-    netns=(unshare -n)
-  elif unshare -rn true 2>/dev/null; then
-    netns=(unshare -rn)
-  else
+  source lab/netns.sh
+  lab_netns ||
     fail_early 2 "cannot create a private network namespace (need root for 'unshare -n' or unprivileged user namespaces for 'unshare -rn'); refusing to run tests on the host network"
-  fi
 
   rm -rf "$RESULTS_DIR"
   mkdir -p "$RESULTS_DIR"
 
   rc=0
-  LAB_INFO="$PWD/$RESULTS_DIR/lab-info.txt" "${netns[@]}" lab/lab.sh \
+  LAB_INFO="$PWD/$RESULTS_DIR/lab-info.txt" "${LAB_NETNS[@]}" lab/lab.sh \
     dotnet test Dgram.Actors.sln -c Release --no-restore --no-build \
     --logger "trx;LogFileName=results.trx" --logger "console;verbosity=normal" \
     --results-directory "$PWD/$RESULTS_DIR" "$@" || rc=$?
