@@ -286,6 +286,49 @@ public sealed partial class DatagramSocket : IDisposable
         }
     }
 
+    /// <summary>
+    /// Reads the TTL (IP_TTL) or hop limit (IPV6_UNICAST_HOPS) of datagrams to unicast and broadcast destinations:
+    /// the value set, or the system default when none is (64: <c>net.ipv4.ip_default_ttl</c>, the IPv6 route's hop limit).
+    /// </summary>
+    public int GetUnicastTtl()
+    {
+        const string op = nameof(GetUnicastTtl);
+        RequireIp(op);
+        return GetInt(op, IpLevel, UnicastTtlOption, null);
+    }
+
+    /// <summary>
+    /// Sets the TTL (IP_TTL) or hop limit (IPV6_UNICAST_HOPS) of datagrams to unicast and broadcast destinations:
+    /// 1–255, or -1 for the system default (both kernels take -1); returns the previous value as
+    /// <see cref="GetUnicastTtl"/> reads it. Multicast has its own (<see cref="SetMulticastTtl"/>). Out of range: nothing changes.
+    /// </summary>
+    public int SetUnicastTtl(int ttl)
+    {
+        const string op = nameof(SetUnicastTtl);
+        RequireIp(op);
+        RequireUnicastTtl(op, ttl, allowDefault: true);
+        string args = ttl.ToString();
+        lock (_optionLock)
+        {
+            int previous = GetInt(op, IpLevel, UnicastTtlOption, args);
+            SetInt(op, IpLevel, UnicastTtlOption, ttl, args);
+            return previous;
+        }
+    }
+
+    private int UnicastTtlOption => IsIPv6 ? Const.IPV6_UNICAST_HOPS : Const.IP_TTL;
+
+    /// <summary>
+    /// 1–255 (and -1 where allowed). IPv4 refuses 0 (EINVAL); IPv6 would send hop limit 0, which no router forwards,
+    /// so both families share one range.
+    /// </summary>
+    private static void RequireUnicastTtl(string op, int ttl, bool allowDefault)
+    {
+        if (ttl is >= 1 and <= 255 || (allowDefault && ttl == -1)) return;
+        throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, ttl.ToString(),
+            allowDefault ? "a unicast TTL is 1 to 255, or -1 for the system default" : "a per-datagram unicast TTL is 1 to 255");
+    }
+
     /// <summary>Closes the socket. A receive or send waiting on another thread returns <see cref="ReceiveStatus.Closed"/>. Idempotent.</summary>
     public void Dispose()
     {
