@@ -75,6 +75,10 @@ public sealed class SocketClient
     public async Task<int> GetMulticastTtlAsync() => (await AskAsync<OptionValue<int>>(GetMulticastTtl.Instance).ConfigureAwait(false)).Value;
     /// <summary>Seed <c>mcastttl(ttl)</c>: returns the previous value.</summary>
     public async Task<int> SetMulticastTtlAsync(int ttl) => (await AskAsync<OptionValue<int>>(new SetMulticastTtl(ttl)).ConfigureAwait(false)).Value;
+    /// <summary>The unicast TTL / hop limit (IP_TTL / IPV6_UNICAST_HOPS): the value set, or the system default (64).</summary>
+    public async Task<int> GetUnicastTtlAsync() => (await AskAsync<OptionValue<int>>(GetUnicastTtl.Instance).ConfigureAwait(false)).Value;
+    /// <summary>Sets the unicast TTL / hop limit (1–255, or -1 for the system default); returns the previous value. Kept across restarts.</summary>
+    public async Task<int> SetUnicastTtlAsync(int ttl) => (await AskAsync<OptionValue<int>>(new SetUnicastTtl(ttl)).ConfigureAwait(false)).Value;
     /// <summary>Seed <c>mcastif()</c>.</summary>
     public async Task<string?> GetMulticastInterfaceAsync() => (await AskAsync<OptionValue<string?>>(GetMulticastInterface.Instance).ConfigureAwait(false)).Value;
     /// <summary>Seed <c>mcastif(ifname)</c>: returns the previous name.</summary>
@@ -109,7 +113,11 @@ public sealed class SocketClient
     public async Task<SendResult> SendToAsync(ReadOnlyMemory<byte> payload, EndPoint destination) =>
         (await AskAsync<Sent>(new Send(payload.ToArray(), destination)).ConfigureAwait(false)).Result;
 
-    /// <summary>Sends with this datagram's own TTL and/or interface, whatever other callers set meanwhile (the payload is copied, as by <see cref="SendToAsync(ReadOnlyMemory{byte}, EndPoint)"/>).</summary>
+    /// <summary>
+    /// Sends with this datagram's own TTL and/or multicast interface, whatever other callers set meanwhile (the payload is
+    /// copied, as by <see cref="SendToAsync(ReadOnlyMemory{byte}, EndPoint)"/>). The TTL is the multicast TTL (-1–255) for a
+    /// group and the datagram's TTL / hop limit (1–255) for a unicast or broadcast address.
+    /// </summary>
     public async Task<SendResult> SendToAsync(ReadOnlyMemory<byte> payload, EndPoint destination, int? ttl, string? interfaceName) =>
         (await AskAsync<Sent>(new SendWithOptions(payload.ToArray(), destination, ttl, interfaceName)).ConfigureAwait(false)).Result;
 

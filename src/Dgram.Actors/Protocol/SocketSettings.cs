@@ -49,6 +49,8 @@ public sealed record SocketSettings
     public DatagramSocketOptions SocketOptions { get; init; } = new() { ReceiveMetadata = ReceiveMetadata.PacketInfo | ReceiveMetadata.HopLimit | ReceiveMetadata.QueueOverflow };
     /// <summary>Initial multicast TTL, or null for the kernel default.</summary>
     public int? MulticastTtl { get; init; }
+    /// <summary>Initial unicast TTL / hop limit (IP_TTL / IPV6_UNICAST_HOPS: 1–255, or -1 for the system default), or null for the system default.</summary>
+    public int? UnicastTtl { get; init; }
     /// <summary>Initial multicast loop, or null for the kernel default.</summary>
     public bool? MulticastLoop { get; init; }
     /// <summary>Initial outgoing multicast interface name.</summary>
@@ -96,7 +98,7 @@ public sealed record SocketSettings
     /// addresses of the socket's family, each joined once per interface, with either an include or a block
     /// list of distinct unicast sources; no more groups (IPv4) or sources per group than the live kernel
     /// limits allow (<c>net.ipv4.igmp_max_memberships</c>, <c>net.ipv4.igmp_max_msf</c>,
-    /// <c>net.ipv6.mld_max_msf</c>); the multicast TTL, receive buffer size and send timeout in range;
+    /// <c>net.ipv6.mld_max_msf</c>); the multicast and unicast TTLs, receive buffer size and send timeout in range;
     /// well-formed interface names (an absent interface is not an error here; a malformed name always is).
     /// Throws <see cref="DatagramSocketException"/> naming the setting.
     /// </summary>
@@ -121,6 +123,10 @@ public sealed record SocketSettings
         if (MulticastTtl is int ttl && (ttl < -1 || ttl > 255))
         {
             throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"MulticastTtl={ttl}", "-1 (the kernel's default) to 255");
+        }
+        if (UnicastTtl is int uttl && uttl is not (-1 or (>= 1 and <= 255)))
+        {
+            throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"UnicastTtl={uttl}", "1 to 255, or -1 for the system default");
         }
         if (ReceiveBufferSize is int rcv && (rcv <= 0 || rcv > int.MaxValue / 2))
         {
