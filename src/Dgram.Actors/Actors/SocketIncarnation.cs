@@ -215,6 +215,9 @@ internal sealed class SocketIncarnation : UntypedActor
             case GetState:
                 Sender.Tell(State());
                 break;
+            case StopSocket:
+                Context.Stop(Self); // the sends before it went out above; PostStop closes the socket
+                break;
             case LinksChanged links:
                 Memberships.Reconcile(links.Changes);
                 break;

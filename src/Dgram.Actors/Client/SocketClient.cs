@@ -186,6 +186,28 @@ public sealed class SocketClient
     public Task<SocketState> GetStateAsync() => AskAsync<SocketState>(GetState.Instance);
 
     /// <summary>
+    /// Closes this socket for good (no restart). Commands sent before it are applied first; then the socket is closed, so
+    /// its groups leave the kernel tables and its port is free, subscribers get <see cref="SocketStopped"/> and Rx streams
+    /// complete. Returns once the socket is closed; from then on every call on this client fails with
+    /// <see cref="DatagramSocketError.Closed"/> (EBADF), and pulls or commands still waiting are answered so. Idempotent.
+    /// </summary>
+    /// <param name="timeout">How long to wait for the close (default: the ask timeout). A span handler or inline
+    /// subscriber blocking the engine thread delays it; past the timeout this throws Closed with ETIMEDOUT.</param>
+    public async Task StopAsync(TimeSpan? timeout = null)
+    {
+        TimeSpan wait = timeout ?? _askTimeout;
+        using var deadline = new CancellationTokenSource(wait);
+        Task<bool> terminated = Socket.WatchAsync(deadline.Token);
+        Socket.Tell(StopSocket.Instance);
+        if (!await terminated.ConfigureAwait(false))
+        {
+            throw new DatagramSocketException("Stop", DatagramSocketError.Closed, Sockets.Native.Errno.ETIMEDOUT, Socket.Path.Name,
+                $"the socket did not close within {wait.TotalSeconds:0.#} s");
+        }
+        _stopped.Cancel();
+    }
+
+    /// <summary>
     /// Asks the socket actor. A stopped actor answers nothing (commands go to dead letters), so the ask
     /// fails with Closed/EBADF as soon as the actor is known to be stopped, as a disposed socket's calls
     /// do, rather than after the ask timeout.
