@@ -66,7 +66,10 @@ public sealed record SubscriberState(Akka.Actor.IActorRef Subscriber, MailboxLim
 /// <param name="Subscribers">The actor subscribers with their bounds and counts.</param>
 public sealed record SocketState(string Name, EndPoint? LocalEndPoint, bool? MulticastLoop, int? MulticastTtl, int? UnicastTtl, string? MulticastInterface,
     bool? Broadcast, IReadOnlyList<MembershipState> Memberships, bool ReadingSuspended, SocketCounters Counters, long KernelQueueDrops, long Sequence,
-    IReadOnlyList<SubscriberState> Subscribers);
+    IReadOnlyList<SubscriberState> Subscribers)
+{
+    private bool PrintMembers(System.Text.StringBuilder builder) => RecordText.PrintMembers(this, builder);
+}
 
 /// <summary>A status event of a socket actor (to subscribers and the status stream).</summary>
 public abstract record SocketStatus(string Socket);

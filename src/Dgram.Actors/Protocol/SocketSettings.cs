@@ -30,11 +30,16 @@ public enum BindFailurePolicy
 /// <param name="InterfaceName">The interface name (null: kernel's choice).</param>
 /// <param name="Sources">Source-specific sources (include mode); empty for any-source.</param>
 /// <param name="BlockedSources">Sources to block on an any-source membership.</param>
-public sealed record GroupSettings(IPAddress Group, string? InterfaceName, IReadOnlyList<IPAddress>? Sources = null, IReadOnlyList<IPAddress>? BlockedSources = null);
+public sealed record GroupSettings(IPAddress Group, string? InterfaceName, IReadOnlyList<IPAddress>? Sources = null, IReadOnlyList<IPAddress>? BlockedSources = null)
+{
+    private bool PrintMembers(System.Text.StringBuilder builder) => RecordText.PrintMembers(this, builder);
+}
 
 /// <summary>How a socket actor is created and recovered.</summary>
 public sealed record SocketSettings
 {
+    private bool PrintMembers(System.Text.StringBuilder builder) => RecordText.PrintMembers(this, builder);
+
     /// <summary>The socket's name (actor name, metric tag, thread name).</summary>
     public required string Name { get; init; }
     /// <summary>InterNetwork, InterNetworkV6 or Unix.</summary>
