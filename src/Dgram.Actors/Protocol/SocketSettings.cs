@@ -48,7 +48,10 @@ public sealed record SocketSettings
     public EndPoint? LocalEndPoint { get; init; }
     /// <summary>A peer to connect to (fixes the default destination and accepts datagrams only from it), or null.</summary>
     public EndPoint? RemoteEndPoint { get; init; }
-    /// <summary>Address reuse (SO_REUSEADDR alone unless ReusePort is asked for).</summary>
+    /// <summary>
+    /// Address reuse. The default, <see cref="AddressReuse.None"/>, binds the port exclusively; <see cref="AddressReuse.ReuseAddress"/>
+    /// sets SO_REUSEADDR alone, so sockets that all set it share the port; <see cref="AddressReuse.ReusePort"/> adds SO_REUSEPORT.
+    /// </summary>
     public AddressReuse Reuse { get; init; }
     /// <summary>Socket creation options (dual mode, metadata, interface filter, logger).</summary>
     public DatagramSocketOptions SocketOptions { get; init; } = new() { ReceiveMetadata = ReceiveMetadata.PacketInfo | ReceiveMetadata.HopLimit | ReceiveMetadata.QueueOverflow };

@@ -134,7 +134,9 @@ public sealed partial class DatagramSocket : IDisposable
 
     /// <summary>Binds to a local endpoint (an <see cref="IPEndPoint"/>, or a <see cref="UnixDomainSocketEndPoint"/>: a path, or an abstract name starting with '\0').</summary>
     /// <param name="localEndPoint">Where to bind. Multicast receivers bind to the group address or the wildcard.</param>
-    /// <param name="reuse">Address-reuse options set before binding (SO_REUSEADDR alone unless <see cref="AddressReuse.ReusePort"/> is asked for).</param>
+    /// <param name="reuse">Address reuse, set before binding. The default, <see cref="AddressReuse.None"/>, binds the port
+    /// exclusively (a second socket on an overlapping address fails EADDRINUSE); <see cref="AddressReuse.ReuseAddress"/> sets
+    /// SO_REUSEADDR alone, so sockets that all set it share the port; <see cref="AddressReuse.ReusePort"/> adds SO_REUSEPORT.</param>
     /// <remarks>A Unix path: a directory every user may write without the sticky bit is refused
     /// (<see cref="DatagramSocketError.UnsafePath"/>, EPERM; nothing changed). When the file at the path after the
     /// bind is not the socket file the bind made (ELOOP: a symlink; EPERM: any other file; ENOENT: gone), the bind fails, that
