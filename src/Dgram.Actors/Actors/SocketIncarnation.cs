@@ -39,6 +39,7 @@ internal sealed class SocketIncarnation : UntypedActor
         _ledger = ledger;
         _number = number;
         _firstStart = firstStart;
+        LinuxOnly.Require("Start"); // before the engine: elsewhere epoll is a missing entry point, not an explanation
         _engine = IoEngine.Get(Context.System);
     }
 

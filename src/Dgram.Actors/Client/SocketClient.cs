@@ -44,8 +44,10 @@ public sealed class SocketClient
     public IActorRef Socket { get; }
 
     /// <summary>Creates a socket actor and waits until it is bound and configured.</summary>
+    /// <exception cref="PlatformNotSupportedException">Not on Linux: the library is Linux-only.</exception>
     public static async Task<SocketClient> StartAsync(IActorRefFactory system, SocketSettings settings, TimeSpan? timeout = null)
     {
+        LinuxOnly.Require("SocketClient.StartAsync");
         settings.Validate();
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         IActorRef actor = system.ActorOf(SocketSupervisor.Props(settings, started), settings.Name);

@@ -81,8 +81,10 @@ public sealed partial class DatagramSocket : IDisposable
     /// <param name="family">InterNetwork (UDP/IPv4), InterNetworkV6 (UDP/IPv6, IPv6-only unless
     /// <see cref="DatagramSocketOptions.DualMode"/>) or Unix (datagram).</param>
     /// <param name="options">Creation settings; null for defaults.</param>
+    /// <exception cref="PlatformNotSupportedException">Not on Linux: the library is Linux-only.</exception>
     public static DatagramSocket Create(AddressFamily family, DatagramSocketOptions? options = null)
     {
+        LinuxOnly.Require("DatagramSocket.Create");
         int af = family switch
         {
             AddressFamily.InterNetwork => Const.AF_INET,
