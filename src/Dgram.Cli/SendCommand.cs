@@ -4,12 +4,14 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Dgram.Actors.Sockets;
+using Dgram.Actors.Sockets.Native;
 
 namespace Dgram.Cli;
 
 /// <summary>
 /// <c>dgram send DEST --port P [--iface NAME] [--ttl N] [--loop true|false] [--count N] [--rate PER_SECOND]
-/// [--source ADDR] [payload | --file F | -]</c>: sends a payload, N times, optionally paced.
+/// [--source ADDR] [payload | --file F | -]</c>: sends a payload, N times, optionally paced. <c>--ttl</c> is the multicast
+/// TTL for a group and the unicast TTL for an address.
 /// </summary>
 internal static class SendCommand
 {
@@ -27,7 +29,10 @@ internal static class SendCommand
         var port = new Option<int>("--port", "-p") { Description = "The destination UDP port.", Required = true };
         Cli.AddPortValidator(port);
         var iface = new Option<string?>("--iface", "-i") { Description = "The interface multicast leaves by (IP_MULTICAST_IF / IPV6_MULTICAST_IF)." };
-        var ttl = new Option<int?>("--ttl") { Description = "Multicast TTL / hop limit (-1-255; -1 = the default, 1)." };
+        var ttl = new Option<int?>("--ttl")
+        {
+            Description = "TTL / hop limit: to a group the multicast TTL (-1-255; -1 = the default, 1), to a unicast address the unicast TTL (1-255, or -1 = the default, 64).",
+        };
         var loop = new Option<string?>("--loop") { Description = "Multicast loopback to local listeners: true or false." };
         loop.AcceptOnlyFromAmong("true", "false");
         var count = new Option<int>("--count", "-c") { Description = "How many datagrams to send.", DefaultValueFactory = _ => 1 };
@@ -83,7 +88,11 @@ internal static class SendCommand
                 destination = new IPAddress(destination.GetAddressBytes(), ifindex);
             }
         }
-        if (s.Ttl is { } ttl) socket.SetMulticastTtl(ttl);
+        if (s.Ttl is { } ttl)
+        {
+            if (DatagramSocket.IsMulticast(destination)) socket.SetMulticastTtl(ttl);
+            else socket.SetUnicastTtl(ttl);
+        }
         if (s.Loop is { } loop) socket.SetMulticastLoop(loop);
 
         var endpoint = new IPEndPoint(destination, s.Port);
@@ -110,14 +119,26 @@ internal static class SendCommand
                 SendResult r = socket.SendTo(datagram, endpoint, SendTimeout);
                 if (r.Status != SendStatus.Sent)
                 {
-                    string why = r.Status == SendStatus.Error ? $"{r.ErrorName}" : r.Status.ToString();
-                    return Cli.Fail(ExitCodes.Failed, $"send {n} of {s.Count} to {endpoint} failed: {why}");
+                    return Cli.Fail(ExitCodes.Failed, $"send {n} of {s.Count} to {endpoint} failed: {Why(r, destination, s.Interface)}");
                 }
                 bytes += r.BytesSent;
             }
             Console.Error.WriteLine($"sent {s.Count} datagram(s), {bytes} bytes, to {endpoint}");
             return ExitCodes.Ok;
         }
+    }
+
+    /// <summary>
+    /// Why a send failed; for ENETUNREACH without --iface, the way out. A namespace or host without a default route has
+    /// no route for a group, so the kernel needs the interface named (lo alone refuses IPv6 multicast the same way).
+    /// </summary>
+    private static string Why(SendResult r, IPAddress destination, string? iface)
+    {
+        if (r.Status != SendStatus.Error) return r.Status.ToString();
+        if (r.Errno != Errno.ENETUNREACH || iface is not null) return r.ErrorName!;
+        return DatagramSocket.IsMulticast(destination)
+            ? $"ENETUNREACH: there is no route to {destination}; name the interface to send by with --iface (interfaces: 'dgram info')"
+            : $"ENETUNREACH: there is no route to {destination} ('ip route' shows the routes; --iface names the interface for multicast only)";
     }
 
     /// <summary>The payload from the argument, a file, or stdin ("-" as the argument or the file).</summary>

@@ -14,9 +14,10 @@ namespace Dgram.Rx;
 /// <param name="TimestampNanoseconds">Kernel receive time (ns since the Unix epoch), 0 when unknown.</param>
 /// <param name="Sequence">The socket's running datagram number (gaps mean datagrams this stream did not see).</param>
 /// <param name="Truncated">The payload was cut to the socket's maximum datagram size.</param>
+/// <param name="Length">The datagram's real length as sent (MSG_TRUNC): the payload's length, or more when truncated.</param>
 public readonly record struct Datagram(
     ReadOnlyMemory<byte> Payload, EndPoint? Source, IPAddress? Destination, int InterfaceIndex, int HopLimit,
-    long TimestampNanoseconds, long Sequence, bool Truncated)
+    long TimestampNanoseconds, long Sequence, bool Truncated, int Length)
 {
     /// <summary>The sender's IP address, or null (Unix or unknown).</summary>
     public IPAddress? SourceAddress => (Source as IPEndPoint)?.Address;
@@ -57,6 +58,8 @@ public readonly struct DatagramLease : IDisposable
     public long Sequence => Live.Sequence;
     /// <summary>The payload was cut to the socket's maximum datagram size.</summary>
     public bool Truncated => Live.Truncated;
+    /// <summary>The datagram's real length as sent (MSG_TRUNC): the payload's length, or more when truncated.</summary>
+    public int Length => Live.Length;
 
     private LeaseSlot Live => _slot is not null && _slot.IsRentedAt(_generation) ? _slot : throw new ObjectDisposedException(nameof(DatagramLease));
 

@@ -58,18 +58,20 @@ internal sealed class LeaseSlot(LeasePool pool)
     public int InterfaceIndex { get; private set; }
     public long Sequence { get; private set; }
     public bool Truncated { get; private set; }
+    public int Length { get; private set; }
 
-    /// <summary>Fills the slot just rented and hands out a lease for this generation.</summary>
-    public DatagramLease Fill(ReadOnlySpan<byte> payload, byte[] buffer, EndPoint? source, IPAddress? destination, int ifindex, long sequence, bool truncated)
+    /// <summary>Fills the slot just rented with a copy of <paramref name="raw"/> and hands out a lease for this generation.</summary>
+    public DatagramLease Fill(in Internal.RawDatagram raw, byte[] buffer)
     {
         _buffer = buffer;
-        payload.CopyTo(buffer);
-        Payload = buffer.AsMemory(0, payload.Length);
-        Source = source;
-        Destination = destination;
-        InterfaceIndex = ifindex;
-        Sequence = sequence;
-        Truncated = truncated;
+        raw.Payload.CopyTo(buffer);
+        Payload = buffer.AsMemory(0, raw.Payload.Length);
+        Source = raw.Source;
+        Destination = raw.Destination;
+        InterfaceIndex = raw.InterfaceIndex;
+        Sequence = raw.Sequence;
+        Truncated = raw.Truncated;
+        Length = raw.Length;
         return new DatagramLease(this, Volatile.Read(ref _generation));
     }
 

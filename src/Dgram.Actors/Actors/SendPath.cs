@@ -22,17 +22,20 @@ internal sealed class SendPath(DatagramSocket socket, SocketSettings settings, S
     /// <summary>True when single sends are queued and coalesced (SendBatchSize above 1).</summary>
     public bool Coalesces => _outbox.Capacity > 1;
 
-    public void Send(ReadOnlyMemory<byte> payload, EndPoint destination, IActorRef replyTo)
+    /// <summary>One datagram now; with <paramref name="ttl"/>, that datagram's own unicast TTL. A bad argument fails <paramref name="command"/> (by default a plain Send).</summary>
+    public void Send(ReadOnlyMemory<byte> payload, EndPoint destination, IActorRef replyTo, int? ttl = null, Command? command = null)
     {
         long seq = shared.NextSequence();
         SendResult result;
         try
         {
-            result = socket.SendTo(payload.Span, destination, settings.SendTimeout);
+            result = ttl is int t
+                ? socket.SendTo(payload.Span, destination, settings.SendTimeout, t)
+                : socket.SendTo(payload.Span, destination, settings.SendTimeout);
         }
         catch (DatagramSocketException e)
         {
-            replyTo.Tell(new CommandFailed(new SocketProtocol.Send(payload, destination), e));
+            replyTo.Tell(new CommandFailed(command ?? new SocketProtocol.Send(payload, destination), e));
             return;
         }
         shared.CountSend(result);
@@ -150,15 +153,19 @@ internal sealed class SendPath(DatagramSocket socket, SocketSettings settings, S
         ThrowIfBroken("SendMany", stop.Status == SendStatus.Error, stop.Errno, null);
     }
 
-    /// <summary>TTL and interface for one datagram: set, send, restore, all in one mailbox step.</summary>
+    /// <summary>
+    /// TTL and interface for one datagram, all in one mailbox step: to a group, the multicast TTL and interface are
+    /// set, sent with and restored; to a unicast or broadcast address the TTL travels with the datagram (a cmsg).
+    /// </summary>
     public void SendWithOptions(SendWithOptions send, IActorRef replyTo)
     {
+        bool multicast = send.Destination is IPEndPoint { Address: var address } && DatagramSocket.IsMulticast(address);
         int? previousTtl = null;
         string? previousInterface = null;
         bool interfaceChanged = false;
         try
         {
-            if (send.Ttl is int ttl) previousTtl = socket.SetMulticastTtl(ttl);
+            if (send.Ttl is int ttl && multicast) previousTtl = socket.SetMulticastTtl(ttl);
             if (send.InterfaceName is not null)
             {
                 previousInterface = socket.SetMulticastInterface(send.InterfaceName);
@@ -173,7 +180,7 @@ internal sealed class SendPath(DatagramSocket socket, SocketSettings settings, S
         }
         try
         {
-            Send(send.Payload, send.Destination, replyTo);
+            Send(send.Payload, send.Destination, replyTo, multicast ? null : send.Ttl, send);
         }
         finally
         {

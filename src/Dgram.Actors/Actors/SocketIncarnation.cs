@@ -39,6 +39,7 @@ internal sealed class SocketIncarnation : UntypedActor
         _ledger = ledger;
         _number = number;
         _firstStart = firstStart;
+        LinuxOnly.Require("Start"); // before the engine: elsewhere epoll is a missing entry point, not an explanation
         _engine = IoEngine.Get(Context.System);
     }
 
@@ -139,6 +140,8 @@ internal sealed class SocketIncarnation : UntypedActor
         if (_ledger.Loop is bool loop) Socket.SetMulticastLoop(loop);
         _step = nameof(SocketSettings.MulticastTtl);
         if (_ledger.Ttl is int ttl) Socket.SetMulticastTtl(ttl);
+        _step = nameof(SocketSettings.UnicastTtl);
+        if (_ledger.UnicastTtl is int unicastTtl) Socket.SetUnicastTtl(unicastTtl);
         _step = "Broadcast";
         if (_ledger.Broadcast is bool broadcast) Socket.SetBroadcast(broadcast);
         _step = nameof(SocketSettings.ReceiveBufferSize);
@@ -213,6 +216,9 @@ internal sealed class SocketIncarnation : UntypedActor
             case GetState:
                 Sender.Tell(State());
                 break;
+            case StopSocket:
+                Context.Stop(Self); // the sends before it went out above; PostStop closes the socket
+                break;
             case LinksChanged links:
                 Memberships.Reconcile(links.Changes);
                 break;
@@ -260,6 +266,8 @@ internal sealed class SocketIncarnation : UntypedActor
                 SetMulticastLoop c => new OptionValue<bool>(Socket.SetMulticastLoop(c.Enable), seq),
                 GetMulticastTtl => new OptionValue<int>(Socket.GetMulticastTtl(), seq),
                 SetMulticastTtl c => new OptionValue<int>(Socket.SetMulticastTtl(c.Ttl), seq),
+                GetUnicastTtl => new OptionValue<int>(Socket.GetUnicastTtl(), seq),
+                SetUnicastTtl c => new OptionValue<int>(Socket.SetUnicastTtl(c.Ttl), seq),
                 GetMulticastInterface => new OptionValue<string?>(Socket.GetMulticastInterface(), seq),
                 SetMulticastInterface c => new OptionValue<string?>(Memberships.SetMulticastInterface(c.InterfaceName), seq),
                 GetBroadcast => new OptionValue<bool>(Socket.GetBroadcast(), seq),
@@ -285,6 +293,7 @@ internal sealed class SocketIncarnation : UntypedActor
             Socket.LocalEndPoint,
             ip ? Socket.GetMulticastLoop() : null,
             ip ? Socket.GetMulticastTtl() : null,
+            ip ? Socket.GetUnicastTtl() : null,
             ip ? Socket.GetMulticastInterface() : null,
             _settings.Family == System.Net.Sockets.AddressFamily.InterNetwork ? Socket.GetBroadcast() : null,
             _ledger.Memberships().Select(e => new MembershipState(e.ToMembership(), e.Status)).ToArray(),

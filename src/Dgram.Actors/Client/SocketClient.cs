@@ -44,8 +44,10 @@ public sealed class SocketClient
     public IActorRef Socket { get; }
 
     /// <summary>Creates a socket actor and waits until it is bound and configured.</summary>
+    /// <exception cref="PlatformNotSupportedException">Not on Linux: the library is Linux-only.</exception>
     public static async Task<SocketClient> StartAsync(IActorRefFactory system, SocketSettings settings, TimeSpan? timeout = null)
     {
+        LinuxOnly.Require("SocketClient.StartAsync");
         settings.Validate();
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         IActorRef actor = system.ActorOf(SocketSupervisor.Props(settings, started), settings.Name);
@@ -75,6 +77,10 @@ public sealed class SocketClient
     public async Task<int> GetMulticastTtlAsync() => (await AskAsync<OptionValue<int>>(GetMulticastTtl.Instance).ConfigureAwait(false)).Value;
     /// <summary>Seed <c>mcastttl(ttl)</c>: returns the previous value.</summary>
     public async Task<int> SetMulticastTtlAsync(int ttl) => (await AskAsync<OptionValue<int>>(new SetMulticastTtl(ttl)).ConfigureAwait(false)).Value;
+    /// <summary>The unicast TTL / hop limit (IP_TTL / IPV6_UNICAST_HOPS): the value set, or the system default (64).</summary>
+    public async Task<int> GetUnicastTtlAsync() => (await AskAsync<OptionValue<int>>(GetUnicastTtl.Instance).ConfigureAwait(false)).Value;
+    /// <summary>Sets the unicast TTL / hop limit (1–255, or -1 for the system default); returns the previous value. Kept across restarts.</summary>
+    public async Task<int> SetUnicastTtlAsync(int ttl) => (await AskAsync<OptionValue<int>>(new SetUnicastTtl(ttl)).ConfigureAwait(false)).Value;
     /// <summary>Seed <c>mcastif()</c>.</summary>
     public async Task<string?> GetMulticastInterfaceAsync() => (await AskAsync<OptionValue<string?>>(GetMulticastInterface.Instance).ConfigureAwait(false)).Value;
     /// <summary>Seed <c>mcastif(ifname)</c>: returns the previous name.</summary>
@@ -109,7 +115,11 @@ public sealed class SocketClient
     public async Task<SendResult> SendToAsync(ReadOnlyMemory<byte> payload, EndPoint destination) =>
         (await AskAsync<Sent>(new Send(payload.ToArray(), destination)).ConfigureAwait(false)).Result;
 
-    /// <summary>Sends with this datagram's own TTL and/or interface, whatever other callers set meanwhile (the payload is copied, as by <see cref="SendToAsync(ReadOnlyMemory{byte}, EndPoint)"/>).</summary>
+    /// <summary>
+    /// Sends with this datagram's own TTL and/or multicast interface, whatever other callers set meanwhile (the payload is
+    /// copied, as by <see cref="SendToAsync(ReadOnlyMemory{byte}, EndPoint)"/>). The TTL is the multicast TTL (-1–255) for a
+    /// group and the datagram's TTL / hop limit (1–255) for a unicast or broadcast address.
+    /// </summary>
     public async Task<SendResult> SendToAsync(ReadOnlyMemory<byte> payload, EndPoint destination, int? ttl, string? interfaceName) =>
         (await AskAsync<Sent>(new SendWithOptions(payload.ToArray(), destination, ttl, interfaceName)).ConfigureAwait(false)).Result;
 
@@ -176,6 +186,28 @@ public sealed class SocketClient
     public Task ResumeReadingAsync() => AskAsync<ReadingResumed>(ResumeReading.Instance);
     /// <summary>The socket's state, read from the kernel where it can tell.</summary>
     public Task<SocketState> GetStateAsync() => AskAsync<SocketState>(GetState.Instance);
+
+    /// <summary>
+    /// Closes this socket for good (no restart). Commands sent before it are applied first; then the socket is closed, so
+    /// its groups leave the kernel tables and its port is free, subscribers get <see cref="SocketStopped"/> and Rx streams
+    /// complete. Returns once the socket is closed; from then on every call on this client fails with
+    /// <see cref="DatagramSocketError.Closed"/> (EBADF), and pulls or commands still waiting are answered so. Idempotent.
+    /// </summary>
+    /// <param name="timeout">How long to wait for the close (default: the ask timeout). A span handler or inline
+    /// subscriber blocking the engine thread delays it; past the timeout this throws Closed with ETIMEDOUT.</param>
+    public async Task StopAsync(TimeSpan? timeout = null)
+    {
+        TimeSpan wait = timeout ?? _askTimeout;
+        using var deadline = new CancellationTokenSource(wait);
+        Task<bool> terminated = Socket.WatchAsync(deadline.Token);
+        Socket.Tell(StopSocket.Instance);
+        if (!await terminated.ConfigureAwait(false))
+        {
+            throw new DatagramSocketException("Stop", DatagramSocketError.Closed, Sockets.Native.Errno.ETIMEDOUT, Socket.Path.Name,
+                $"the socket did not close within {wait.TotalSeconds:0.#} s");
+        }
+        _stopped.Cancel();
+    }
 
     /// <summary>
     /// Asks the socket actor. A stopped actor answers nothing (commands go to dead letters), so the ask

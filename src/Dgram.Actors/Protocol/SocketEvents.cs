@@ -55,6 +55,7 @@ public sealed record SubscriberState(Akka.Actor.IActorRef Subscriber, MailboxLim
 /// <param name="LocalEndPoint">Bound address (getsockname).</param>
 /// <param name="MulticastLoop">IP(V6)_MULTICAST_LOOP read back.</param>
 /// <param name="MulticastTtl">Multicast TTL / hops read back.</param>
+/// <param name="UnicastTtl">Unicast TTL / hop limit read back (the system default, 64, when none was set).</param>
 /// <param name="MulticastInterface">Outgoing multicast interface (IPv4: as recorded; IPv6: read back).</param>
 /// <param name="Broadcast">SO_BROADCAST read back (false on IPv6).</param>
 /// <param name="Memberships">Memberships with their status and source filters.</param>
@@ -63,9 +64,12 @@ public sealed record SubscriberState(Akka.Actor.IActorRef Subscriber, MailboxLim
 /// <param name="KernelQueueDrops">The socket's <c>drops</c> column of /proc/net/udp(6), or -1 when not found.</param>
 /// <param name="Sequence">The actor's sequence number for this query.</param>
 /// <param name="Subscribers">The actor subscribers with their bounds and counts.</param>
-public sealed record SocketState(string Name, EndPoint? LocalEndPoint, bool? MulticastLoop, int? MulticastTtl, string? MulticastInterface,
+public sealed record SocketState(string Name, EndPoint? LocalEndPoint, bool? MulticastLoop, int? MulticastTtl, int? UnicastTtl, string? MulticastInterface,
     bool? Broadcast, IReadOnlyList<MembershipState> Memberships, bool ReadingSuspended, SocketCounters Counters, long KernelQueueDrops, long Sequence,
-    IReadOnlyList<SubscriberState> Subscribers);
+    IReadOnlyList<SubscriberState> Subscribers)
+{
+    private bool PrintMembers(System.Text.StringBuilder builder) => RecordText.PrintMembers(this, builder);
+}
 
 /// <summary>A status event of a socket actor (to subscribers and the status stream).</summary>
 public abstract record SocketStatus(string Socket);

@@ -28,7 +28,7 @@ public static class SocketProtocol
         private protected OptionCommand() { }
     }
 
-    // ---- options (seed: mcastloop, mcastttl, mcastif, broadcast) ----
+    // ---- options (seed: mcastloop, mcastttl, mcastif, broadcast; and the unicast TTL) ----
 
     /// <summary>Reads IP(V6)_MULTICAST_LOOP. Answered with <see cref="OptionValue{T}"/> of bool.</summary>
     public sealed class GetMulticastLoop : OptionCommand
@@ -55,6 +55,21 @@ public static class SocketProtocol
 
     /// <summary>Sets the multicast TTL / hop limit. Answered with the previous value.</summary>
     public sealed class SetMulticastTtl(int ttl) : OptionCommand
+    {
+        /// <summary>The new value.</summary>
+        public int Ttl { get; } = ttl;
+    }
+
+    /// <summary>Reads the unicast TTL / hop limit (IP_TTL / IPV6_UNICAST_HOPS). Answered with <see cref="OptionValue{T}"/> of int.</summary>
+    public sealed class GetUnicastTtl : OptionCommand
+    {
+        /// <summary>The instance.</summary>
+        public static readonly GetUnicastTtl Instance = new();
+        private GetUnicastTtl() { }
+    }
+
+    /// <summary>Sets the unicast TTL / hop limit (1–255, or -1 for the system default). Answered with the previous value.</summary>
+    public sealed class SetUnicastTtl(int ttl) : OptionCommand
     {
         /// <summary>The new value.</summary>
         public int Ttl { get; } = ttl;
@@ -137,8 +152,10 @@ public static class SocketProtocol
     }
 
     /// <summary>
-    /// Sends one datagram with its own multicast TTL and/or interface, whatever the socket's settings:
-    /// applied, sent and restored as one mailbox step. Answered with <see cref="Sent"/>.
+    /// Sends one datagram with its own TTL and/or multicast interface, whatever the socket's settings, as one
+    /// mailbox step. To a multicast group the TTL is the multicast TTL (-1–255), set, sent with and restored; to a
+    /// unicast or broadcast address it is that datagram's TTL / hop limit (1–255, a control message; the socket's
+    /// options are not touched). Answered with <see cref="Sent"/>.
     /// </summary>
     public sealed class SendWithOptions(ReadOnlyMemory<byte> payload, EndPoint destination, int? ttl, string? interfaceName) : Command
     {
@@ -146,7 +163,7 @@ public static class SocketProtocol
         public ReadOnlyMemory<byte> Payload { get; } = payload;
         /// <summary>Where to.</summary>
         public EndPoint Destination { get; } = destination;
-        /// <summary>The TTL for this datagram, or null for the socket's.</summary>
+        /// <summary>The TTL / hop limit for this datagram, or null for the socket's.</summary>
         public int? Ttl { get; } = ttl;
         /// <summary>The outgoing interface for this datagram, or null for the socket's.</summary>
         public string? InterfaceName { get; } = interfaceName;

@@ -30,11 +30,16 @@ public enum BindFailurePolicy
 /// <param name="InterfaceName">The interface name (null: kernel's choice).</param>
 /// <param name="Sources">Source-specific sources (include mode); empty for any-source.</param>
 /// <param name="BlockedSources">Sources to block on an any-source membership.</param>
-public sealed record GroupSettings(IPAddress Group, string? InterfaceName, IReadOnlyList<IPAddress>? Sources = null, IReadOnlyList<IPAddress>? BlockedSources = null);
+public sealed record GroupSettings(IPAddress Group, string? InterfaceName, IReadOnlyList<IPAddress>? Sources = null, IReadOnlyList<IPAddress>? BlockedSources = null)
+{
+    private bool PrintMembers(System.Text.StringBuilder builder) => RecordText.PrintMembers(this, builder);
+}
 
 /// <summary>How a socket actor is created and recovered.</summary>
 public sealed record SocketSettings
 {
+    private bool PrintMembers(System.Text.StringBuilder builder) => RecordText.PrintMembers(this, builder);
+
     /// <summary>The socket's name (actor name, metric tag, thread name).</summary>
     public required string Name { get; init; }
     /// <summary>InterNetwork, InterNetworkV6 or Unix.</summary>
@@ -43,12 +48,17 @@ public sealed record SocketSettings
     public EndPoint? LocalEndPoint { get; init; }
     /// <summary>A peer to connect to (fixes the default destination and accepts datagrams only from it), or null.</summary>
     public EndPoint? RemoteEndPoint { get; init; }
-    /// <summary>Address reuse (SO_REUSEADDR alone unless ReusePort is asked for).</summary>
+    /// <summary>
+    /// Address reuse. The default, <see cref="AddressReuse.None"/>, binds the port exclusively; <see cref="AddressReuse.ReuseAddress"/>
+    /// sets SO_REUSEADDR alone, so sockets that all set it share the port; <see cref="AddressReuse.ReusePort"/> adds SO_REUSEPORT.
+    /// </summary>
     public AddressReuse Reuse { get; init; }
     /// <summary>Socket creation options (dual mode, metadata, interface filter, logger).</summary>
     public DatagramSocketOptions SocketOptions { get; init; } = new() { ReceiveMetadata = ReceiveMetadata.PacketInfo | ReceiveMetadata.HopLimit | ReceiveMetadata.QueueOverflow };
     /// <summary>Initial multicast TTL, or null for the kernel default.</summary>
     public int? MulticastTtl { get; init; }
+    /// <summary>Initial unicast TTL / hop limit (IP_TTL / IPV6_UNICAST_HOPS: 1–255, or -1 for the system default), or null for the system default.</summary>
+    public int? UnicastTtl { get; init; }
     /// <summary>Initial multicast loop, or null for the kernel default.</summary>
     public bool? MulticastLoop { get; init; }
     /// <summary>Initial outgoing multicast interface name.</summary>
@@ -96,7 +106,7 @@ public sealed record SocketSettings
     /// addresses of the socket's family, each joined once per interface, with either an include or a block
     /// list of distinct unicast sources; no more groups (IPv4) or sources per group than the live kernel
     /// limits allow (<c>net.ipv4.igmp_max_memberships</c>, <c>net.ipv4.igmp_max_msf</c>,
-    /// <c>net.ipv6.mld_max_msf</c>); the multicast TTL, receive buffer size and send timeout in range;
+    /// <c>net.ipv6.mld_max_msf</c>); the multicast and unicast TTLs, receive buffer size and send timeout in range;
     /// well-formed interface names (an absent interface is not an error here; a malformed name always is).
     /// Throws <see cref="DatagramSocketException"/> naming the setting.
     /// </summary>
@@ -121,6 +131,10 @@ public sealed record SocketSettings
         if (MulticastTtl is int ttl && (ttl < -1 || ttl > 255))
         {
             throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"MulticastTtl={ttl}", "-1 (the kernel's default) to 255");
+        }
+        if (UnicastTtl is int uttl && uttl is not (-1 or (>= 1 and <= 255)))
+        {
+            throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, $"UnicastTtl={uttl}", "1 to 255, or -1 for the system default");
         }
         if (ReceiveBufferSize is int rcv && (rcv <= 0 || rcv > int.MaxValue / 2))
         {

@@ -39,22 +39,52 @@ public sealed partial class DatagramSocket
     public unsafe SendResult Send(ReadOnlySpan<byte> datagram, TimeSpan timeout) =>
         SendCore(datagram, null, 0, new Deadline(TimeoutMs(nameof(Send), timeout)));
 
-    private unsafe SendResult SendCore(ReadOnlySpan<byte> datagram, byte* name, uint nameLength, Deadline deadline)
+    /// <summary>
+    /// Sends one datagram with its own TTL / hop limit (1–255), carried by an IP_TTL or IPV6_HOPLIMIT control
+    /// message: the socket's options are not touched. Setting IP_TTL and restoring what getsockopt read instead
+    /// would pin a socket that follows the system default (-1, read back as 64) to that number.
+    /// </summary>
+    internal unsafe SendResult SendTo(ReadOnlySpan<byte> datagram, EndPoint destination, TimeSpan timeout, int ttl)
+    {
+        const string op = nameof(SendTo);
+        RequireIp(op);
+        int timeoutMs = TimeoutMs(op, timeout);
+        destination = ValidateEndPoint(op, destination);
+        RequireUnicastTtl(op, ttl, allowDefault: false); // the IPv4 cmsg takes 1–255 only
+        byte* name = stackalloc byte[Const.SockAddrStorage];
+        int nameLength = SockAddr.Write(new Span<byte>(name, Const.SockAddrStorage), destination);
+        const int controlSpace = 24; // CMSG_SPACE(sizeof(int))
+        byte* control = stackalloc byte[controlSpace];
+        new Span<byte>(control, controlSpace).Clear();
+        *(nuint*)control = 16 + sizeof(int); // CMSG_LEN: both kernels insist on exactly this
+        *(int*)(control + 8) = IpLevel;
+        *(int*)(control + 12) = IsIPv6 ? Const.IPV6_HOPLIMIT : Const.IP_TTL;
+        *(int*)(control + 16) = ttl;
+        return SendCore(datagram, name, (uint)nameLength, new Deadline(timeoutMs), control, controlSpace);
+    }
+
+    /// <summary>One datagram: sendto, or sendmsg when it carries a control message.</summary>
+    private unsafe SendResult SendCore(ReadOnlySpan<byte> datagram, byte* name, uint nameLength, Deadline deadline, byte* control = null, int controlLength = 0)
     {
         fixed (byte* data = datagram)
         {
             // A non-null pointer even for an empty span: the kernel accepts a zero-length datagram.
             byte empty = 0;
-            SendOne one = new(this, data == null ? &empty : data, datagram.Length, name, nameLength);
+            byte* p = data == null ? &empty : data;
+            IoVec iov = new() { Base = p, Length = (nuint)datagram.Length };
+            MsgHdr msg = new() { Name = name, NameLength = nameLength, Iov = &iov, IovLength = 1, Control = control, ControlLength = (nuint)controlLength };
+            SendOne one = new(this, p, datagram.Length, name, nameLength, control == null ? null : &msg);
             return Retry<SendOne, SendResult>(ref one, Writable, deadline);
         }
     }
 
-    private readonly unsafe struct SendOne(DatagramSocket socket, byte* data, int length, byte* name, uint nameLength) : IAttempt<SendResult>
+    private readonly unsafe struct SendOne(DatagramSocket socket, byte* data, int length, byte* name, uint nameLength, MsgHdr* message) : IAttempt<SendResult>
     {
         public int Try(int fd, out SendResult result)
         {
-            nint n = Libc.SendTo(fd, data, (nuint)length, Const.MSG_DONTWAIT | Const.MSG_NOSIGNAL, name, nameLength);
+            nint n = message == null
+                ? Libc.SendTo(fd, data, (nuint)length, Const.MSG_DONTWAIT | Const.MSG_NOSIGNAL, name, nameLength)
+                : Libc.SendMsg(fd, message, Const.MSG_DONTWAIT | Const.MSG_NOSIGNAL);
             if (n < 0)
             {
                 result = default;

@@ -81,8 +81,10 @@ public sealed partial class DatagramSocket : IDisposable
     /// <param name="family">InterNetwork (UDP/IPv4), InterNetworkV6 (UDP/IPv6, IPv6-only unless
     /// <see cref="DatagramSocketOptions.DualMode"/>) or Unix (datagram).</param>
     /// <param name="options">Creation settings; null for defaults.</param>
+    /// <exception cref="PlatformNotSupportedException">Not on Linux: the library is Linux-only.</exception>
     public static DatagramSocket Create(AddressFamily family, DatagramSocketOptions? options = null)
     {
+        LinuxOnly.Require("DatagramSocket.Create");
         int af = family switch
         {
             AddressFamily.InterNetwork => Const.AF_INET,
@@ -134,7 +136,9 @@ public sealed partial class DatagramSocket : IDisposable
 
     /// <summary>Binds to a local endpoint (an <see cref="IPEndPoint"/>, or a <see cref="UnixDomainSocketEndPoint"/>: a path, or an abstract name starting with '\0').</summary>
     /// <param name="localEndPoint">Where to bind. Multicast receivers bind to the group address or the wildcard.</param>
-    /// <param name="reuse">Address-reuse options set before binding (SO_REUSEADDR alone unless <see cref="AddressReuse.ReusePort"/> is asked for).</param>
+    /// <param name="reuse">Address reuse, set before binding. The default, <see cref="AddressReuse.None"/>, binds the port
+    /// exclusively (a second socket on an overlapping address fails EADDRINUSE); <see cref="AddressReuse.ReuseAddress"/> sets
+    /// SO_REUSEADDR alone, so sockets that all set it share the port; <see cref="AddressReuse.ReusePort"/> adds SO_REUSEPORT.</param>
     /// <remarks>A Unix path: a directory every user may write without the sticky bit is refused
     /// (<see cref="DatagramSocketError.UnsafePath"/>, EPERM; nothing changed). When the file at the path after the
     /// bind is not the socket file the bind made (ELOOP: a symlink; EPERM: any other file; ENOENT: gone), the bind fails, that
@@ -284,6 +288,49 @@ public sealed partial class DatagramSocket : IDisposable
             SetInt(op, IpLevel, option, value, args);
             return previous;
         }
+    }
+
+    /// <summary>
+    /// Reads the TTL (IP_TTL) or hop limit (IPV6_UNICAST_HOPS) of datagrams to unicast and broadcast destinations:
+    /// the value set, or the system default when none is (64: <c>net.ipv4.ip_default_ttl</c>, the IPv6 route's hop limit).
+    /// </summary>
+    public int GetUnicastTtl()
+    {
+        const string op = nameof(GetUnicastTtl);
+        RequireIp(op);
+        return GetInt(op, IpLevel, UnicastTtlOption, null);
+    }
+
+    /// <summary>
+    /// Sets the TTL (IP_TTL) or hop limit (IPV6_UNICAST_HOPS) of datagrams to unicast and broadcast destinations:
+    /// 1–255, or -1 for the system default (both kernels take -1); returns the previous value as
+    /// <see cref="GetUnicastTtl"/> reads it. Multicast has its own (<see cref="SetMulticastTtl"/>). Out of range: nothing changes.
+    /// </summary>
+    public int SetUnicastTtl(int ttl)
+    {
+        const string op = nameof(SetUnicastTtl);
+        RequireIp(op);
+        RequireUnicastTtl(op, ttl, allowDefault: true);
+        string args = ttl.ToString();
+        lock (_optionLock)
+        {
+            int previous = GetInt(op, IpLevel, UnicastTtlOption, args);
+            SetInt(op, IpLevel, UnicastTtlOption, ttl, args);
+            return previous;
+        }
+    }
+
+    private int UnicastTtlOption => IsIPv6 ? Const.IPV6_UNICAST_HOPS : Const.IP_TTL;
+
+    /// <summary>
+    /// 1–255 (and -1 where allowed). IPv4 refuses 0 (EINVAL); IPv6 would send hop limit 0, which no router forwards,
+    /// so both families share one range.
+    /// </summary>
+    private static void RequireUnicastTtl(string op, int ttl, bool allowDefault)
+    {
+        if (ttl is >= 1 and <= 255 || (allowDefault && ttl == -1)) return;
+        throw new DatagramSocketException(op, DatagramSocketError.OutOfRange, 0, ttl.ToString(),
+            allowDefault ? "a unicast TTL is 1 to 255, or -1 for the system default" : "a per-datagram unicast TTL is 1 to 255");
     }
 
     /// <summary>Closes the socket. A receive or send waiting on another thread returns <see cref="ReceiveStatus.Closed"/>. Idempotent.</summary>

@@ -45,4 +45,12 @@ public sealed class DatagramSocketOptions
 
     /// <summary>Where warnings go (a capped buffer, a join on a unicast-bound socket). Null: nowhere.</summary>
     public ILogger? Logger { get; init; }
+
+    /// <summary>Every option, as a record prints (so <see cref="Protocol.SocketSettings"/> prints them too).</summary>
+    public override string ToString()
+    {
+        var builder = new System.Text.StringBuilder(nameof(DatagramSocketOptions)).Append(" { ");
+        RecordText.PrintMembers(this, builder);
+        return builder.Append(" }").ToString();
+    }
 }

@@ -20,4 +20,7 @@ public enum FilterMode
 /// <param name="InterfaceName">The interface name the join named, or null.</param>
 /// <param name="Mode">Include (source-specific) or exclude (any-source).</param>
 /// <param name="Sources">Included sources (Include) or blocked sources (Exclude).</param>
-public sealed record Membership(IPAddress Group, int InterfaceIndex, string? InterfaceName, FilterMode Mode, IReadOnlyList<IPAddress> Sources);
+public sealed record Membership(IPAddress Group, int InterfaceIndex, string? InterfaceName, FilterMode Mode, IReadOnlyList<IPAddress> Sources)
+{
+    private bool PrintMembers(System.Text.StringBuilder builder) => RecordText.PrintMembers(this, builder);
+}

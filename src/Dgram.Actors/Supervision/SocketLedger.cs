@@ -17,6 +17,7 @@ internal sealed class SocketLedger
 
     public bool? Loop { get; private set; }
     public int? Ttl { get; private set; }
+    public int? UnicastTtl { get; private set; }
     public bool MulticastInterfaceSet { get; private set; }
     public string? MulticastInterface { get; private set; }
     public bool? Broadcast { get; private set; }
@@ -31,6 +32,7 @@ internal sealed class SocketLedger
         {
             Loop = settings.MulticastLoop,
             Ttl = settings.MulticastTtl,
+            UnicastTtl = settings.UnicastTtl,
             MulticastInterfaceSet = settings.MulticastInterface is not null,
             MulticastInterface = settings.MulticastInterface,
             ReceiveBufferSize = settings.ReceiveBufferSize,
@@ -52,6 +54,7 @@ internal sealed class SocketLedger
             {
                 case SetMulticastLoop c: Loop = c.Enable; break;
                 case SetMulticastTtl c: Ttl = c.Ttl; break;
+                case SetUnicastTtl c: UnicastTtl = c.Ttl; break;
                 case SetMulticastInterface c: MulticastInterfaceSet = true; MulticastInterface = c.InterfaceName; break;
                 case SetBroadcast c: Broadcast = c.Enable; break;
             }

@@ -41,6 +41,8 @@ internal sealed class SocketSupervisor : UntypedActor, IWithTimers
     // The highest incarnation whose socket the engine has closed: the next one binds only after that.
     private int _released;
     private bool _startWhenReleased;
+    // StopSocket arrived: no restart from now on; the actor stops once the last incarnation's socket is closed.
+    private bool _stopping;
 
     /// <summary>Creates the supervisor for one socket.</summary>
     public SocketSupervisor(SocketSettings settings) : this(settings, null)
@@ -172,6 +174,12 @@ internal sealed class SocketSupervisor : UntypedActor, IWithTimers
     {
         switch (message)
         {
+            case StopSocket:
+                BeginStop();
+                break;
+            case Command c when _stopping:
+                Sender.Tell(new CommandFailed(c, Closed(c.GetType().Name, "the socket is stopping")));
+                break;
             case Subscribe s:
                 try
                 {
@@ -227,6 +235,8 @@ internal sealed class SocketSupervisor : UntypedActor, IWithTimers
                 _shared.Pulls.Remove(expired.Pull);
                 if (expired.Pull.TryClaim()) expired.Pull.ReplyTo.Tell(ReceiveTimedOut.Instance);
                 break;
+            case StartNext when _stopping:
+                break;
             case StartNext when _released < _incarnation:
                 _startWhenReleased = true; // the engine still holds the last incarnation's socket
                 break;
@@ -235,7 +245,8 @@ internal sealed class SocketSupervisor : UntypedActor, IWithTimers
                 break;
             case IncarnationReleased released:
                 _released = Math.Max(_released, released.Number);
-                if (_startWhenReleased && _released >= _incarnation)
+                if (_stopping) StopWhenReleased();
+                else if (_startWhenReleased && _released >= _incarnation)
                 {
                     _startWhenReleased = false;
                     StartIncarnation();
@@ -294,6 +305,11 @@ internal sealed class SocketSupervisor : UntypedActor, IWithTimers
         _ready = false;
         _child = null;
         Timers.Cancel(Stable.Instance);
+        if (_stopping)
+        {
+            StopWhenReleased();
+            return;
+        }
         // Commands the dead incarnation never answered (queued behind a Kill, say) go first, in order. The
         // bound held for buffer and in-flight together, so it holds for the requeued lot too.
         TrimAnswered();
@@ -324,6 +340,31 @@ internal sealed class SocketSupervisor : UntypedActor, IWithTimers
         _shared.CountRestart();
         _shared.Publish(new SocketRestarting(_settings.Name, cause, _consecutiveFailures, backoff));
         Timers.StartSingleTimer(StartNext.Instance, StartNext.Instance, backoff);
+    }
+
+    /// <summary>
+    /// Stops the socket for good. A running incarnation gets the stop behind the commands already handed to it, so
+    /// they are applied first; one still starting is stopped at once. Nothing restarts from here on, and what is
+    /// still waiting is answered Closed when the actor stops (<see cref="PostStop"/>).
+    /// </summary>
+    private void BeginStop()
+    {
+        if (_stopping) return;
+        _stopping = true;
+        _startWhenReleased = false;
+        Timers.Cancel(StartNext.Instance);
+        if (_child is null) StopWhenReleased();
+        else if (_ready) _child.Tell(StopSocket.Instance);
+        else Context.Stop(_child);
+    }
+
+    /// <summary>
+    /// The actor stops only once the engine has closed the last incarnation's socket: when the stop is seen
+    /// (<see cref="Client.SocketClient.StopAsync"/>), the groups have left the kernel and the port is free.
+    /// </summary>
+    private void StopWhenReleased()
+    {
+        if (_child is null && _released >= _incarnation) Context.Stop(Self);
     }
 
     /// <summary>
@@ -381,6 +422,16 @@ public sealed class SocketUnrecoverableException(string socket, Exception cause)
 {
     /// <summary>The socket's name.</summary>
     public string Socket { get; } = socket;
+}
+
+/// <summary>
+/// Closes the socket for good (<see cref="Client.SocketClient.StopAsync"/>): the supervisor, then the running incarnation
+/// behind the commands handed to it. Told, never answered: the stop is seen by watching. A late one is no news.
+/// </summary>
+internal sealed class StopSocket : IDeadLetterSuppression
+{
+    public static readonly StopSocket Instance = new();
+    private StopSocket() { }
 }
 
 /// <summary>Answered (with itself) once the first incarnation is bound and configured, or with a failure.</summary>

@@ -18,6 +18,7 @@ internal readonly ref struct RawDatagram
     public long TimestampNanoseconds { get; init; }
     public long Sequence { get; init; }
     public bool Truncated { get; init; }
+    public int Length { get; init; }
 }
 
 /// <summary>
@@ -61,6 +62,7 @@ internal sealed class DatagramHub : IDatagramHandler
         {
             Payload = payload, Source = _sources.Get(sourceAddress), Destination = destination, InterfaceIndex = result.InterfaceIndex,
             HopLimit = result.HopLimit, TimestampNanoseconds = result.TimestampNanoseconds, Sequence = sequence, Truncated = result.Truncated,
+            Length = result.DatagramLength,
         };
         foreach (HubSubscriber s in subscribers) s.Offer(in raw);
         return true;

@@ -14,7 +14,7 @@ internal sealed class OwnedConverter : IDatagramConverter<Datagram>
     public static readonly OwnedConverter Instance = new();
 
     public Datagram Convert(in RawDatagram raw) => new(raw.Payload.ToArray(), raw.Source, raw.Destination, raw.InterfaceIndex,
-        raw.HopLimit, raw.TimestampNanoseconds, raw.Sequence, raw.Truncated);
+        raw.HopLimit, raw.TimestampNanoseconds, raw.Sequence, raw.Truncated, raw.Length);
 
     public void Release(Datagram item) { }
 }
@@ -24,7 +24,7 @@ internal sealed class LeaseConverter(LeasePool pool) : IDatagramConverter<Datagr
     public DatagramLease Convert(in RawDatagram raw)
     {
         LeaseSlot slot = pool.Rent(raw.Payload.Length, out byte[] buffer);
-        return slot.Fill(raw.Payload, buffer, raw.Source, raw.Destination, raw.InterfaceIndex, raw.Sequence, raw.Truncated);
+        return slot.Fill(in raw, buffer);
     }
 
     public void Release(DatagramLease item) => item.Dispose();

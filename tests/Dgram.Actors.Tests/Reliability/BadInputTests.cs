@@ -257,7 +257,7 @@ public sealed class BadInputTests : ActorTestBase
         A("SendMany with one wrong-family destination", V4, null, t => Await(t.C.SendManyAsync(
             [(new byte[8], t.Self), (new byte[8], new IPEndPoint(IPAddress.IPv6Loopback, t.Port))])), Expect.Throws("SendMany", DatagramSocketError.FamilyMismatch)),
         A("SendTo with TTL 256", V4, t => t.C.SetMulticastTtlAsync(7), t => Await(t.C.SendToAsync(new byte[8], t.Self, 256, null)),
-            Expect.Throws("SetMulticastTtl", DatagramSocketError.OutOfRange)),
+            Expect.Throws("SendTo", DatagramSocketError.OutOfRange)), // to a unicast address the TTL goes with the datagram
         A("SendTo with TTL 9 and unknown interface", V6, t => t.C.SetMulticastTtlAsync(7), t => Await(t.C.SendToAsync(new byte[8], t.Self, 9, UnknownName)),
             Expect.Throws("SetMulticastInterface", DatagramSocketError.UnknownInterface, "ENODEV")),
         K("SendTo negative timeout", V4, null, t => Value(t.S.SendTo(new byte[8], t.Self, TimeSpan.FromMilliseconds(-5))), Expect.Throws("SendTo", DatagramSocketError.OutOfRange)),

@@ -19,7 +19,7 @@ public sealed class RxOperatorTests
     {
         byte[] payload = new byte[size];
         BitConverter.TryWriteBytes(payload, seq);
-        return new Datagram(payload, new IPEndPoint(source, 5000), group ?? G1, 3, 1, 0, seq, false);
+        return new Datagram(payload, new IPEndPoint(source, 5000), group ?? G1, 3, 1, 0, seq, false, payload.Length);
     }
 
     private static long? Seq(Datagram d) => d.Payload.Length >= 8 ? BitConverter.ToInt64(d.Payload.Span) : null;
