@@ -65,7 +65,7 @@ using var host = Host.CreateDefaultBuilder()
 ILogger logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Sample");
 logger.LogInformation(options.Lab
     ? "running in a private network namespace (veth lab: lab0a <- lab0b)"
-    : "no private network namespace; falling back to loopback only (IPv4 on lo; the interface fault is skipped)");
+    : "loopback only (IPv4 on lo; the interface fault is skipped)");
 
 try
 {
@@ -173,6 +173,10 @@ for (var drain = Stopwatch.StartNew(); expected.Any(e => !e.Arrivals.Has(e.LastS
 Tally tally = LossRule.Count(expected, faults.Windows);
 string restored = options.Lab ? (KernelCheck.MembershipsInKernel() && faults.AllRestored ? "yes" : "no") : "n/a";
 var summary = await Report.Snapshot(sockets, trackers, publishers, statsByName, faults, aggregator) with { Lost = tally.Lost };
+
+foreach (var s in subscriptions) s.Dispose();
+await host.StopAsync(TimeSpan.FromSeconds(10));
+host.Dispose(); // flushes the metrics exporters now: the summary stays the last line
 display.Final(summary);
 Console.WriteLine($"summary: {Display.Counts(summary)} memberships-restored={restored}");
 if (tally.Unexplained > 0)
@@ -180,9 +184,6 @@ if (tally.Unexplained > 0)
     Console.Error.WriteLine($"dgram sample: {tally.Unexplained} of {tally.Lost} lost datagrams were sent outside every fault window that applies to their socket");
     foreach (string e in tally.Examples) Console.Error.WriteLine("  " + e);
 }
-
-foreach (var s in subscriptions) s.Dispose();
-await host.StopAsync(TimeSpan.FromSeconds(10));
 return restored != "no" && faults.AllRestored && tally.Unexplained == 0 ? 0 : 1;
 
 // What stops the host from starting, as the library raises it: a setting (DgramConfigurationException, naming

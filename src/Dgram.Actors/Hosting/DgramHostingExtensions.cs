@@ -50,9 +50,9 @@ public sealed class DgramSocket;
 /// <see cref="DgramSocketRegistry.GetAsync"/> (waits) or, once the host has started, <see cref="DgramSocketRegistry.Get"/>.</para>
 /// <para>Logging: the sockets log (restarts, a failed start) through the actor system's loggers, which are
 /// Akka's own console logger unless configured, in Akka's format beside the host's <c>ILogger</c> lines. These
-/// extensions leave the loggers alone, because <c>ConfigureLoggers</c> replaces the logger list and would drop
-/// a logger you set up (Serilog's, say) whatever the order of the calls. To send Akka's lines through
-/// <c>Microsoft.Extensions.Logging</c>, add
+/// extensions leave the loggers alone: each <c>ConfigureLoggers</c> call replaces the logger list and level of
+/// the calls before it, so calling it here would drop a logger you set up earlier (Serilog's, say). To send
+/// Akka's lines through <c>Microsoft.Extensions.Logging</c>, add
 /// <c>akka.ConfigureLoggers(l =&gt; { l.ClearLoggers(); l.AddLoggerFactory(); })</c> to your <c>AddAkka</c> call.</para>
 /// </remarks>
 public static class DgramHostingExtensions
