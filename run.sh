@@ -2,8 +2,11 @@
 # The main job: builds the sample (samples/Dgram.Sample) and runs it inside a private network
 # namespace holding the veth lab (lab/lab.sh), so nothing it sends can leave the machine. Without a
 # namespace it says so and falls back to loopback only. Arguments go to the sample:
-#   ./run.sh --duration 30
-# It ends with one line: summary: sent=… received=… lost=… dropped=… restarts=… memberships-restored=…
+#   ./run.sh --duration 30          (also --rate N, --plain, --config FILE, --metrics-console, --otlp ENDPOINT)
+# In a terminal it shows a live table with the log in a panel under it; otherwise plain lines on stdout and
+# the log on stderr. It ends with one line:
+#   summary: sent=… received=… lost=… dropped=… restarts=… send-failures=… memberships-restored=…
+# Exit codes: 0 passed, 1 failed, 2 bad arguments, 3 could not start (one line on stderr names the setting).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1 MSBUILDDISABLENODEREUSE=1

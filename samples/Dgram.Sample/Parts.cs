@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Akka.Actor;
@@ -9,42 +8,9 @@ using Dgram.Actors.Hosting;
 using Dgram.Actors.Protocol;
 using Dgram.Actors.Sockets;
 using Dgram.Rx;
-using Spectre.Console;
+using Microsoft.Extensions.Logging;
 
 namespace Dgram.Sample;
-
-/// <summary>Command line: --duration SECONDS (15), --rate PER_SECOND per publisher (200), --plain, --loopback.</summary>
-internal sealed record SampleOptions(TimeSpan Duration, int Rate, bool Plain, bool Lab)
-{
-    public static SampleOptions? Parse(string[] args)
-    {
-        var o = new SampleOptions(TimeSpan.FromSeconds(15), 200, false, Environment.GetEnvironmentVariable("DGRAM_LAB") == "1");
-        for (int i = 0; i < args.Length; i++)
-        {
-            switch (args[i])
-            {
-                case "--duration" when i + 1 < args.Length && double.TryParse(args[i + 1], CultureInfo.InvariantCulture, out double s) && s >= 3:
-                    o = o with { Duration = TimeSpan.FromSeconds(s) };
-                    i++;
-                    break;
-                case "--rate" when i + 1 < args.Length && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out int r) && r is > 0 and <= 100_000:
-                    o = o with { Rate = r };
-                    i++;
-                    break;
-                case "--plain":
-                    o = o with { Plain = true };
-                    break;
-                case "--loopback":
-                    o = o with { Lab = false };
-                    break;
-                default:
-                    Console.Error.WriteLine($"dgram sample: unknown or malformed argument '{args[i]}' (use --duration SECONDS>=3, --rate N, --plain, --loopback)");
-                    return null;
-            }
-        }
-        return o;
-    }
-}
 
 /// <summary>Payload: 8-byte sequence number, 8-byte send time (ms since boot), big-endian.</summary>
 internal static class Payload
@@ -227,22 +193,25 @@ internal static class Faults
 {
     private static readonly TimeSpan Recovery = TimeSpan.FromSeconds(10);
 
-    public static async Task KillIncarnation(ActorSystem system, DgramSocketRegistry sockets, FaultLog faults, bool lab)
+    public static async Task KillIncarnation(ActorSystem system, DgramSocketRegistry sockets, FaultLog faults, bool lab, ILogger log)
     {
         IActorRef incarnation = await system.ActorSelection(sockets.Get("ssm-rx").Socket.Path / "*").ResolveOne(TimeSpan.FromSeconds(5));
         int mark = faults.Mark;
         FaultWindow window = faults.Begin("kill ssm-rx incarnation", "ssm-rx");
+        // Intended: the supervisor's warning that follows is the recovery this sample shows, not a failure.
+        log.LogInformation("Fault injected on purpose: killing the ssm-rx incarnation {Incarnation}", incarnation.Path.Name);
         incarnation.Tell(Kill.Instance);
         if (!await faults.WaitFor(mark, events => events.Any(e => e.Socket == "ssm-rx" && e.Status is SocketRestored), Recovery)) return;
         if (lab && !await KernelCheck.WaitForMemberships(Recovery)) return;
         faults.End(window);
     }
 
-    public static async Task DeleteAndRecreateInterface(DgramSocketRegistry sockets, FaultLog faults, IEnumerable<Publisher> publishers)
+    public static async Task DeleteAndRecreateInterface(DgramSocketRegistry sockets, FaultLog faults, IEnumerable<Publisher> publishers, ILogger log)
     {
         var memberships = new Dictionary<string, int>();
         foreach (string name in sockets.Names) memberships[name] = (await sockets.Get(name).GetStateAsync()).Memberships.Count;
         FaultWindow window = faults.Begin("delete and re-create lab0a", socket: null);
+        log.LogInformation("Fault injected on purpose: deleting lab0a, the interface every subscriber joined on");
         LabInterface.Delete();
         await Task.Delay(500); // the interface stays away for a while, as a real outage would
         int mark = faults.Mark;
@@ -358,36 +327,4 @@ internal static class Report
         var figures = await aggregator.Ask<List<(IPAddress, double, long)>>(Aggregator.GetFigures.Instance, TimeSpan.FromSeconds(5));
         return new Snapshot(sent, received, Math.Max(0, sent - received - dropped), dropped, restarts, publishers.Sum(p => p.Failed), figures, faults.Describe());
     }
-}
-
-/// <summary>A live table on a terminal; plain periodic lines otherwise.</summary>
-internal sealed class Display(bool plain)
-{
-    private readonly bool _live = !plain && !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
-
-    public async Task Run(Func<Action<Snapshot>, Task> body)
-    {
-        if (!_live)
-        {
-            await body(s => Console.WriteLine(Line(s)));
-            return;
-        }
-        var table = new Table().AddColumns("source", "rate/s", "lost (pipeline)");
-        await AnsiConsole.Live(table).StartAsync(async ctx => await body(s =>
-        {
-            table.Rows.Clear();
-            foreach (var (source, rate, lost) in s.Sources.OrderBy(x => x.Source.ToString())) table.AddRow(source.ToString(), rate.ToString("F0", CultureInfo.InvariantCulture), lost.ToString(CultureInfo.InvariantCulture));
-            table.Caption = new TableTitle(Line(s) + (s.Faults.Count > 0 ? "\n" + string.Join("\n", s.Faults) : ""));
-            ctx.Refresh();
-        }));
-    }
-
-    public void Final(Snapshot s)
-    {
-        if (!_live) foreach (string f in s.Faults) Console.WriteLine("fault: " + f);
-    }
-
-    private static string Line(Snapshot s) =>
-        $"sent={s.Sent} received={s.Received} lost={s.Lost} dropped={s.Dropped} restarts={s.Restarts} send-failures={s.SendFailures} | "
-        + string.Join(" ", s.Sources.OrderBy(x => x.Source.ToString()).Select(x => $"{x.Source}:{x.Rate:F0}/s"));
 }

@@ -4,47 +4,90 @@
 // pipeline computes per-source rate and loss and feeds an aggregating actor. Midway it kills a socket
 // actor and deletes and re-creates the interface the subscribers joined on; supervision recovers.
 // It passes when every lost datagram was sent inside a fault window that applies to its socket
-// (LossRule.cs: windows in sequence numbers, no time margin).
+// (LossRule.cs: windows in sequence numbers, no time margin). Exit codes: 0 passed, 1 failed, 2 bad
+// arguments, 3 could not start (a setting or a socket: one line on stderr).
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Reactive.Linq;
 using Akka.Actor;
 using Akka.Hosting;
+using Dgram.Actors.Diagnostics;
 using Dgram.Actors.Hosting;
 using Dgram.Actors.Protocol;
+using Dgram.Actors.Sockets;
 using Dgram.Rx;
 using Dgram.Sample;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using OpenTelemetry.Metrics;
 
 var options = SampleOptions.Parse(args);
 if (options is null) return 2;
-Console.Error.WriteLine(options.Lab
-    ? "dgram sample: running in a private network namespace (veth lab: lab0a <- lab0b)"
-    : "dgram sample: no private network namespace; falling back to loopback only (IPv4 on lo; the interface fault is skipped)");
 
-var host = Host.CreateDefaultBuilder()
+var log = new SampleLog();
+using var host = Host.CreateDefaultBuilder()
     .ConfigureAppConfiguration(c =>
     {
         c.Sources.Clear();
-        c.AddJsonFile(Path.Combine(AppContext.BaseDirectory, options.Lab ? "appsettings.lab.json" : "appsettings.loopback.json"));
+        c.AddJsonFile(options.ConfigFile);
     })
-    .ConfigureLogging(l => l.ClearProviders())
+    // One format for every line, the sample's and Akka's: Akka's go through ILogger (ConfigureLoggers below).
+    .ConfigureLogging(l => l.ClearProviders().AddProvider(log).SetMinimumLevel(LogLevel.Information).AddFilter("Microsoft", LogLevel.Warning))
     .ConfigureServices((context, services) =>
     {
         services.AddDgramSocketRegistry();
         services.AddAkka("dgram-sample", (akka, _) => akka
             // Faults are the point of the sample: keep warnings and errors, drop the chatter.
-            .AddHocon("akka.loglevel = WARNING\nakka.log-dead-letters = off", HoconAddMode.Prepend)
+            .ConfigureLoggers(l =>
+            {
+                l.LogLevel = Akka.Event.LogLevel.WarningLevel;
+                l.ClearLoggers();
+                l.AddLoggerFactory();
+            })
+            .AddHocon("akka.log-dead-letters = off", HoconAddMode.Prepend)
             .WithDgramSockets(context.Configuration.GetSection("Dgram:Sockets"))
             .WithActors((system, registry) => registry.Register<Aggregator>(system.ActorOf(Props.Create(() => new Aggregator()), "aggregator"))));
+        if (options.MetricsConsole || options.Otlp is not null)
+        {
+            // The library's meter through OpenTelemetry: the console exporter prints every 5 s and once more at exit.
+            services.AddOpenTelemetry().WithMetrics(metrics =>
+            {
+                metrics.AddMeter(DgramMetrics.MeterName);
+                if (options.MetricsConsole) metrics.AddConsoleExporter((_, reader) => reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = 5_000);
+                if (options.Otlp is { } endpoint) metrics.AddOtlpExporter(otlp => otlp.Endpoint = endpoint);
+            });
+        }
     })
     .Build();
+ILogger logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Sample");
+logger.LogInformation(options.Lab
+    ? "running in a private network namespace (veth lab: lab0a <- lab0b)"
+    : "loopback only (IPv4 on lo; the interface fault is skipped)");
 
-await host.StartAsync();
+try
+{
+    await host.StartAsync();
+}
+catch (Exception e) when (StartFailure(e) is { } failure)
+{
+    // The setting or socket that stopped the start, once: the lines logged on the way say the same. Akka
+    // logs asynchronously, so its lines are discarded after its actor system has stopped.
+    try
+    {
+        await host.StopAsync(TimeSpan.FromSeconds(5));
+    }
+    catch (ArgumentNullException)
+    {
+        // The start failed before the host had its hosted services (reading the configuration): nothing ran.
+    }
+    log.Discard();
+    Console.Error.WriteLine($"dgram sample: cannot start: {failure.Message}");
+    return 3;
+}
+log.Release();
 var config = host.Services.GetRequiredService<IConfiguration>();
 var system = host.Services.GetRequiredService<ActorSystem>();
 var sockets = host.Services.GetRequiredService<DgramSocketRegistry>();
@@ -58,7 +101,7 @@ var statsByName = new Dictionary<string, SubscriberStatistics>();
 
 foreach (string name in sockets.Names)
 {
-    var client = sockets.Get(name);
+    var client = await sockets.GetAsync(name);
     var streams = await client.OpenStreamsAsync();
     var stats = new SubscriberStatistics();
     statsByName[name] = stats;
@@ -93,15 +136,15 @@ using var stop = new CancellationTokenSource();
 var publishing = publishers.Select(p => Task.Run(() => p.Run(stop.Token))).ToList();
 
 var clock = Stopwatch.StartNew();
-var display = new Display(options.Plain);
+var display = new Display(options.Plain, log);
 var faulting = Task.Run(async () =>
 {
     // Pacing the faults through the run, not waiting for anything.
     await Task.Delay(options.Duration / 3);
-    await Faults.KillIncarnation(system, sockets, faults, options.Lab);
+    await Faults.KillIncarnation(system, sockets, faults, options.Lab, logger);
     if (!options.Lab) return;
     if (options.Duration * 2 / 3 > clock.Elapsed) await Task.Delay(options.Duration * 2 / 3 - clock.Elapsed);
-    await Faults.DeleteAndRecreateInterface(sockets, faults, publishers);
+    await Faults.DeleteAndRecreateInterface(sockets, faults, publishers, logger);
 });
 var run = display.Run(async update =>
 {
@@ -130,15 +173,24 @@ for (var drain = Stopwatch.StartNew(); expected.Any(e => !e.Arrivals.Has(e.LastS
 Tally tally = LossRule.Count(expected, faults.Windows);
 string restored = options.Lab ? (KernelCheck.MembershipsInKernel() && faults.AllRestored ? "yes" : "no") : "n/a";
 var summary = await Report.Snapshot(sockets, trackers, publishers, statsByName, faults, aggregator) with { Lost = tally.Lost };
+
+foreach (var s in subscriptions) s.Dispose();
+await host.StopAsync(TimeSpan.FromSeconds(10));
+host.Dispose(); // flushes the metrics exporters now: the summary stays the last line
 display.Final(summary);
-Console.WriteLine(
-    $"summary: sent={summary.Sent} received={summary.Received} lost={summary.Lost} dropped={summary.Dropped} restarts={summary.Restarts} memberships-restored={restored}");
+Console.WriteLine($"summary: {Display.Counts(summary)} memberships-restored={restored}");
 if (tally.Unexplained > 0)
 {
     Console.Error.WriteLine($"dgram sample: {tally.Unexplained} of {tally.Lost} lost datagrams were sent outside every fault window that applies to their socket");
     foreach (string e in tally.Examples) Console.Error.WriteLine("  " + e);
 }
-
-foreach (var s in subscriptions) s.Dispose();
-await host.StopAsync(TimeSpan.FromSeconds(10));
 return restored != "no" && faults.AllRestored && tally.Unexplained == 0 ? 0 : 1;
+
+// What stops the host from starting, as the library raises it: a setting (DgramConfigurationException, naming
+// its key) or a socket (DatagramSocketException). Anything else is a bug here and keeps its stack trace.
+static Exception? StartFailure(Exception e) => e switch
+{
+    DgramConfigurationException or DatagramSocketException => e,
+    AggregateException all => all.InnerExceptions.Select(StartFailure).FirstOrDefault(f => f is not null),
+    _ => e.InnerException is { } inner ? StartFailure(inner) : null,
+};

@@ -50,7 +50,10 @@ internal sealed class CliException(int exitCode, string message) : Exception(mes
 /// <summary>What every command shares: running an action with one-line errors, parsing addresses.</summary>
 internal static class Cli
 {
-    /// <summary>Runs a command body: bad input and socket errors become one stderr line and an exit code.</summary>
+    /// <summary>
+    /// Runs a command body: bad input and the failures of a start (a socket the kernel refuses, a file, a
+    /// system other than Linux) become one stderr line and an exit code, never an exception dump.
+    /// </summary>
     public static int Run(Func<int> body)
     {
         try
@@ -72,6 +75,11 @@ internal static class Cli
         }
         catch (UnauthorizedAccessException e)
         {
+            return Fail(ExitCodes.Failed, e.Message);
+        }
+        catch (PlatformNotSupportedException e)
+        {
+            // DatagramSocket.Create off Linux: the first socket says the library is Linux-only.
             return Fail(ExitCodes.Failed, e.Message);
         }
     }

@@ -11,50 +11,6 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Dgram.Actors.Hosting;
 
 /// <summary>
-/// Named socket actors of one actor system, resolvable by name as typed clients. Registered by the
-/// <c>WithDgramSocket…</c> extensions; inject it, or get it with <see cref="For"/>.
-/// </summary>
-public sealed class DgramSocketRegistry : IExtension
-{
-    private readonly Dictionary<string, SocketClient> _sockets = new(StringComparer.Ordinal);
-
-    /// <summary>The registry of <paramref name="system"/>.</summary>
-    public static DgramSocketRegistry For(ActorSystem system) => system.WithExtension<DgramSocketRegistry, DgramSocketRegistryProvider>();
-
-    /// <summary>The client of the socket named <paramref name="name"/>.</summary>
-    public SocketClient Get(string name)
-    {
-        lock (_sockets)
-        {
-            return _sockets.TryGetValue(name, out SocketClient? c) ? c : throw new KeyNotFoundException($"no socket named '{name}' is registered");
-        }
-    }
-
-    /// <summary>The registered socket names.</summary>
-    public IReadOnlyList<string> Names
-    {
-        get { lock (_sockets) return [.. _sockets.Keys]; }
-    }
-
-    private readonly List<Task> _starts = [];
-
-    internal void Add(string name, SocketClient client, Task started)
-    {
-        lock (_sockets)
-        {
-            _sockets.Add(name, client);
-            _starts.Add(started);
-        }
-    }
-
-    /// <summary>Completes when every registered socket has started; fails with the first socket's reason it could not.</summary>
-    internal Task WhenStarted()
-    {
-        lock (_sockets) return Task.WhenAll(_starts);
-    }
-}
-
-/// <summary>
 /// Fails the host's start when a socket could not start. Akka.Hosting's own hosted service logs a failed
 /// actor start and stops the application without failing <c>StartAsync</c>; this service waits, once every
 /// hosted service has started, for the sockets' first incarnations and rethrows the first failure (naming
@@ -85,15 +41,20 @@ internal sealed class DgramStartGate(IServiceProvider services) : Microsoft.Exte
     public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
 
-internal sealed class DgramSocketRegistryProvider : ExtensionIdProvider<DgramSocketRegistry>
-{
-    public override DgramSocketRegistry CreateExtension(ExtendedActorSystem system) => new();
-}
-
 /// <summary>Marker key for <see cref="IRequiredActor{TKey}"/> when a socket is registered without its own key type.</summary>
 public sealed class DgramSocket;
 
 /// <summary>Akka.Hosting extensions that run socket actors inside a host.</summary>
+/// <remarks>
+/// <para>The sockets are created when Akka.Hosting's hosted service starts the actor system: resolve them with
+/// <see cref="DgramSocketRegistry.GetAsync"/> (waits) or, once the host has started, <see cref="DgramSocketRegistry.Get"/>.</para>
+/// <para>Logging: the sockets log (restarts, a failed start) through the actor system's loggers, which are
+/// Akka's own console logger unless configured, in Akka's format beside the host's <c>ILogger</c> lines. These
+/// extensions leave the loggers alone: each <c>ConfigureLoggers</c> call replaces the logger list and level of
+/// the calls before it, so calling it here would drop a logger you set up earlier (Serilog's, say). To send
+/// Akka's lines through <c>Microsoft.Extensions.Logging</c>, add
+/// <c>akka.ConfigureLoggers(l =&gt; { l.ClearLoggers(); l.AddLoggerFactory(); })</c> to your <c>AddAkka</c> call.</para>
+/// </remarks>
 public static class DgramHostingExtensions
 {
     /// <summary>
@@ -108,8 +69,11 @@ public static class DgramHostingExtensions
         {
             IActorRef actor = Start(system, resolver, settings, configurationPath: null);
             registry.Register<TKey>(actor);
-        });
+        }).AddStartup(CompleteRegistration);
     }
+
+    // Akka.Hosting runs startup tasks after every actor starter: from then on an unknown name is unknown for good.
+    private static void CompleteRegistration(ActorSystem system, IActorRegistry _) => DgramSocketRegistry.For(system).Complete();
 
     /// <summary>
     /// Creates the socket actor and registers it with its start task. A start failure fails that task (see
@@ -154,6 +118,7 @@ public static class DgramHostingExtensions
     /// named after the child's key, registered by name in <see cref="DgramSocketRegistry"/>. Every
     /// setting is validated now: a malformed address, a non-multicast group or a family mismatch stops
     /// the host with one message naming the setting (<see cref="DgramConfigurationException"/>).
+    /// It does not route Akka's log lines to <c>ILogger</c> (see the remarks on <see cref="DgramHostingExtensions"/>).
     /// </summary>
     public static AkkaConfigurationBuilder WithDgramSockets(this AkkaConfigurationBuilder builder, IConfiguration section)
     {
@@ -161,7 +126,7 @@ public static class DgramHostingExtensions
         return builder.WithActors((system, _, resolver) =>
         {
             foreach (SocketSettings settings in sockets) Start(system, resolver, settings, section is IConfigurationSection s ? s.Path + ":" + settings.Name : settings.Name);
-        });
+        }).AddStartup(CompleteRegistration);
     }
 }
 

@@ -17,7 +17,8 @@ public sealed class HostingTests
 {
     public HostingTests() => LabNet.Require();
 
-    private static IHost Build(Dictionary<string, string?> settings) =>
+    /// <summary>A host with the registry and the sockets of <paramref name="settings"/>.</summary>
+    internal static IHost Build(Dictionary<string, string?> settings) =>
         Host.CreateDefaultBuilder()
             .ConfigureLogging(l => l.ClearProviders()) // a refused configuration is asserted, not logged as a failed start
             .ConfigureAppConfiguration(c => c.Sources.Clear())

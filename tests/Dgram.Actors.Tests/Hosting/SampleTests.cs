@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
 using Dgram.Actors.Tests.Lab;
@@ -16,13 +15,6 @@ namespace Dgram.Actors.Tests.Hosting;
 [Trait("Area", "Hosting")]
 public sealed class SampleTests(ITestOutputHelper output)
 {
-    private static string Root()
-    {
-        // tests/Dgram.Actors.Tests/bin/<Configuration>/net10.0 -> the repository
-        var testDir = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/'));
-        return testDir.Parent!.Parent!.Parent!.Parent!.Parent!.FullName;
-    }
-
     /// <summary>Sources the sample may send from: the lab's ranges and loopback.</summary>
     private static bool IsLabOrLoopbackSource(IPAddress a) =>
         IPAddress.IsLoopback(a) || InPrefix(a, "198.51.100.0", 24) || InPrefix(a, "203.0.113.0", 24) || InPrefix(a, "fd00:d9a::", 32);
@@ -49,7 +41,7 @@ public sealed class SampleTests(ITestOutputHelper output)
     [InlineData("appsettings.loopback.json")]
     public void SampleConfiguration_SendsOnlyFromTheLabOrLoopback_ToLabGroups_AndReceiversBindTheirGroup(string file)
     {
-        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Root(), "samples", "Dgram.Sample", file)));
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(SampleProcess.Root, "samples", "Dgram.Sample", file)));
         var sockets = doc.RootElement.GetProperty("Dgram").GetProperty("Sockets").EnumerateObject().ToList();
         var publishers = doc.RootElement.GetProperty("Publishers").EnumerateArray().ToList();
         Assert.NotEmpty(sockets);
@@ -77,37 +69,16 @@ public sealed class SampleTests(ITestOutputHelper output)
     public async Task Sample_ShortRun_SurvivesBothFaults_AndReportsMembershipsRestored()
     {
         LabNet.Require();
-        string configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/')).Parent!.Name;
-        string root = Root();
-        string sample = Path.Combine(root, "samples", "Dgram.Sample", "bin", configuration, "net10.0", "Dgram.Sample.dll");
-        Assert.True(File.Exists(sample), $"sample not built at {sample}");
-
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in new[] { sample, "--duration", "5", "--plain" }) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        Task<string> stderr = p.StandardError.ReadToEndAsync();
-        Task<string> stdoutTask = p.StandardOutput.ReadToEndAsync();
-        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        bool exited = true;
-        try
-        {
-            await p.WaitForExitAsync(bound.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            exited = false;
-            p.Kill(entireProcessTree: true);
-        }
-        string stdout = await stdoutTask;
-        output.WriteLine(stdout);
-        output.WriteLine(await stderr);
-        Assert.True(exited, "the sample did not end in 60 s");
+        SampleProcess.Result run = await SampleProcess.Run(TimeSpan.FromSeconds(60), "--duration", "5", "--plain");
+        string stdout = run.Stdout;
+        output.WriteLine(run.ToString());
 
         string summary = stdout.Split('\n').Last(l => l.StartsWith("summary: ", StringComparison.Ordinal));
-        Assert.Matches(@"^summary: sent=\d+ received=\d+ lost=\d+ dropped=\d+ restarts=1 memberships-restored=yes$", summary.TrimEnd());
+        Assert.Matches(@"^summary: sent=\d+ received=\d+ lost=\d+ dropped=\d+ restarts=1 send-failures=\d+ memberships-restored=yes$", summary.TrimEnd());
         Assert.Contains("fault: kill ssm-rx incarnation: recovered", stdout);
         Assert.Contains("fault: delete and re-create lab0a: recovered", stdout);
-        Assert.Equal(0, p.ExitCode);
+        Assert.Equal(0, run.ExitCode);
+        Assert.DoesNotContain(" ERROR ", run.Stderr); // both faults are intended: logged as what they are
         Assert.True(LabNet.Index("lab0a") > 0); // the lab is back for whatever runs next
     }
 }
