@@ -55,7 +55,7 @@ using var host = Host.CreateDefaultBuilder()
             // The library's meter through OpenTelemetry: the console exporter prints every 5 s and once more at exit.
             services.AddOpenTelemetry().WithMetrics(metrics =>
             {
-                metrics.AddMeter(DgramMetrics.MeterName);
+                metrics.AddMeter(DgramMetrics.MeterName, DgramRxMetrics.MeterName);
                 if (options.MetricsConsole) metrics.AddConsoleExporter((_, reader) => reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = 5_000);
                 if (options.Otlp is { } endpoint) metrics.AddOtlpExporter(otlp => otlp.Endpoint = endpoint);
             });

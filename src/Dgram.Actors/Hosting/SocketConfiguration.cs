@@ -22,7 +22,7 @@ public sealed class DgramConfigurationException(string setting, string problem, 
 /// (Pending|Fail), BatchSize, SendBatchSize, MaxDatagramSize, DedicatedReadThread, Groups (list of { Group, Interface, Sources[] | Block[] }).
 /// Any other key under a socket or a group is an error naming the nearest valid key.
 /// </summary>
-public static class SocketConfiguration
+internal static class SocketConfiguration
 {
     /// <summary>
     /// Reads every child of <paramref name="section"/> as a socket named after its key, and checks the
