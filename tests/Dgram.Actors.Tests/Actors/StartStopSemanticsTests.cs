@@ -6,6 +6,7 @@ using Dgram.Actors.Protocol;
 using Dgram.Actors.Sockets;
 using Dgram.Actors.Tests.Lab;
 using Xunit;
+using Xunit.Abstractions;
 using static Dgram.Actors.Protocol.SocketProtocol;
 
 namespace Dgram.Actors.Tests.Actors;
@@ -16,7 +17,7 @@ namespace Dgram.Actors.Tests.Actors;
 /// that can clear by itself is retried only when asked; what waits at a stop is answered once, with Closed/EBADF.
 /// </summary>
 [Trait("Area", "Supervision")]
-public sealed class StartStopSemanticsTests : ActorTestBase
+public sealed class StartStopSemanticsTests(ITestOutputHelper output) : ActorTestBase(output)
 {
     private static readonly LabFamily F = LabFamily.V4;
     private static readonly TimeSpan NoRetry = TimeSpan.FromSeconds(60);
