@@ -8,6 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace Dgram.Actors.Tests.Hosting;
 
@@ -15,18 +16,24 @@ namespace Dgram.Actors.Tests.Hosting;
 [Trait("Area", "Hosting")]
 public sealed class HostingTests
 {
-    public HostingTests() => LabNet.Require();
+    private readonly ITestOutputHelper _output;
 
-    private static IHost Build(Dictionary<string, string?> settings) =>
+    public HostingTests(ITestOutputHelper output)
+    {
+        LabNet.Require();
+        _output = output;
+    }
+
+    private IHost Build(Dictionary<string, string?> settings) =>
         Host.CreateDefaultBuilder()
-            .ConfigureLogging(l => l.ClearProviders()) // a refused configuration is asserted, not logged as a failed start
+            .ConfigureLogging(l => l.LogToTestOutput(_output)) // a refused configuration is asserted; its log is in the test's output
             .ConfigureAppConfiguration(c => c.Sources.Clear())
             .ConfigureAppConfiguration(c => c.AddInMemoryCollection(settings))
             .ConfigureServices((context, services) =>
             {
                 services.AddDgramSocketRegistry();
                 services.AddAkka("dgram-host-" + LabNet.NextPort(), (akka, _) =>
-                    akka.WithDgramSockets(context.Configuration.GetSection("Dgram:Sockets")));
+                    akka.LogToTestOutput(_output).WithDgramSockets(context.Configuration.GetSection("Dgram:Sockets")));
             })
             .Build();
 
