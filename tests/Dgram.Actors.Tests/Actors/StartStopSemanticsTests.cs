@@ -44,7 +44,7 @@ public sealed class StartStopSemanticsTests(ITestOutputHelper output) : ActorTes
     public async Task StartAsync_AddressNotOnTheHost_FailsAtOnce_WithEADDRNOTAVAIL()
     {
         var e = await Assert.ThrowsAsync<DatagramSocketException>(() =>
-            SocketClient.StartAsync(Sys, Settings(new IPEndPoint(IPAddress.Parse("198.51.100.201"), LabNet.NextPort())), Arrival));
+            SocketClient.StartAsync(Sys, Settings(new IPEndPoint(IPAddress.Parse("198.51.100.250"), LabNet.NextPort())), Arrival));
         Assert.Equal("EADDRNOTAVAIL", e.ErrorName);
         Assert.Equal("LocalEndPoint", e.Setting);
     }
@@ -61,7 +61,7 @@ public sealed class StartStopSemanticsTests(ITestOutputHelper output) : ActorTes
     [Fact]
     public async Task StartAsync_BindFailureRetry_RetriesUntilTheAddressAppears()
     {
-        string address = "198.51.100.202";
+        string address = "198.51.100.251";
         int port = LabNet.NextPort();
         var settings = Settings(new IPEndPoint(IPAddress.Parse(address), port)) with
         {

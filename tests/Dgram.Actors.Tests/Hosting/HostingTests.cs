@@ -160,7 +160,7 @@ public sealed class HostingTests
         using IHost host = Build(new()
         {
             ["Dgram:Sockets:good:Bind"] = $"0.0.0.0:{LabNet.NextPort()}",
-            ["Dgram:Sockets:bad:Bind"] = $"198.51.100.203:{port}",
+            ["Dgram:Sockets:bad:Bind"] = $"198.51.100.252:{port}",
         });
 
         var e = await Assert.ThrowsAsync<DgramConfigurationException>(() => host.StartAsync().WaitAsync(TimeSpan.FromSeconds(10)));
