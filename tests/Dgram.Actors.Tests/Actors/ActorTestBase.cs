@@ -10,14 +10,14 @@ using Xunit;
 
 namespace Dgram.Actors.Tests.Actors;
 
-/// <summary>An actor system per test (TestKit), the lab check, and plain sockets for the far end.</summary>
-public abstract class ActorTestBase : Akka.TestKit.Xunit2.TestKit
+/// <summary>An actor system per test (TestKit, logging to the test's output), the lab check, and plain sockets for the far end.</summary>
+public abstract class ActorTestBase : LoggedTestKit
 {
     protected static readonly TimeSpan Arrival = TimeSpan.FromSeconds(5);
     private readonly List<IDisposable> _owned = [];
 
-    protected ActorTestBase(Xunit.Abstractions.ITestOutputHelper? output = null)
-        : base("akka.loglevel = INFO\nakka.stdout-loglevel = INFO", output)
+    protected ActorTestBase(Xunit.Abstractions.ITestOutputHelper output)
+        : base(output, "akka.loglevel = INFO")
     {
         LabNet.Require();
     }

@@ -7,6 +7,7 @@ using Dgram.Actors.Sockets;
 using Dgram.Actors.Supervision;
 using Dgram.Actors.Tests.Lab;
 using Xunit;
+using Xunit.Abstractions;
 using static Dgram.Actors.Protocol.SocketProtocol;
 
 namespace Dgram.Actors.Tests.Actors;
@@ -21,7 +22,7 @@ public abstract class EscalationTests : ActorTestBase
 {
     private readonly LabFamily _f;
 
-    protected EscalationTests(LabFamily family) => _f = family;
+    protected EscalationTests(LabFamily family, ITestOutputHelper output) : base(output) => _f = family;
 
     /// <summary>In the lab's subnet, on no interface (LabLink uses .101-.199 and fd00:d9a:9::/48).</summary>
     private IPAddress Unassigned => _f.IsV6 ? IPAddress.Parse("fd00:d9a::77") : IPAddress.Parse("198.51.100.77");
@@ -184,7 +185,7 @@ public abstract class EscalationTests : ActorTestBase
 }
 
 [Trait("Area", "Supervision")]
-public sealed class EscalationTestsV4() : EscalationTests(LabFamily.V4);
+public sealed class EscalationTestsV4(ITestOutputHelper output) : EscalationTests(LabFamily.V4, output);
 
 [Trait("Area", "Supervision")]
-public sealed class EscalationTestsV6() : EscalationTests(LabFamily.V6);
+public sealed class EscalationTestsV6(ITestOutputHelper output) : EscalationTests(LabFamily.V6, output);

@@ -20,7 +20,7 @@ public abstract class LifecycleTests : ActorTestBase
 {
     private readonly LabFamily _f;
 
-    protected LifecycleTests(LabFamily family) => _f = family;
+    protected LifecycleTests(LabFamily family, ITestOutputHelper output) : base(output) => _f = family;
 
     [Fact]
     public async Task GracefulStop_ClosesTheSocket_MembershipsLeaveTheKernel_SubscriberGetsSocketStopped()
@@ -75,10 +75,10 @@ public abstract class LifecycleTests : ActorTestBase
 }
 
 [Trait("Area", "Actor")]
-public sealed class LifecycleTestsV4() : LifecycleTests(LabFamily.V4);
+public sealed class LifecycleTestsV4(ITestOutputHelper output) : LifecycleTests(LabFamily.V4, output);
 
 [Trait("Area", "Actor")]
-public sealed class LifecycleTestsV6() : LifecycleTests(LabFamily.V6);
+public sealed class LifecycleTestsV6(ITestOutputHelper output) : LifecycleTests(LabFamily.V6, output);
 
 /// <summary>
 /// 1,000 socket actors created and stopped leave nothing behind: the process's descriptor count is

@@ -6,6 +6,7 @@ using Dgram.Actors.Protocol;
 using Dgram.Actors.Sockets;
 using Dgram.Actors.Tests.Lab;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace Dgram.Actors.Tests.Actors;
 
@@ -15,7 +16,7 @@ namespace Dgram.Actors.Tests.Actors;
 /// for this test's async flow only (every method here is async, so the value never leaks to another test).
 /// </summary>
 [Trait("Area", "Actor")]
-public sealed class LinuxOnlyTests : ActorTestBase
+public sealed class LinuxOnlyTests(ITestOutputHelper output) : ActorTestBase(output)
 {
     private const string Elsewhere = "Microsoft Windows 10.0.26100";
 

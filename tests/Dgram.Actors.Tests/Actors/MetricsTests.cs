@@ -10,6 +10,7 @@ using Dgram.Actors.Sockets;
 using Dgram.Actors.Tests.Lab;
 using Dgram.Actors.Tests.Sockets;
 using Xunit;
+using Xunit.Abstractions;
 using static Dgram.Actors.Protocol.SocketProtocol;
 
 namespace Dgram.Actors.Tests.Actors;
@@ -23,7 +24,7 @@ public abstract class MetricsTests : ActorTestBase
 {
     private readonly LabFamily _f;
 
-    protected MetricsTests(LabFamily family) => _f = family;
+    protected MetricsTests(LabFamily family, ITestOutputHelper output) : base(output) => _f = family;
 
     /// <summary>Sums of long measurements per (instrument, socket tag), for the sockets it is told to watch.</summary>
     private sealed class Totals : IDisposable
@@ -109,10 +110,10 @@ public abstract class MetricsTests : ActorTestBase
 }
 
 [Trait("Area", "Actor")]
-public sealed class MetricsTestsV4() : MetricsTests(LabFamily.V4);
+public sealed class MetricsTestsV4(ITestOutputHelper output) : MetricsTests(LabFamily.V4, output);
 
 [Trait("Area", "Actor")]
-public sealed class MetricsTestsV6() : MetricsTests(LabFamily.V6);
+public sealed class MetricsTestsV6(ITestOutputHelper output) : MetricsTests(LabFamily.V6, output);
 
 /// <summary>
 /// The <c>dgram.buffers.bytes</c> gauge, read as any <see cref="MeterListener"/> reads it: batch storage
@@ -121,7 +122,7 @@ public sealed class MetricsTestsV6() : MetricsTests(LabFamily.V6);
 /// </summary>
 [Collection(SerialCollection.Name)]
 [Trait("Area", "Actor")]
-public sealed class BufferGaugeTests : ActorTestBase
+public sealed class BufferGaugeTests(ITestOutputHelper output) : ActorTestBase(output)
 {
     private const string Gauge = "dgram.buffers.bytes";
 
@@ -201,7 +202,7 @@ public sealed class BufferGaugeTests : ActorTestBase
         SettleFinalizers();
         long before = Read();
         // One engine thread, so both sockets share it.
-        using var system = ActorSystem.Create("gauge", "dgram.engine.threads = 1");
+        using var system = TestLog.CreateSystem("gauge", Output, "dgram.engine.threads = 1");
         var settings = new SocketSettings { Name = "gauge", Family = AddressFamily.InterNetwork, BatchSize = batchSize, MaxDatagramSize = size };
         SocketClient a = await SocketClient.StartAsync(system, settings with { Name = "gauge-a", LocalEndPoint = new IPEndPoint(IPAddress.Loopback, LabNet.NextPort()) });
         SocketClient b = await SocketClient.StartAsync(system, settings with { Name = "gauge-b", LocalEndPoint = new IPEndPoint(IPAddress.Loopback, LabNet.NextPort()) });

@@ -7,6 +7,7 @@ using Dgram.Actors.Protocol;
 using Dgram.Actors.Sockets;
 using Dgram.Actors.Tests.Lab;
 using Xunit;
+using Xunit.Abstractions;
 using static Dgram.Actors.Protocol.SocketProtocol;
 
 namespace Dgram.Actors.Tests.Actors;
@@ -21,7 +22,7 @@ public abstract class OrderingTests : ActorTestBase
 {
     private readonly LabFamily _f;
 
-    protected OrderingTests(LabFamily family) => _f = family;
+    protected OrderingTests(LabFamily family, ITestOutputHelper output) : base(output) => _f = family;
 
     private sealed record Step(long Sequence, string Kind, int Ttl, string? Interface, string? Id);
 
@@ -118,7 +119,7 @@ public abstract class OrderingTests : ActorTestBase
 }
 
 [Trait("Area", "Actor")]
-public sealed class OrderingTestsV4() : OrderingTests(LabFamily.V4);
+public sealed class OrderingTestsV4(ITestOutputHelper output) : OrderingTests(LabFamily.V4, output);
 
 [Trait("Area", "Actor")]
-public sealed class OrderingTestsV6() : OrderingTests(LabFamily.V6);
+public sealed class OrderingTestsV6(ITestOutputHelper output) : OrderingTests(LabFamily.V6, output);

@@ -5,6 +5,7 @@ using Dgram.Actors.Actors;
 using Dgram.Actors.Sockets;
 using Dgram.Actors.Tests.Lab;
 using Xunit;
+using Xunit.Abstractions;
 using static Dgram.Actors.Protocol.SocketProtocol;
 
 namespace Dgram.Actors.Tests.Actors;
@@ -18,7 +19,7 @@ public abstract class SendCoalescingTests : ActorTestBase
 {
     private readonly LabFamily _f;
 
-    protected SendCoalescingTests(LabFamily family) => _f = family;
+    protected SendCoalescingTests(LabFamily family, ITestOutputHelper output) : base(output) => _f = family;
 
     /// <summary>A plain receiver on loopback and the endpoint to reach it.</summary>
     private (DatagramSocket Rx, IPEndPoint To) Receiver()
@@ -211,7 +212,7 @@ public abstract class SendCoalescingTests : ActorTestBase
 }
 
 [Trait("Area", "Actor")]
-public sealed class SendCoalescingTestsV4() : SendCoalescingTests(LabFamily.V4);
+public sealed class SendCoalescingTestsV4(ITestOutputHelper output) : SendCoalescingTests(LabFamily.V4, output);
 
 [Trait("Area", "Actor")]
-public sealed class SendCoalescingTestsV6() : SendCoalescingTests(LabFamily.V6);
+public sealed class SendCoalescingTestsV6(ITestOutputHelper output) : SendCoalescingTests(LabFamily.V6, output);

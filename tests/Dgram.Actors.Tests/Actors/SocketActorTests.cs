@@ -6,6 +6,7 @@ using Dgram.Actors.Protocol;
 using Dgram.Actors.Sockets;
 using Dgram.Actors.Tests.Lab;
 using Xunit;
+using Xunit.Abstractions;
 using static Dgram.Actors.Protocol.SocketProtocol;
 
 namespace Dgram.Actors.Tests.Actors;
@@ -15,7 +16,7 @@ public abstract class SocketActorTests : ActorTestBase
 {
     private readonly LabFamily _f;
 
-    protected SocketActorTests(LabFamily family) => _f = family;
+    protected SocketActorTests(LabFamily family, ITestOutputHelper output) : base(output) => _f = family;
 
     private int Level => _f.IsV6 ? RawSockOpt.IPPROTO_IPV6 : RawSockOpt.IPPROTO_IP;
 
@@ -162,14 +163,14 @@ public abstract class SocketActorTests : ActorTestBase
 }
 
 [Trait("Area", "Actor")]
-public sealed class SocketActorTestsV4() : SocketActorTests(LabFamily.V4);
+public sealed class SocketActorTestsV4(ITestOutputHelper output) : SocketActorTests(LabFamily.V4, output);
 
 [Trait("Area", "Actor")]
-public sealed class SocketActorTestsV6() : SocketActorTests(LabFamily.V6);
+public sealed class SocketActorTestsV6(ITestOutputHelper output) : SocketActorTests(LabFamily.V6, output);
 
 /// <summary>SendMany: several datagrams in one mailbox step through sendmmsg.</summary>
 [Trait("Area", "Actor")]
-public sealed class SendManyTests : ActorTestBase
+public sealed class SendManyTests(ITestOutputHelper output) : ActorTestBase(output)
 {
     [Fact]
     public async Task SendMany_150Datagrams_ArriveInOrder_ResultCountsThem()

@@ -6,6 +6,7 @@ using Dgram.Actors.Protocol;
 using Dgram.Actors.Sockets;
 using Dgram.Actors.Tests.Lab;
 using Xunit;
+using Xunit.Abstractions;
 using static Dgram.Actors.Protocol.SocketProtocol;
 
 namespace Dgram.Actors.Tests.Actors;
@@ -16,7 +17,7 @@ namespace Dgram.Actors.Tests.Actors;
 /// that can clear by itself is retried only when asked; what waits at a stop is answered once, with Closed/EBADF.
 /// </summary>
 [Trait("Area", "Supervision")]
-public sealed class StartStopSemanticsTests : ActorTestBase
+public sealed class StartStopSemanticsTests(ITestOutputHelper output) : ActorTestBase(output)
 {
     private static readonly LabFamily F = LabFamily.V4;
     private static readonly TimeSpan NoRetry = TimeSpan.FromSeconds(60);
@@ -43,7 +44,7 @@ public sealed class StartStopSemanticsTests : ActorTestBase
     public async Task StartAsync_AddressNotOnTheHost_FailsAtOnce_WithEADDRNOTAVAIL()
     {
         var e = await Assert.ThrowsAsync<DatagramSocketException>(() =>
-            SocketClient.StartAsync(Sys, Settings(new IPEndPoint(IPAddress.Parse("198.51.100.201"), LabNet.NextPort())), Arrival));
+            SocketClient.StartAsync(Sys, Settings(new IPEndPoint(IPAddress.Parse("198.51.100.250"), LabNet.NextPort())), Arrival));
         Assert.Equal("EADDRNOTAVAIL", e.ErrorName);
         Assert.Equal("LocalEndPoint", e.Setting);
     }
@@ -60,7 +61,7 @@ public sealed class StartStopSemanticsTests : ActorTestBase
     [Fact]
     public async Task StartAsync_BindFailureRetry_RetriesUntilTheAddressAppears()
     {
-        string address = "198.51.100.202";
+        string address = "198.51.100.251";
         int port = LabNet.NextPort();
         var settings = Settings(new IPEndPoint(IPAddress.Parse(address), port)) with
         {

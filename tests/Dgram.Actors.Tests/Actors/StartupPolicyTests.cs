@@ -5,6 +5,7 @@ using Dgram.Actors.Protocol;
 using Dgram.Actors.Sockets;
 using Dgram.Actors.Tests.Lab;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace Dgram.Actors.Tests.Actors;
 
@@ -17,7 +18,7 @@ public abstract class StartupPolicyTests : ActorTestBase
 {
     private readonly LabFamily _f;
 
-    protected StartupPolicyTests(LabFamily family) => _f = family;
+    protected StartupPolicyTests(LabFamily family, ITestOutputHelper output) : base(output) => _f = family;
 
     /// <summary>A valid interface name that no interface has (and no other test uses).</summary>
     private static string AbsentInterface()
@@ -140,7 +141,7 @@ public abstract class StartupPolicyTests : ActorTestBase
 }
 
 [Trait("Area", "Supervision")]
-public sealed class StartupPolicyTestsV4() : StartupPolicyTests(LabFamily.V4);
+public sealed class StartupPolicyTestsV4(ITestOutputHelper output) : StartupPolicyTests(LabFamily.V4, output);
 
 [Trait("Area", "Supervision")]
-public sealed class StartupPolicyTestsV6() : StartupPolicyTests(LabFamily.V6);
+public sealed class StartupPolicyTestsV6(ITestOutputHelper output) : StartupPolicyTests(LabFamily.V6, output);

@@ -6,6 +6,7 @@ using Dgram.Actors.Sockets;
 using Dgram.Actors.Tests.Lab;
 using Dgram.Rx;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace Dgram.Actors.Tests.Actors;
 
@@ -18,7 +19,7 @@ public abstract class StopAsyncTests : ActorTestBase
 {
     private readonly LabFamily _f;
 
-    protected StopAsyncTests(LabFamily family) => _f = family;
+    protected StopAsyncTests(LabFamily family, ITestOutputHelper output) : base(output) => _f = family;
 
     [Fact]
     public async Task StopAsync_LeavesEveryGroup_AndFreesThePort_BeforeItReturns()
@@ -119,7 +120,7 @@ public abstract class StopAsyncTests : ActorTestBase
 }
 
 [Trait("Area", "Actor")]
-public sealed class StopAsyncTestsV4() : StopAsyncTests(LabFamily.V4);
+public sealed class StopAsyncTestsV4(ITestOutputHelper output) : StopAsyncTests(LabFamily.V4, output);
 
 [Trait("Area", "Actor")]
-public sealed class StopAsyncTestsV6() : StopAsyncTests(LabFamily.V6);
+public sealed class StopAsyncTestsV6(ITestOutputHelper output) : StopAsyncTests(LabFamily.V6, output);

@@ -6,6 +6,7 @@ using Dgram.Actors.Protocol;
 using Dgram.Actors.Sockets;
 using Dgram.Actors.Tests.Lab;
 using Xunit;
+using Xunit.Abstractions;
 using static Dgram.Actors.Protocol.SocketProtocol;
 
 namespace Dgram.Actors.Tests.Actors;
@@ -19,7 +20,7 @@ public abstract partial class SupervisionTests : ActorTestBase
 {
     private readonly LabFamily _f;
 
-    protected SupervisionTests(LabFamily family) => _f = family;
+    protected SupervisionTests(LabFamily family, ITestOutputHelper output) : base(output) => _f = family;
 
     [LibraryImport("libc", EntryPoint = "shutdown")]
     private static partial int Shutdown(SafeHandle fd, int how);
@@ -140,7 +141,7 @@ public abstract partial class SupervisionTests : ActorTestBase
 }
 
 [Trait("Area", "Supervision")]
-public sealed class SupervisionTestsV4() : SupervisionTests(LabFamily.V4);
+public sealed class SupervisionTestsV4(ITestOutputHelper output) : SupervisionTests(LabFamily.V4, output);
 
 [Trait("Area", "Supervision")]
-public sealed class SupervisionTestsV6() : SupervisionTests(LabFamily.V6);
+public sealed class SupervisionTestsV6(ITestOutputHelper output) : SupervisionTests(LabFamily.V6, output);

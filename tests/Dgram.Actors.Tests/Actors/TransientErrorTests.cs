@@ -4,6 +4,7 @@ using Dgram.Actors.Protocol;
 using Dgram.Actors.Sockets;
 using Dgram.Actors.Tests.Lab;
 using Xunit;
+using Xunit.Abstractions;
 using static Dgram.Actors.Protocol.SocketProtocol;
 
 namespace Dgram.Actors.Tests.Actors;
@@ -17,7 +18,7 @@ public abstract class TransientErrorTests : ActorTestBase
 {
     private readonly LabFamily _f;
 
-    protected TransientErrorTests(LabFamily family) => _f = family;
+    protected TransientErrorTests(LabFamily family, ITestOutputHelper output) : base(output) => _f = family;
 
     [Fact]
     public async Task ConnectedSocket_IcmpPortUnreachable_ReportsEconnrefused_CountsIt_AndRestartsNothing()
@@ -66,7 +67,7 @@ public abstract class TransientErrorTests : ActorTestBase
 }
 
 [Trait("Area", "Supervision")]
-public sealed class TransientErrorTestsV4() : TransientErrorTests(LabFamily.V4);
+public sealed class TransientErrorTestsV4(ITestOutputHelper output) : TransientErrorTests(LabFamily.V4, output);
 
 [Trait("Area", "Supervision")]
-public sealed class TransientErrorTestsV6() : TransientErrorTests(LabFamily.V6);
+public sealed class TransientErrorTestsV6(ITestOutputHelper output) : TransientErrorTests(LabFamily.V6, output);

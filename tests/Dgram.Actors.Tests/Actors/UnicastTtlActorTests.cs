@@ -5,6 +5,7 @@ using Dgram.Actors.Protocol;
 using Dgram.Actors.Sockets;
 using Dgram.Actors.Tests.Lab;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace Dgram.Actors.Tests.Actors;
 
@@ -19,7 +20,7 @@ public abstract class UnicastTtlActorTests : ActorTestBase
     private const int SystemDefault = 64;
     private readonly LabFamily _f;
 
-    protected UnicastTtlActorTests(LabFamily family) => _f = family;
+    protected UnicastTtlActorTests(LabFamily family, ITestOutputHelper output) : base(output) => _f = family;
 
     /// <summary>A socket actor sending from lab0b, and a plain receiver on lab0a's unicast address that reads each datagram's TTL.</summary>
     private async Task<(SocketClient Client, DatagramSocket Rx, IPEndPoint To)> Start(Func<SocketSettings, SocketSettings>? configure = null)
@@ -138,7 +139,7 @@ public abstract class UnicastTtlActorTests : ActorTestBase
 }
 
 [Trait("Area", "Actor")]
-public sealed class UnicastTtlActorTestsV4() : UnicastTtlActorTests(LabFamily.V4);
+public sealed class UnicastTtlActorTestsV4(ITestOutputHelper output) : UnicastTtlActorTests(LabFamily.V4, output);
 
 [Trait("Area", "Actor")]
-public sealed class UnicastTtlActorTestsV6() : UnicastTtlActorTests(LabFamily.V6);
+public sealed class UnicastTtlActorTestsV6(ITestOutputHelper output) : UnicastTtlActorTests(LabFamily.V6, output);

@@ -136,7 +136,7 @@ public sealed class BlockingConsumerTests
     public async Task SpanHandlerBlocksASharedThread_ItsSocketMovesToAThreadOfItsOwn_TenOtherSocketsOnTheThreadLoseNothing()
     {
         using DatagramSocket tx = EngineRig.Sender();
-        ActorSystem system = EngineRig.OneThread("blocking");
+        ActorSystem system = EngineRig.OneThread("blocking", _output);
         Blocked? run = null;
         try
         {
@@ -193,7 +193,7 @@ public sealed class BlockingConsumerTests
     public async Task BudgetLongerThanTheBlock_Counterpart_OtherSocketsGetNothingWhileItBlocks_AndTheirQueuesOverflow()
     {
         using DatagramSocket tx = EngineRig.Sender();
-        ActorSystem system = EngineRig.OneThread("no-handoff", "dgram.engine.blocking-budget = 1m");
+        ActorSystem system = EngineRig.OneThread("no-handoff", _output, "dgram.engine.blocking-budget = 1m");
         Blocked? run = null;
         try
         {

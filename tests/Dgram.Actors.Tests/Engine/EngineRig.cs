@@ -6,7 +6,9 @@ using Dgram.Actors.Client;
 using Dgram.Actors.Protocol;
 using Dgram.Actors.Sockets;
 using Dgram.Actors.Supervision;
+using Dgram.Actors.Tests.Lab;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace Dgram.Actors.Tests.Engine;
 
@@ -23,9 +25,9 @@ internal static class EngineRig
     /// <summary>Size of every stamped datagram.</summary>
     public const int Size = 64;
 
-    /// <summary>A system whose engine has one shared thread; <paramref name="config"/> adds to (or overrides) it. Dispose it in finally.</summary>
-    public static ActorSystem OneThread(string name, string config = "") =>
-        ActorSystem.Create(name, config + "\ndgram.engine.threads = 1\nakka.loglevel = WARNING");
+    /// <summary>A system whose engine has one shared thread, logging to the test's output; <paramref name="config"/> adds to (or overrides) it. Dispose it in finally.</summary>
+    public static ActorSystem OneThread(string name, ITestOutputHelper output, string config = "") =>
+        TestLog.CreateSystem(name, output, config + "\ndgram.engine.threads = 1\nakka.loglevel = WARNING");
 
     /// <summary>A socket actor on 127.0.0.1 at a fresh port with <paramref name="handler"/> added (the push consumer that arms it).</summary>
     public static async Task<(SocketClient Client, IPEndPoint At)> Start(ActorSystem system, string name, IDatagramHandler handler,

@@ -63,7 +63,7 @@ public sealed class FairnessTests
     {
         using DatagramSocket paceTx = EngineRig.Sender(), floodTx = EngineRig.Sender();
         // A budget past the test's length: the flooded socket stays on the shared thread, so only the cap keeps it fair.
-        ActorSystem system = EngineRig.OneThread("fairness", "dgram.engine.blocking-budget = 1m");
+        ActorSystem system = EngineRig.OneThread("fairness", _output, "dgram.engine.blocking-budget = 1m");
         try
         {
             var costly = new Costly(FloodCost);

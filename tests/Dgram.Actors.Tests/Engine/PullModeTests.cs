@@ -10,6 +10,7 @@ using Dgram.Actors.Supervision;
 using Dgram.Actors.Tests.Actors;
 using Dgram.Actors.Tests.Lab;
 using Xunit;
+using Xunit.Abstractions;
 using static Dgram.Actors.Protocol.SocketProtocol;
 
 namespace Dgram.Actors.Tests.Engine;
@@ -31,11 +32,11 @@ public abstract class PullModeTests : ActorTestBase, IAsyncLifetime
     private IPEndPoint _witnessAt = null!;
     private int _port;
 
-    protected PullModeTests(LabFamily family) => _f = family;
+    protected PullModeTests(LabFamily family, ITestOutputHelper output) : base(output) => _f = family;
 
     public async Task InitializeAsync()
     {
-        _system = EngineRig.OneThread("pull");
+        _system = EngineRig.OneThread("pull", Output);
         _port = LabNet.NextPort();
         _client = await SocketClient.StartAsync(_system, new SocketSettings
         {
@@ -160,7 +161,7 @@ public abstract class PullModeTests : ActorTestBase, IAsyncLifetime
 }
 
 [Trait("Area", "Actor")]
-public sealed class PullModeTestsV4() : PullModeTests(LabFamily.V4);
+public sealed class PullModeTestsV4(ITestOutputHelper output) : PullModeTests(LabFamily.V4, output);
 
 [Trait("Area", "Actor")]
-public sealed class PullModeTestsV6() : PullModeTests(LabFamily.V6);
+public sealed class PullModeTestsV6(ITestOutputHelper output) : PullModeTests(LabFamily.V6, output);

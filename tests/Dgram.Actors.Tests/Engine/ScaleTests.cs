@@ -68,7 +68,7 @@ public sealed class ScaleTests
         // igmp_max_memberships bounds memberships per socket (20 here): each socket joins one group.
         Assert.True(KernelTables.Sysctl("net.ipv4.igmp_max_memberships", 20) >= 1);
         using var limit = OpenFilesLimit.AtLeast(Descriptors() + Sockets + 1024);
-        ActorSystem system = ActorSystem.Create("scale", "akka.loglevel = WARNING");
+        ActorSystem system = TestLog.CreateSystem("scale", _output, "akka.loglevel = WARNING");
         try
         {
             // The N = 0 line: the system up and its scheduler fired once, no socket (so no engine) yet.

@@ -8,6 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace Dgram.Actors.Tests.Hosting;
 
@@ -15,19 +16,27 @@ namespace Dgram.Actors.Tests.Hosting;
 [Trait("Area", "Hosting")]
 public sealed class HostingTests
 {
-    public HostingTests() => LabNet.Require();
+    private readonly ITestOutputHelper _output;
 
-    /// <summary>A host with the registry and the sockets of <paramref name="settings"/>.</summary>
-    internal static IHost Build(Dictionary<string, string?> settings) =>
+    public HostingTests(ITestOutputHelper output)
+    {
+        LabNet.Require();
+        _output = output;
+    }
+
+    private IHost Build(Dictionary<string, string?> settings) => Build(settings, _output);
+
+    /// <summary>A host with the registry and the sockets of <paramref name="settings"/>, logging to the test's output.</summary>
+    internal static IHost Build(Dictionary<string, string?> settings, ITestOutputHelper output) =>
         Host.CreateDefaultBuilder()
-            .ConfigureLogging(l => l.ClearProviders()) // a refused configuration is asserted, not logged as a failed start
+            .ConfigureLogging(l => l.LogToTestOutput(output)) // a refused configuration is asserted; its log is in the test's output
             .ConfigureAppConfiguration(c => c.Sources.Clear())
             .ConfigureAppConfiguration(c => c.AddInMemoryCollection(settings))
             .ConfigureServices((context, services) =>
             {
                 services.AddDgramSocketRegistry();
                 services.AddAkka("dgram-host-" + LabNet.NextPort(), (akka, _) =>
-                    akka.WithDgramSockets(context.Configuration.GetSection("Dgram:Sockets")));
+                    akka.LogToTestOutput(output).WithDgramSockets(context.Configuration.GetSection("Dgram:Sockets")));
             })
             .Build();
 
@@ -154,7 +163,7 @@ public sealed class HostingTests
         using IHost host = Build(new()
         {
             ["Dgram:Sockets:good:Bind"] = $"0.0.0.0:{LabNet.NextPort()}",
-            ["Dgram:Sockets:bad:Bind"] = $"198.51.100.203:{port}",
+            ["Dgram:Sockets:bad:Bind"] = $"198.51.100.252:{port}",
         });
 
         var e = await Assert.ThrowsAsync<DgramConfigurationException>(() => host.StartAsync().WaitAsync(TimeSpan.FromSeconds(10)));

@@ -6,6 +6,7 @@ using Dgram.Actors.Tests.Lab;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace Dgram.Actors.Tests.Hosting;
 
@@ -19,7 +20,13 @@ public sealed class RegistryTests
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(10);
 
-    public RegistryTests() => LabNet.Require();
+    private readonly ITestOutputHelper _output;
+
+    public RegistryTests(ITestOutputHelper output)
+    {
+        LabNet.Require();
+        _output = output;
+    }
 
     private static Dictionary<string, string?> OneSocket(string name, IPAddress group) => new()
     {
@@ -31,7 +38,7 @@ public sealed class RegistryTests
     [Fact]
     public async Task GetAsync_BeforeTheHostStarts_CompletesOnceItHasStarted_GetSaysWhenToAsk()
     {
-        using IHost host = HostingTests.Build(OneSocket("rx", LabFamily.V4.NewGroup()));
+        using IHost host = HostingTests.Build(OneSocket("rx", LabFamily.V4.NewGroup()), _output);
         var registry = host.Services.GetRequiredService<DgramSocketRegistry>();
 
         Task<SocketClient> early = registry.GetAsync("rx").AsTask();
@@ -51,7 +58,7 @@ public sealed class RegistryTests
     [Fact]
     public async Task GetAsync_UnknownName_FailsOnceEverySocketIsRegistered_NamingTheRegisteredOnes()
     {
-        using IHost host = HostingTests.Build(OneSocket("rx", LabFamily.V4.NewGroup()));
+        using IHost host = HostingTests.Build(OneSocket("rx", LabFamily.V4.NewGroup()), _output);
         var registry = host.Services.GetRequiredService<DgramSocketRegistry>();
 
         Task<SocketClient> early = registry.GetAsync("rz").AsTask();
@@ -68,8 +75,8 @@ public sealed class RegistryTests
     [Fact]
     public async Task GetAsync_SocketWhoseStartFails_FailsWithThatFailure()
     {
-        // 198.51.100.203 is on no interface: the bind fails with EADDRNOTAVAIL.
-        using IHost host = HostingTests.Build(new() { ["Dgram:Sockets:bad:Bind"] = $"198.51.100.203:{LabNet.NextPort()}" });
+        // 198.51.100.253 is on no interface (LabLink keeps .250-.254 free): the bind fails with EADDRNOTAVAIL.
+        using IHost host = HostingTests.Build(new() { ["Dgram:Sockets:bad:Bind"] = $"198.51.100.253:{LabNet.NextPort()}" }, _output);
         var registry = host.Services.GetRequiredService<DgramSocketRegistry>();
 
         Task<SocketClient> early = registry.GetAsync("bad").AsTask();
@@ -87,7 +94,7 @@ public sealed class RegistryTests
     {
         // The host never starts (as when its start is cancelled or an earlier hosted service fails): the actor
         // system that resolving the registry created is terminated before any socket is registered.
-        using IHost host = HostingTests.Build(OneSocket("rx", LabFamily.V4.NewGroup()));
+        using IHost host = HostingTests.Build(OneSocket("rx", LabFamily.V4.NewGroup()), _output);
         var registry = host.Services.GetRequiredService<DgramSocketRegistry>();
 
         Task<SocketClient> early = registry.GetAsync("rx").AsTask();

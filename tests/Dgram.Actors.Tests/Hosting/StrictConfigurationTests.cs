@@ -8,6 +8,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace Dgram.Actors.Tests.Hosting;
 
@@ -22,7 +23,13 @@ public sealed class StrictConfigurationTests
 {
     private const string Root = "Dgram:Sockets";
 
-    public StrictConfigurationTests() => LabNet.Require();
+    private readonly ITestOutputHelper _output;
+
+    public StrictConfigurationTests(ITestOutputHelper output)
+    {
+        LabNet.Require();
+        _output = output;
+    }
 
     private static IReadOnlyList<Protocol.SocketSettings> ReadAll(Dictionary<string, string?> settings) =>
         SocketConfiguration.ReadAll(new ConfigurationBuilder().AddInMemoryCollection(settings).Build().GetSection(Root));
@@ -50,11 +57,11 @@ public sealed class StrictConfigurationTests
         settings.Remove($"{Root}:md:Groups:0:Sources:0");
         settings[$"{Root}:md:Groups:0:Source:0"] = "198.51.100.3";
         using IHost host = Host.CreateDefaultBuilder()
-            .ConfigureLogging(l => l.ClearProviders()) // the host logs its failed start; the exception is what the test reads
+            .ConfigureLogging(l => l.LogToTestOutput(_output)) // the host logs its failed start; the exception is what the test reads
             .ConfigureAppConfiguration(c => c.Sources.Clear())
             .ConfigureAppConfiguration(c => c.AddInMemoryCollection(settings))
             .ConfigureServices((context, services) => services.AddAkka("dgram-strict-" + LabNet.NextPort(), (akka, _) =>
-                akka.WithDgramSockets(context.Configuration.GetSection(Root))))
+                akka.LogToTestOutput(_output).WithDgramSockets(context.Configuration.GetSection(Root))))
             .Build();
 
         var e = await Assert.ThrowsAnyAsync<Exception>(() => host.StartAsync());

@@ -6,7 +6,8 @@ namespace Dgram.Actors.Tests.Lab;
 /// <summary>
 /// A veth pair a test makes for itself (so deleting or downing it disturbs no other test): names
 /// dgNNNa / dgNNNb, IPv4 198.51.100.(100+NNN)/(150+NNN) as /32s and IPv6 fd00:d9a:9:NNN::1 / ::2;
-/// on request a second source on the B end, 198.51.100.(200+NNN) / fd00:d9a:9:NNN::3.
+/// on request a second source on the B end, 198.51.100.(200+NNN) / fd00:d9a:9:NNN::3 (so up to .249: a test that
+/// needs an IPv4 address no interface has takes one of .250-.254, one per test).
 /// </summary>
 public sealed class LabLink : IDisposable
 {

@@ -8,6 +8,7 @@ using Dgram.Actors.Tests.Actors;
 using Dgram.Actors.Tests.Lab;
 using FsCheck.Xunit;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace Dgram.Actors.Tests.Reliability;
 
@@ -27,7 +28,7 @@ public abstract class MulticastModelProperties : ActorTestBase
     private static readonly TimeSpan Settle = TimeSpan.FromSeconds(1);
     private readonly LabFamily _f;
 
-    protected MulticastModelProperties(LabFamily family) => _f = family;
+    protected MulticastModelProperties(LabFamily family, ITestOutputHelper output) : base(output) => _f = family;
 
     [Property(MaxTest = 100, Arbitrary = [typeof(StepArbitraries)])]
     public Task Steps_ThroughTheActor_MatchTheModel_AndTheKernelAgrees(StepSequence sequence) =>
@@ -220,7 +221,7 @@ public abstract class MulticastModelProperties : ActorTestBase
 }
 
 [Trait("Area", "Reliability")]
-public sealed class MulticastModelPropertiesV4() : MulticastModelProperties(LabFamily.V4);
+public sealed class MulticastModelPropertiesV4(ITestOutputHelper output) : MulticastModelProperties(LabFamily.V4, output);
 
 [Trait("Area", "Reliability")]
-public sealed class MulticastModelPropertiesV6() : MulticastModelProperties(LabFamily.V6);
+public sealed class MulticastModelPropertiesV6(ITestOutputHelper output) : MulticastModelProperties(LabFamily.V6, output);

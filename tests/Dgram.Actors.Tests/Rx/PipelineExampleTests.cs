@@ -5,12 +5,13 @@ using Dgram.Actors.Tests.Actors;
 using Dgram.Actors.Tests.Lab;
 using Dgram.Rx;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace Dgram.Actors.Tests.Rx;
 
 /// <summary>The README's pipeline, run in the lab: two SSM sources on one group, per-source rate, into an actor.</summary>
 [Trait("Area", "Rx")]
-public sealed class PipelineExampleTests : ActorTestBase
+public sealed class PipelineExampleTests(ITestOutputHelper output) : ActorTestBase(output)
 {
     [Fact]
     public async Task ReadmePipeline_TwoSourcesOnOneSsmGroup_PerSourceFiguresReachTheActor()

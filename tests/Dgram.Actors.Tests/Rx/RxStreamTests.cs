@@ -8,6 +8,7 @@ using Dgram.Actors.Tests.Actors;
 using Dgram.Actors.Tests.Lab;
 using Dgram.Rx;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace Dgram.Actors.Tests.Rx;
 
@@ -16,7 +17,7 @@ public abstract class RxStreamTests : ActorTestBase
 {
     private readonly LabFamily _f;
 
-    protected RxStreamTests(LabFamily family) => _f = family;
+    protected RxStreamTests(LabFamily family, ITestOutputHelper output) : base(output) => _f = family;
 
     private async Task<(SocketClient Client, int Port, DatagramStreams Streams)> Open(Func<SocketSettings, SocketSettings>? configure = null)
     {
@@ -270,7 +271,7 @@ public abstract class RxStreamTests : ActorTestBase
 }
 
 [Trait("Area", "Rx")]
-public sealed class RxStreamTestsV4() : RxStreamTests(LabFamily.V4);
+public sealed class RxStreamTestsV4(ITestOutputHelper output) : RxStreamTests(LabFamily.V4, output);
 
 [Trait("Area", "Rx")]
-public sealed class RxStreamTestsV6() : RxStreamTests(LabFamily.V6);
+public sealed class RxStreamTestsV6(ITestOutputHelper output) : RxStreamTests(LabFamily.V6, output);

@@ -5,6 +5,7 @@ using Dgram.Actors.Tests.Actors;
 using Dgram.Actors.Tests.Lab;
 using Dgram.Rx;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace Dgram.Actors.Tests.Rx;
 
@@ -18,7 +19,7 @@ public abstract class RxTruncationTests : ActorTestBase
     private const int Max = 100, Long = 300, Short = 40;
     private readonly LabFamily _f;
 
-    protected RxTruncationTests(LabFamily family) => _f = family;
+    protected RxTruncationTests(LabFamily family, ITestOutputHelper output) : base(output) => _f = family;
 
     [Fact]
     public async Task TruncatedDatagram_CarriesItsRealLength_InDatagramsAndLeases()
@@ -53,7 +54,7 @@ public abstract class RxTruncationTests : ActorTestBase
 }
 
 [Trait("Area", "Rx")]
-public sealed class RxTruncationTestsV4() : RxTruncationTests(LabFamily.V4);
+public sealed class RxTruncationTestsV4(ITestOutputHelper output) : RxTruncationTests(LabFamily.V4, output);
 
 [Trait("Area", "Rx")]
-public sealed class RxTruncationTestsV6() : RxTruncationTests(LabFamily.V6);
+public sealed class RxTruncationTestsV6(ITestOutputHelper output) : RxTruncationTests(LabFamily.V6, output);

@@ -7,6 +7,7 @@ using Dgram.Actors.Tests.Actors;
 using Dgram.Actors.Tests.Lab;
 using Dgram.Rx;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace Dgram.Actors.Tests.Rx;
 
@@ -15,7 +16,7 @@ public abstract class SendSinkTests : ActorTestBase
 {
     private readonly LabFamily _f;
 
-    protected SendSinkTests(LabFamily family) => _f = family;
+    protected SendSinkTests(LabFamily family, ITestOutputHelper output) : base(output) => _f = family;
 
     [Fact]
     public async Task SendSink_SendsInOrder_OutcomesInOrder_FailuresAreOutcomesNotExceptions()
@@ -53,13 +54,13 @@ public abstract class SendSinkTests : ActorTestBase
 }
 
 [Trait("Area", "Rx")]
-public sealed class SendSinkTestsV4() : SendSinkTests(LabFamily.V4);
+public sealed class SendSinkTestsV4(ITestOutputHelper output) : SendSinkTests(LabFamily.V4, output);
 
 [Trait("Area", "Rx")]
-public sealed class SendSinkTestsV6() : SendSinkTests(LabFamily.V6);
+public sealed class SendSinkTestsV6(ITestOutputHelper output) : SendSinkTests(LabFamily.V6, output);
 
 [Trait("Area", "Rx")]
-public sealed class ActorBridgeTests : Akka.TestKit.Xunit2.TestKit
+public sealed class ActorBridgeTests(ITestOutputHelper output) : LoggedTestKit(output)
 {
     [Fact]
     public void PipeTo_SendsEveryElementThenTheCompletionMessage()

@@ -8,6 +8,7 @@ using Dgram.Actors.Tests.Actors;
 using Dgram.Actors.Tests.Lab;
 using Dgram.Rx;
 using Xunit;
+using Xunit.Abstractions;
 using static Dgram.Actors.Protocol.SocketProtocol;
 
 namespace Dgram.Actors.Tests.Security;
@@ -19,7 +20,7 @@ namespace Dgram.Actors.Tests.Security;
 /// releases it, so its mailbox depth is exactly what the library let in.
 /// </summary>
 [Trait("Area", "Security")]
-public sealed class BoundedFlowTests : ActorTestBase
+public sealed class BoundedFlowTests(ITestOutputHelper output) : ActorTestBase(output)
 {
     private static readonly LabFamily F = LabFamily.V4;
 

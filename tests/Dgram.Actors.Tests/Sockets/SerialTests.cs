@@ -222,7 +222,13 @@ public sealed class AllocationTests : SocketTestBase
 [Trait("Area", "Kernel")]
 public sealed class McFilterListingTests : SocketTestBase
 {
-    public McFilterListingTests() => LabNet.Require();
+    private readonly Xunit.Abstractions.ITestOutputHelper _output;
+
+    public McFilterListingTests(Xunit.Abstractions.ITestOutputHelper output)
+    {
+        LabNet.Require();
+        _output = output;
+    }
 
     public static TheoryData<string> Families => new() { "IPv4", "IPv6" };
 
@@ -242,7 +248,7 @@ public sealed class McFilterListingTests : SocketTestBase
         string path = f.IsV6 ? "/proc/net/mcfilter6" : "/proc/net/mcfilter";
         string hexGroup = f.IsV6 ? Convert.ToHexString(ssm.GetAddressBytes()).ToLowerInvariant() : "0x" + Convert.ToHexString(ssm.GetAddressBytes()).ToLowerInvariant();
         bool rawShows = File.ReadAllLines(path).Any(l => l.Contains(hexGroup, StringComparison.Ordinal));
-        Console.WriteLine($"{family}: the raw listing {(rawShows ? "shows" : "leaves out")} the filter");
+        _output.WriteLine($"{family}: the raw listing {(rawShows ? "shows" : "leaves out")} the filter");
 
         Assert.Equal(1, KernelTables.SourceFilter(f, index, ssm, source)?.Include);
         var library = f.IsV6 ? Dgram.Actors.Diagnostics.KernelMulticastTables.McFilter6() : Dgram.Actors.Diagnostics.KernelMulticastTables.McFilter();
