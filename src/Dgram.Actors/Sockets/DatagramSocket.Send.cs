@@ -53,14 +53,12 @@ public sealed partial class DatagramSocket
         RequireUnicastTtl(op, ttl, allowDefault: false); // the IPv4 cmsg takes 1–255 only
         byte* name = stackalloc byte[Const.SockAddrStorage];
         int nameLength = SockAddr.Write(new Span<byte>(name, Const.SockAddrStorage), destination);
-        const int controlSpace = 24; // CMSG_SPACE(sizeof(int))
-        byte* control = stackalloc byte[controlSpace];
-        new Span<byte>(control, controlSpace).Clear();
-        *(nuint*)control = 16 + sizeof(int); // CMSG_LEN: both kernels insist on exactly this
-        *(int*)(control + 8) = IpLevel;
-        *(int*)(control + 12) = IsIPv6 ? Const.IPV6_HOPLIMIT : Const.IP_TTL;
-        *(int*)(control + 16) = ttl;
-        return SendCore(datagram, name, (uint)nameLength, new Deadline(timeoutMs), control, controlSpace);
+        byte* control = stackalloc byte[ControlMessages.Space(sizeof(int))];
+        // An IPv4-mapped destination of a dual-mode socket leaves through the IPv4 path, which reads IP_TTL only.
+        int controlLength = SendsAsIPv4(destination)
+            ? ControlMessages.Write(control, Const.IPPROTO_IP, Const.IP_TTL, ttl)
+            : ControlMessages.Write(control, Const.IPPROTO_IPV6, Const.IPV6_HOPLIMIT, ttl);
+        return SendCore(datagram, name, (uint)nameLength, new Deadline(timeoutMs), control, controlLength);
     }
 
     /// <summary>One datagram: sendto, or sendmsg when it carries a control message.</summary>
@@ -137,18 +135,13 @@ public sealed partial class DatagramSocket
         int nameLength = SockAddr.Write(new Span<byte>(name, Const.SockAddrStorage), destination);
         if (segments == 1) return ToBatch(SendCore(data, name, (uint)nameLength, deadline), 1);
 
-        const int controlSpace = 24; // CMSG_SPACE(sizeof(u16))
-        byte* control = stackalloc byte[controlSpace];
-        new Span<byte>(control, controlSpace).Clear();
-        *(nuint*)control = 16 + sizeof(ushort); // CMSG_LEN
-        *(int*)(control + 8) = Const.SOL_UDP;
-        *(int*)(control + 12) = Const.UDP_SEGMENT;
-        *(ushort*)(control + 16) = (ushort)segmentSize;
+        byte* control = stackalloc byte[ControlMessages.Space(sizeof(ushort))];
+        int controlSpace = ControlMessages.Write(control, Const.SOL_UDP, Const.UDP_SEGMENT, (ushort)segmentSize);
         BatchSendResult gso;
         fixed (byte* p = data)
         {
             IoVec iov = new() { Base = p, Length = (nuint)data.Length };
-            MsgHdr msg = new() { Name = name, NameLength = (uint)nameLength, Iov = &iov, IovLength = 1, Control = control, ControlLength = controlSpace };
+            MsgHdr msg = new() { Name = name, NameLength = (uint)nameLength, Iov = &iov, IovLength = 1, Control = control, ControlLength = (nuint)controlSpace };
             SendSegments all = new(this, &msg, segments);
             gso = Retry<SendSegments, BatchSendResult>(ref all, Writable, deadline);
         }

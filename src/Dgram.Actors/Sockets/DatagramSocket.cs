@@ -316,11 +316,17 @@ public sealed partial class DatagramSocket : IDisposable
         {
             int previous = GetInt(op, IpLevel, UnicastTtlOption, args);
             SetInt(op, IpLevel, UnicastTtlOption, ttl, args);
+            // A dual-mode socket sends to IPv4-mapped destinations through the IPv4 path, which reads IP_TTL.
+            if (IsIPv6 && _options.DualMode) SetInt(op, Const.IPPROTO_IP, Const.IP_TTL, ttl, args);
             return previous;
         }
     }
 
     private int UnicastTtlOption => IsIPv6 ? Const.IPV6_UNICAST_HOPS : Const.IP_TTL;
+
+    /// <summary>Whether a datagram to <paramref name="destination"/> (validated) leaves through the kernel's IPv4 path.</summary>
+    private bool SendsAsIPv4(EndPoint destination) =>
+        !IsIPv6 || destination is IPEndPoint { Address.IsIPv4MappedToIPv6: true };
 
     /// <summary>
     /// 1–255 (and -1 where allowed). IPv4 refuses 0 (EINVAL); IPv6 would send hop limit 0, which no router forwards,

@@ -135,3 +135,31 @@ public sealed class UnicastTtlTestsV4() : UnicastTtlTests(LabFamily.V4);
 
 [Trait("Area", "Kernel")]
 public sealed class UnicastTtlTestsV6() : UnicastTtlTests(LabFamily.V6);
+
+/// <summary>
+/// A dual-mode IPv6 socket sends to an IPv4 destination (IPv4-mapped) through the kernel's IPv4 path, which reads
+/// IP_TTL, not IPV6_UNICAST_HOPS or an IPV6_HOPLIMIT control message: both TTLs must still arrive.
+/// </summary>
+[Trait("Area", "SocketCore")]
+public sealed class UnicastTtlDualModeTests : SocketTestBase
+{
+    public UnicastTtlDualModeTests() => LabNet.Require();
+
+    [Fact]
+    public void DualModeSocket_ToAnIPv4Destination_SendsTheSocketsTtl_AndAPerDatagramTtl()
+    {
+        var f = LabFamily.V4;
+        var rx = Receiver(f, out int port);
+        var tx = Create(AddressFamily.InterNetworkV6, new DatagramSocketOptions { DualMode = true });
+        tx.Bind(new IPEndPoint(IPAddress.IPv6Any, 0));
+        var to = new IPEndPoint(f.Rx0Address, port);
+
+        tx.SetUnicastTtl(7);
+        Assert.Equal(SendStatus.Sent, tx.SendTo("seven"u8, to, Arrival).Status);
+        Assert.Equal(SendStatus.Sent, tx.SendTo("five"u8, to, Arrival, ttl: 5).Status);
+
+        var (first, _, r1) = Next(rx);
+        var (second, _, r2) = Next(rx);
+        Assert.Equal(("seven", 7, "five", 5), (first, r1.HopLimit, second, r2.HopLimit));
+    }
+}

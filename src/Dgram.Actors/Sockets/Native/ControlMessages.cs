@@ -25,6 +25,21 @@ internal static unsafe class ControlMessages
         return size + 64;
     }
 
+    /// <summary>
+    /// Writes one control message carrying <paramref name="value"/> at the start of <paramref name="buffer"/>, which
+    /// holds <see cref="Space"/>(sizeof(T)) bytes; returns that size. cmsg_len is CMSG_LEN exactly: the kernel insists.
+    /// </summary>
+    public static int Write<T>(byte* buffer, int level, int type, T value) where T : unmanaged
+    {
+        int space = Space(sizeof(T));
+        new Span<byte>(buffer, space).Clear();
+        *(nuint*)buffer = (nuint)(HeaderSize + sizeof(T));
+        *(int*)(buffer + 8) = level;
+        *(int*)(buffer + 12) = type;
+        *(T*)(buffer + HeaderSize) = value;
+        return space;
+    }
+
     public static void Parse(byte* control, nuint length, ref ReceiveMetadataValues meta)
     {
         nuint offset = 0;
