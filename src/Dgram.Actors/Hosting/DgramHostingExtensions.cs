@@ -25,7 +25,11 @@ internal sealed class DgramStartGate(IServiceProvider services) : Microsoft.Exte
     {
         // No actor system (Akka's hosted service failed): that failure is Akka.Hosting's to report.
         if (services.GetService(typeof(ActorSystem)) is not ActorSystem system) return;
-        Task all = DgramSocketRegistry.For(system).WhenStarted();
+        DgramSocketRegistry registry = DgramSocketRegistry.For(system);
+        // Every hosted service has started, so every socket that will be registered is: also when no
+        // WithDgramSocket… was called at all, and so no startup task of theirs completes the registration.
+        registry.Complete();
+        Task all = registry.WhenStarted();
         try
         {
             await all.WaitAsync(cancellationToken).ConfigureAwait(false);

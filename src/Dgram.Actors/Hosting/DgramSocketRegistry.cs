@@ -112,7 +112,8 @@ public sealed class DgramSocketRegistry : IExtension
 
     /// <summary>
     /// Every <c>WithDgramSocket…</c> registration has run (called from an Akka.Hosting startup task, which runs
-    /// after every actor starter): a name asked for and still missing will never come.
+    /// after every actor starter, and by <see cref="DgramStartGate"/> once every hosted service has started, which
+    /// also covers a host with none): a name asked for and still missing will never come. Idempotent.
     /// </summary>
     internal void Complete() => FailWaiting(() => _complete = true, Unknown);
 

@@ -1,10 +1,12 @@
 using System.Net;
+using Akka.Hosting;
 using Dgram.Actors.Client;
 using Dgram.Actors.Hosting;
 using Dgram.Actors.Protocol;
 using Dgram.Actors.Tests.Lab;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -69,6 +71,28 @@ public sealed class RegistryTests
         Assert.Equal("no socket named 'rz'; the registered sockets are rx", e.Message);
         await Assert.ThrowsAsync<KeyNotFoundException>(() => registry.GetAsync("rz").AsTask());
         Assert.Equal(e.Message, Assert.Throws<KeyNotFoundException>(() => registry.Get("rz")).Message);
+        await host.StopAsync();
+    }
+
+    [Fact]
+    public async Task GetAsync_HostWithTheRegistryButNoSockets_FailsOnceTheHostHasStarted()
+    {
+        // AddDgramSocketRegistry without any WithDgramSocket…: nothing else would ever say registration is over.
+        using IHost host = Host.CreateDefaultBuilder()
+            .ConfigureLogging(l => l.LogToTestOutput(_output))
+            .ConfigureServices(services =>
+            {
+                services.AddDgramSocketRegistry();
+                services.AddAkka("dgram-host-" + LabNet.NextPort(), (akka, _) => akka.LogToTestOutput(_output));
+            })
+            .Build();
+        var registry = host.Services.GetRequiredService<DgramSocketRegistry>();
+
+        Task<SocketClient> early = registry.GetAsync("md").AsTask();
+        await host.StartAsync().WaitAsync(Bound);
+
+        var e = await Assert.ThrowsAsync<KeyNotFoundException>(() => early.WaitAsync(Bound));
+        Assert.Contains("'md'", e.Message);
         await host.StopAsync();
     }
 
