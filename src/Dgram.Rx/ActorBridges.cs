@@ -13,7 +13,7 @@ public static class ActorBridges
     /// <summary>
     /// Sends every element of <paramref name="source"/> to the local actor <paramref name="target"/>, bounded
     /// by its mailbox (<paramref name="limit"/>, default 1,024 messages, drop newest): an element that finds
-    /// the mailbox full is dropped and counted in <paramref name="statistics"/> and <c>dgram.drops.subscriber</c>
+    /// the mailbox full is dropped and counted in <paramref name="statistics"/> and <c>dgram.rx.drops.subscriber</c>
     /// (tag <c>pipe</c> = the target's path), ends the pipe (<see cref="MailboxOverflow.Fail"/>: the target gets
     /// <paramref name="onError"/>'s message for a <see cref="SubscriberOverflowException"/>), or waits in
     /// <c>OnNext</c> until the mailbox is half empty (<see cref="MailboxOverflow.Backpressure"/>, so a buffered

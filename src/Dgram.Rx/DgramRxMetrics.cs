@@ -14,7 +14,7 @@ public static class DgramRxMetrics
 
     private static readonly Meter s_meter = new(MeterName, "1.0");
 
-    internal static readonly Counter<long> SubscriberDrops = s_meter.CreateCounter<long>("dgram.drops.subscriber", "{datagram}",
+    internal static readonly Counter<long> SubscriberDrops = s_meter.CreateCounter<long>("dgram.rx.drops.subscriber", "{datagram}",
         "Dropped by an Rx subscriber's buffer or a PipeTo target's mailbox bound");
-    internal static readonly Counter<long> ObserverFaults = s_meter.CreateCounter<long>("dgram.observer.faults", "{fault}", "OnNext threw; the subscription was ended");
+    internal static readonly Counter<long> ObserverFaults = s_meter.CreateCounter<long>("dgram.rx.observer.faults", "{fault}", "OnNext threw; the subscription was ended");
 }

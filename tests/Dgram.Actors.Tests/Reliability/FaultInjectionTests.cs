@@ -297,14 +297,14 @@ public abstract class FaultInjectionTests : ActorTestBase
     /// <summary>
     /// Subscribers that throw in OnNext (one buffered, one inline) are detached and get nothing more:
     /// no OnError, no OnCompleted (as Rx detaches an observer that broke its contract), and the fault is
-    /// counted in dgram.observer.faults. The other subscribers, the socket and its counters go on.
+    /// counted in dgram.rx.observer.faults. The other subscribers, the socket and its counters go on.
     /// </summary>
     [Fact]
     public async Task SubscriberThrowsInOnNext_IsDetached_OthersAndTheServiceKeepRunning_NoLoss()
     {
         var faults = new ConcurrentDictionary<string, long>();
         using var listener = new MeterListener();
-        listener.InstrumentPublished = (i, l) => { if (i.Meter.Name == DgramRxMetrics.MeterName && i.Name == "dgram.observer.faults") l.EnableMeasurementEvents(i); };
+        listener.InstrumentPublished = (i, l) => { if (i.Meter.Name == DgramRxMetrics.MeterName && i.Name == "dgram.rx.observer.faults") l.EnableMeasurementEvents(i); };
         listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
         {
             foreach (var t in tags) if (t.Key == "socket" && t.Value is string s) faults.AddOrUpdate(s, value, (_, v) => v + value);
