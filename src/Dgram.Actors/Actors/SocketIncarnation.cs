@@ -25,7 +25,7 @@ internal sealed class SocketIncarnation : UntypedActor
     private readonly int _number;
     private readonly bool _firstStart;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly IoEngine _engine;
+    private IoEngine? _engine; // set in PreStart, inside its try: a failure there still releases the incarnation
     private DatagramSocket? _socket;
     private SocketReader? _reader;
     private MembershipKeeper? _memberships;
@@ -39,8 +39,6 @@ internal sealed class SocketIncarnation : UntypedActor
         _ledger = ledger;
         _number = number;
         _firstStart = firstStart;
-        LinuxOnly.Require("Start"); // before the engine: elsewhere epoll is a missing entry point, not an explanation
-        _engine = IoEngine.Get(Context.System);
     }
 
     private DatagramSocket Socket => _socket!;
@@ -62,36 +60,38 @@ internal sealed class SocketIncarnation : UntypedActor
             ControlBufferSize = options.ControlBufferSize, Logger = options.Logger,
             ReceiveMetadata = options.ReceiveMetadata | ReceiveMetadata.QueueOverflow,
         };
-        _step = "Family";
         IActorRef parent = Context.Parent;
         int number = _number;
         try
         {
+            LinuxOnly.Require("Start"); // before the engine: elsewhere epoll is a missing entry point, not an explanation
+            IoEngine engine = _engine = IoEngine.Get(Context.System); // its own errors name their dgram.engine key
+            _step = "Family";
             _socket = DatagramSocket.Create(_settings.Family, socketOptions);
-            _memberships = new MembershipKeeper(_socket, _settings, _shared, _ledger, _engine.Links, _log, _firstStart);
+            _memberships = new MembershipKeeper(_socket, _settings, _shared, _ledger, engine.Links, _log, _firstStart);
             _sends = new SendPath(_socket, _settings, _shared, Self, Acknowledge);
             _step = "LocalEndPoint";
             if (_settings.LocalEndPoint is not null) Bind(_settings.LocalEndPoint);
             _step = "RemoteEndPoint";
             if (_settings.RemoteEndPoint is not null) _socket.Connect(_settings.RemoteEndPoint);
             ReplayOptions();
-            _engine.WatchLinks(Self); // before the joins: a change while they run is not missed
+            engine.WatchLinks(Self); // before the joins: a change while they run is not missed
             _memberships.Replay(_number, step => _step = step);
             _step = nameof(SocketSettings.DedicatedReadThread);
             var reader = new SocketReader(_socket, _shared, Self, _settings.BatchSize, _settings.MaxDatagramSize, _ledger.Suspended,
                 () => parent.Tell(new IncarnationReleased(number)));
-            _engine.Register(reader, _settings.DedicatedReadThread);
+            engine.Register(reader, _settings.DedicatedReadThread);
             _reader = reader;
             _shared.Reader = reader;
         }
         catch (Exception e)
         {
             // Akka does not call PostStop when PreStart throws: close the socket here, or it stays bound.
-            _engine.UnwatchLinks(Self);
+            _engine?.UnwatchLinks(Self);
             _socket?.Dispose();
             parent.Tell(new IncarnationReleased(_number));
             // The first start names the setting it could not apply (hosting maps it to the configuration key).
-            if (_firstStart && e is DatagramSocketException { Setting: null } error) throw error.ForSetting(_step);
+            if (_firstStart && _step.Length > 0 && e is DatagramSocketException { Setting: null } error) throw error.ForSetting(_step);
             throw;
         }
         parent.Tell(new IncarnationStarted(_number));
@@ -99,7 +99,7 @@ internal sealed class SocketIncarnation : UntypedActor
 
     protected override void PostStop()
     {
-        _engine.UnwatchLinks(Self);
+        _engine?.UnwatchLinks(Self);
         if (_reader is null) return;
         if (_shared.Reader == _reader) _shared.Reader = null;
         // What the kernel already queued is delivered (close would discard it uncounted), the engine lets go of

@@ -188,7 +188,8 @@ public sealed class SocketClient
     public Task<SocketState> GetStateAsync() => AskAsync<SocketState>(GetState.Instance);
 
     /// <summary>
-    /// Closes this socket for good (no restart). Commands sent before it are applied first; then the socket is closed, so
+    /// Closes this socket for good (no restart). Commands a running socket has taken are applied first (those waiting for
+    /// a restart or a start in progress are answered Closed); then the socket is closed, so
     /// its groups leave the kernel tables and its port is free, subscribers get <see cref="SocketStopped"/> and Rx streams
     /// complete. Returns once the socket is closed; from then on every call on this client fails with
     /// <see cref="DatagramSocketError.Closed"/> (EBADF), and pulls or commands still waiting are answered so. Idempotent.
