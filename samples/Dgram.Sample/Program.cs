@@ -187,10 +187,11 @@ if (tally.Unexplained > 0)
 return restored != "no" && faults.AllRestored && tally.Unexplained == 0 ? 0 : 1;
 
 // What stops the host from starting, as the library raises it: a setting (DgramConfigurationException, naming
-// its key) or a socket (DatagramSocketException). Anything else is a bug here and keeps its stack trace.
+// its key), a socket (DatagramSocketException) or the platform (PlatformNotSupportedException: not Linux).
+// Anything else is a bug here and keeps its stack trace.
 static Exception? StartFailure(Exception e) => e switch
 {
-    DgramConfigurationException or DatagramSocketException => e,
+    DgramConfigurationException or DatagramSocketException or PlatformNotSupportedException => e,
     AggregateException all => all.InnerExceptions.Select(StartFailure).FirstOrDefault(f => f is not null),
     _ => e.InnerException is { } inner ? StartFailure(inner) : null,
 };
