@@ -66,14 +66,17 @@ public sealed class LabLink : IDisposable
         if (Dgram.Actors.Sockets.NetworkInterfaceNames.TryGetIndex(A, out _) == 0) Delete();
     }
 
-    public static void Ip(params string[] args)
+    public static void Ip(params string[] args) => Run("ip", args);
+
+    /// <summary>Runs a command to its end; fails with its stderr when it fails.</summary>
+    public static void Run(string file, params string[] args)
     {
-        var psi = new ProcessStartInfo("ip") { RedirectStandardError = true, RedirectStandardOutput = true };
+        var psi = new ProcessStartInfo(file) { RedirectStandardError = true, RedirectStandardOutput = true };
         foreach (string a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
         string err = p.StandardError.ReadToEnd();
         p.StandardOutput.ReadToEnd();
         p.WaitForExit();
-        if (p.ExitCode != 0) throw new InvalidOperationException($"ip {string.Join(' ', args)}: {err.Trim()}");
+        if (p.ExitCode != 0) throw new InvalidOperationException($"{file} {string.Join(' ', args)}: {err.Trim()}");
     }
 }
