@@ -69,17 +69,9 @@ internal static class Cli
             // The library's validation (Error != Kernel) rejects input before the kernel sees it: bad input.
             return Fail(e.Error == DatagramSocketError.Kernel ? ExitCodes.Failed : ExitCodes.BadInput, Describe(e));
         }
-        catch (IOException e)
+        // A file the tool cannot read, or a system other than Linux (the first socket says the library is Linux-only).
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or PlatformNotSupportedException)
         {
-            return Fail(ExitCodes.Failed, e.Message);
-        }
-        catch (UnauthorizedAccessException e)
-        {
-            return Fail(ExitCodes.Failed, e.Message);
-        }
-        catch (PlatformNotSupportedException e)
-        {
-            // DatagramSocket.Create off Linux: the first socket says the library is Linux-only.
             return Fail(ExitCodes.Failed, e.Message);
         }
     }
