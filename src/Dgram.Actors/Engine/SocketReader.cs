@@ -403,6 +403,17 @@ internal sealed class SocketReader
         }
         _shared.CountSubscriberDrops(subscriberDrops);
 
+        foreach (IDatagramHandler h in _shared.Handlers)
+        {
+            try
+            {
+                h.OnBatchEnd();
+            }
+            catch (Exception)
+            {
+                Interlocked.Increment(ref _shared._handlerFaults);
+            }
+        }
         Interlocked.Add(ref _shared._received, count);
         Interlocked.Add(ref _shared._bytesReceived, bytes);
         DgramMetrics.DatagramsReceived.Add(count, _shared.Tag);

@@ -36,6 +36,9 @@ internal sealed class StrictSection(IConfigurationSection section)
             ? throw new DgramConfigurationException(e.Path, $"expected a section, found the value '{e.Value}'")
             : new StrictSection(e));
 
+    /// <summary>A section whose keys are names the user chooses (e.g. peer sites): read as it is, its own keys unchecked.</summary>
+    public IConfigurationSection Map(string key) => Child(key);
+
     /// <summary>The entries of a list of values (e.g. <c>Sources</c>).</summary>
     public IEnumerable<IConfigurationSection> Values(string key) => Entries(key).Select(e =>
         e.GetChildren().Any() ? throw new DgramConfigurationException(e.Path, "expected a value, found a section") : e);

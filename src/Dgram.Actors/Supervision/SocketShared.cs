@@ -26,6 +26,12 @@ public interface IDatagramHandler
     /// kernel queue then fills and its drops are counted. Reading resumes when no handler wants a pause.
     /// </summary>
     bool PauseRequested => false;
+
+    /// <summary>
+    /// The read loop delivered the last datagram of one read (up to <c>BatchSize</c> datagrams): a handler that
+    /// gathers datagrams flushes here, so nothing waits longer than one read while the kernel queue is drained.
+    /// </summary>
+    void OnBatchEnd() { }
 }
 
 /// <summary>

@@ -11,7 +11,7 @@ namespace Dgram.Actors.Tests.Docs;
 /// </summary>
 public sealed class PublicApiTests
 {
-    public static TheoryData<string> Packages() => ["Dgram.Actors", "Dgram.Rx"];
+    public static TheoryData<string> Packages() => ["Dgram.Actors", "Dgram.Rx", "Dgram.Cluster"];
 
     [Theory]
     [MemberData(nameof(Packages))]
