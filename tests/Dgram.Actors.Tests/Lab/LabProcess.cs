@@ -43,6 +43,7 @@ public sealed partial class LabProcess : IDisposable
     private long _nextLine;
     private bool _stopping, _disposed;
     private Process _process;
+    private Task _readers = Task.CompletedTask; // the current incarnation's stdout and stderr readers
     private int _incarnation = 1;
 
     /// <summary>
@@ -205,8 +206,6 @@ public sealed partial class LabProcess : IDisposable
         Log($"started as pid {p.Id} in {ns}");
         return p;
     }
-
-    private Task _readers = Task.CompletedTask;
 
     private async Task SuperviseAsync()
     {

@@ -123,9 +123,10 @@ public class LabNamespace : IDisposable
 /// fd00:d9a:16:12::). Every IPv6 address is added with <c>nodad</c>.
 /// </para>
 /// <para>
-/// With snooping off the bridge floods every group to every port and to the site itself, for IPv6 as for IPv4: no
-/// MLD querier is needed and <c>multicast_router</c> (which only steers snooped traffic to router ports) plays no
-/// part. With snooping on, a port would get a group only after its host's MLD/IGMP report was seen.
+/// With snooping off the bridge floods every group to every port and to the site itself, for IPv6 as for IPv4
+/// (LabSitesTests carries an ff15:: group between two hosts): no MLD querier is needed, and <c>multicast_router</c>
+/// only steers snooped traffic to router ports, so it plays no part. (With snooping on, the bridge forwards a group
+/// only to ports whose MLD/IGMP reports it saw; not measured here.)
 /// </para>
 /// </summary>
 public sealed class LabSite : LabNamespace
