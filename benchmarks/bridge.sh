@@ -56,7 +56,7 @@ for bin in pace sink; do [[ -x $native/$bin ]] || die "missing $native/$bin (./b
 readonly SENDER_CORE=0 PATH_CORE=1 SIZE=64 GROUP=239.255.16.1 SOURCE=203.0.113.18 TTL=8
 readonly LATENCY_RATE=10000 RCVBUF=$((4 << 20))
 if ((quick)); then
-  step_seconds=0.3 precision=1.25 warm_seconds=0.5 latency_seconds=0.5
+  step_seconds=0.3 precision=1.25 warm_seconds=0.2 latency_seconds=0.5
 else
   step_seconds=1.0 precision=1.05 warm_seconds=3.0 latency_seconds=3.0
 fi
@@ -480,7 +480,7 @@ ratio() {
 # ---------------------------------------------------------------------------------------------------------------
 clock=$SECONDS
 echo "# benchmarks/bridge.sh$( ((quick)) && echo " --quick"): $(date -u '+%Y-%m-%d %H:%MZ'), cores $(cat /sys/devices/system/cpu/online), $(uname -sr), $(smcrouted -v 2>&1 | head -1)"
-echo "# group $GROUP from $SOURCE (TTL $TTL), site A 203.0.113.16/28 -> site B 203.0.113.32/28; $SIZE B; pace (UDP GSO, 64 per call) on core $SENDER_CORE, sink (recvmmsg) on core $PATH_CORE; receive steering (RPS) mask $steer on every device"
+echo "# group $GROUP from $SOURCE (TTL $TTL), site A 203.0.113.16/28 -> site B 203.0.113.32/28; $SIZE B; pace (UDP GSO, 64 per call) on core $SENDER_CORE, sink (recvmmsg) on core $PATH_CORE; receive steering (RPS) mask $steer on every device; every veth gso_max_segs 1 (a datagram a packet)"
 echo "# $reps repetitions; ceiling steps of $step_seconds s, bisection to $precision, lossless = loss <= 0.1 %; latency at $LATENCY_RATE/s, $latency_seconds s per run after $warm_seconds s"
 segments_up
 IFS=, read -r -a mode_list <<<"$modes"
