@@ -3,8 +3,10 @@
 # datagram at one common rate, send CPU at a fixed rate, round trips, fan-out, scale and interface recovery.
 # Every path runs in a process of its own pinned to core 1, the C sender (benchmarks/native/pace.c, UDP GSO)
 # to core 0, inside a private network namespace with the veth lab (lab/lab.sh): nothing leaves the machine.
+# The part `bridge` (benchmarks/bridge.sh) carries a group between two sites' segments in child namespaces:
+# routed by the kernel (smcroute), the cluster bridge's reference.
 #
-#   ./bench.sh [--quick] [--save] [--reps N] [--only receive,cpu,send,rtt,fanout,scale,recovery] [--no-steering]
+#   ./bench.sh [--quick] [--save] [--reps N] [--only receive,cpu,send,rtt,fanout,scale,recovery,bridge] [--no-steering]
 #              [--paths P,...] [--sizes 64,1400]      (--paths: only these receive paths, for receive and cpu)
 #   ./bench.sh --micro [--save] [BenchmarkDotNet options]    per-operation costs (benchmarks/Dgram.Micro)
 #
@@ -16,25 +18,43 @@ cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1 MSBUILDDISABLENODEREUSE=1
 
 save=0 micro=0 quick=0 steer=1
-args=()
-for a in "$@"; do
-  case $a in
+args=() bridge_args=()
+# --only's parts for Dgram.Bench; `bridge` is benchmarks/bridge.sh's (without --only: every part).
+dotnet_parts=receive,cpu,send,rtt,fanout,scale,recovery bridge=1
+# The modes benchmarks/bridge.sh measures (kernel_route; the cluster bridge's mode joins when it is built).
+bridge_modes=kernel_route
+while (($# > 0)); do
+  case $1 in
     --save) save=1 ;;
     --micro) micro=1 ;;
     --no-steering) steer=0 ;;
-    --quick) quick=1; args+=("$a") ;;
-    *) args+=("$a") ;;
+    --quick) quick=1; args+=("$1"); bridge_args+=("$1") ;;
+    --reps) args+=("$1" "${2:-}"); bridge_args+=("$1" "${2:-}"); shift ;;
+    --only)
+      parts=,${2:-},
+      bridge=0
+      [[ $parts == *,bridge,* ]] && bridge=1
+      parts=${parts//,bridge,/,}
+      parts=${parts#,}
+      dotnet_parts=${parts%,}
+      [[ -n $dotnet_parts ]] && args+=(--only "$dotnet_parts")
+      shift ;;
+    *) args+=("$1") ;;
   esac
+  shift
 done
 
 missing=()
 for tool in gcc taskset ss; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+# smcroute: the bridge part's kernel multicast router (it runs only inside the bench's namespaces).
+if ((bridge && !micro)) && ! command -v smcrouted >/dev/null 2>&1; then missing+=(smcroute); fi
 if ((${#missing[@]} > 0)); then
-  # Debian/Ubuntu: gcc, util-linux (taskset) and iproute2 (ss); installed when we may, else named.
+  # Debian/Ubuntu: gcc, util-linux (taskset), iproute2 (ss) and smcroute; installed when we may, else named.
   if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq >&2 && apt-get install -y -qq gcc util-linux iproute2 >&2
+    if [[ " ${missing[*]} " == *" smcroute "* ]]; then apt-get install -y -qq smcroute >&2; fi
   else
-    echo "bench.sh: missing ${missing[*]} (Debian: apt-get install gcc util-linux iproute2)" >&2
+    echo "bench.sh: missing ${missing[*]} (Debian: apt-get install gcc util-linux iproute2 smcroute)" >&2
     exit 2
   fi
 fi
@@ -47,7 +67,9 @@ mkdir -p benchmarks/native/bin benchmarks/out
 gcc -O2 -Wall -Wextra -Werror -o benchmarks/native/bin/pace benchmarks/native/pace.c
 gcc -O2 -Wall -Wextra -Werror -pthread -o benchmarks/native/bin/sink benchmarks/native/sink.c
 # Restore and build need the network: outside the namespace.
-dotnet build benchmarks/Dgram.Bench/Dgram.Bench.csproj -c Release -v quiet -nologo >&2
+if [[ -n $dotnet_parts ]] || ((micro)); then
+  dotnet build benchmarks/Dgram.Bench/Dgram.Bench.csproj -c Release -v quiet -nologo >&2
+fi
 
 in_lab() {
   if [[ $EUID -eq 0 ]] && unshare -n true 2>/dev/null; then
@@ -74,6 +96,12 @@ if ((micro)); then
 fi
 
 out=benchmarks/out/bench.txt
+name=bench
+if [[ -z $dotnet_parts ]]; then
+  out=benchmarks/out/bridge.txt
+  name=bridge-${bridge_modes//[_,]/-}
+fi
+: >"$out"
 # 1,000 socket actors (the scale lines) need more than the default 1,024 descriptors.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 # Receive steering (RPS) to core 1: on lo and veth the kernel's receive work (IP, UDP, socket queueing,
@@ -85,10 +113,16 @@ mask=2
 steer_cmd="mount -t sysfs sysfs /sys && for q in /sys/class/net/*/queues/rx-*/rps_cpus; do echo $mask >\"\$q\"; done && exec \"\$@\""
 
 # The orchestrator stays off core 1 (it starts each process with the core it belongs on).
-in_lab unshare -m sh -c "$steer_cmd" steer taskset -c 0 \
-  dotnet benchmarks/Dgram.Bench/bin/Release/net10.0/Dgram.Bench.dll run --native benchmarks/native/bin "${args[@]}" | tee "$out"
+if [[ -n $dotnet_parts ]]; then
+  in_lab unshare -m sh -c "$steer_cmd" steer taskset -c 0 \
+    dotnet benchmarks/Dgram.Bench/bin/Release/net10.0/Dgram.Bench.dll run --native benchmarks/native/bin "${args[@]}" | tee -a "$out"
+fi
+if ((bridge)); then
+  # Its own namespace (a fresh lab): it makes child namespaces for the sites and steers their devices itself.
+  in_lab taskset -c 0 benchmarks/bridge.sh --steer "$mask" --modes "$bridge_modes" --native benchmarks/native/bin \
+    "${bridge_args[@]}" | tee -a "$out"
+fi
 if ((save)); then
-  name=bench
   if ((quick)); then name+=-quick; fi
   if ((!steer)); then name+=-no-steering; fi
   cp "$out" "benchmarks/results/$name.txt"

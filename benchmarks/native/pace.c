@@ -3,13 +3,16 @@
 // unicast or multicast out of a named interface. Prints what it sent and the CPU it used.
 //
 // usage: pace --dest ADDR --port P --size B --seconds S [--rate N] [--mode gso|sendmmsg|sendto]
-//             [--dests N] [--source ADDR] [--iface NAME] [--tick-us U]
+//             [--dests N] [--source ADDR] [--iface NAME] [--ttl N] [--tick-us U] [--stamp]
 //   --rate N      datagrams/s offered (0 or absent: as fast as the kernel accepts)
 //   --dests N     round-robin over N destinations: port P+i, and ADDR+i when ADDR is multicast
 //   --source ADDR bind to this source address (port 0): source-specific receivers filter on it
 //   --iface NAME  multicast out of NAME (loop off, so only the copy that crosses the link counts)
+//   --ttl N       with --iface, the multicast TTL (default 1: the segment only; a router forwards TTL >= 2)
 //   --tick-us U   wake up every U µs and send all that is due in calls of up to 64 (default: wake when a
 //                 whole call's worth is due)
+//   --stamp       bytes 8-15 of each datagram carry its send time (CLOCK_MONOTONIC ns, read just before the
+//                 send call) for sink --latency; bytes 0-7 are the sequence number, as always
 // output (one line): sent=N calls=N seconds=S offered_rate=R cpu_us=U errors=N
 //   sent counts datagrams the kernel accepted; cpu_us is this process's user + system time.
 #define _GNU_SOURCE
@@ -50,15 +53,16 @@ static void sleep_until(double t) {
 static void die(const char *what) { fprintf(stderr, "pace: %s: %s\n", what, strerror(errno)); exit(1); }
 static void usage(void) {
     fprintf(stderr, "usage: pace --dest ADDR --port P --size B --seconds S [--rate N] [--mode gso|sendmmsg|sendto] "
-                    "[--dests N] [--source ADDR] [--iface NAME] [--tick-us U]\n");
+                    "[--dests N] [--source ADDR] [--iface NAME] [--ttl N] [--tick-us U] [--stamp]\n");
     exit(2);
 }
 
 int main(int argc, char **argv) {
     const char *dest = NULL, *source = NULL, *iface = NULL, *mode = "gso";
-    int port = 0, size = 0, dests = 1;
+    int port = 0, size = 0, dests = 1, ttl = 1, stamp = 0;
     double seconds = 0, rate = 0, tick = 0;
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--stamp")) { stamp = 1; continue; }
         if (i + 1 >= argc) usage();
         const char *k = argv[i], *v = argv[++i];
         if (!strcmp(k, "--dest")) dest = v;
@@ -70,12 +74,14 @@ int main(int argc, char **argv) {
         else if (!strcmp(k, "--dests")) dests = atoi(v);
         else if (!strcmp(k, "--source")) source = v;
         else if (!strcmp(k, "--iface")) iface = v;
+        else if (!strcmp(k, "--ttl")) ttl = atoi(v);
         else if (!strcmp(k, "--tick-us")) tick = atof(v) / 1e6;
         else usage();
     }
     int gso = !strcmp(mode, "gso"), mmsg = !strcmp(mode, "sendmmsg"), single = !strcmp(mode, "sendto");
     if (!dest || port <= 0 || port > 65535 || size < 1 || size > 65000 || seconds <= 0 || rate < 0 || dests < 1 ||
-        dests > MAX_DESTS || port + dests - 1 > 65535 || !(gso || mmsg || single))
+        dests > MAX_DESTS || port + dests - 1 > 65535 || !(gso || mmsg || single) || ttl < 1 || ttl > 255 ||
+        (stamp && size < 16))
         usage();
 
     // Destinations: ADDR (+i when multicast), port P+i.
@@ -127,7 +133,7 @@ int main(int argc, char **argv) {
         if (bind(fd, (struct sockaddr *)&me, tolen) != 0) die("bind --source");
     }
     if (iface) {
-        int index = (int)if_nametoindex(iface), off = 0, ttl = 1;
+        int index = (int)if_nametoindex(iface), off = 0;
         if (index == 0) die("--iface");
         if (family == AF_INET) {
             struct ip_mreqn m = { .imr_ifindex = index };
@@ -189,6 +195,12 @@ int main(int argc, char **argv) {
         }
         int n = rate > 0 && tokens < per_call ? (int)tokens : per_call;
         for (int i = 0; i < n; i++) memcpy(buf + (size_t)i * size, &(long long){ seq + i }, size >= 8 ? 8 : size);
+        if (stamp) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            long long ns = ts.tv_sec * 1000000000LL + ts.tv_nsec;
+            for (int i = 0; i < n; i++) memcpy(buf + (size_t)i * size + 8, &ns, 8);
+        }
         struct sockaddr *dst = (struct sockaddr *)&to[d];
         int ok;
         if (gso) {

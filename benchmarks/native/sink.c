@@ -3,9 +3,14 @@
 // echo that sends each datagram back (round trips). IPv4 or IPv6, from the bind address.
 //
 // usage: sink --bind ADDR --port P [--mode recvmmsg|recvfrom|echo] [--group G [--source S] --iface NAME] [--rcvbuf B]
+//             [--latency]
 // Protocol (the same as Dgram.Bench's receive mode): prints "ready rcvbuf=B" (the effective SO_RCVBUF),
 // then answers each "mark" line on stdin with "count=N dropped=0 cpu_us=U" (datagrams so far, this
 // process's user + system CPU); exits at "quit" or end of input.
+// --latency: each datagram's one-way latency, its arrival (CLOCK_MONOTONIC read when the receive call
+// returns) minus the send time pace --stamp wrote into it (every network namespace shares that clock), goes
+// into a histogram (~0.2 % resolution), never printed per datagram; each mark reply then adds
+// "lat_n=N p50_us=X p99_us=Y max_us=Z" over the datagrams received since the previous mark.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,12 +21,96 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sched.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BATCH 64
 
 static long long count;
+static int latency;
+
+// Latency histogram in ns, log-linear: values below 1024 exactly, above that 512 buckets per power of two.
+// The receive loop only increments; the mark thread reports the difference from the previous mark's copy,
+// so neither stops the other. A sequence number (odd while the receive loop updates the histogram and the
+// count) lets a mark take the count and the histogram of the same datagrams.
+#define SUB 512
+#define BUCKETS (2 * SUB + 54 * SUB)
+static long long hist[BUCKETS], seen[BUCKETS], copy[BUCKETS];
+static unsigned long updates;
+
+static int bucket(long long ns) {
+    if (ns < 2 * SUB) return ns < 0 ? 0 : (int)ns;
+    int e = 63 - __builtin_clzll((unsigned long long)ns) - 9; // ns >> e is in [512, 1024)
+    return 2 * SUB + (e - 1) * SUB + (int)((ns >> e) - SUB);
+}
+
+static double bucket_ns(int b) { // the bucket's upper edge
+    if (b < 2 * SUB) return b;
+    int e = (b - 2 * SUB) / SUB + 1;
+    return (double)((long long)((b - 2 * SUB) % SUB + SUB + 1) << e) - 1;
+}
+
+static long long now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static void record(const char *payload, ssize_t len, long long arrival) {
+    if (len < 16) return;
+    long long sent;
+    memcpy(&sent, payload + 8, 8);
+    int b = bucket(arrival - sent);
+    __atomic_store_n(&hist[b], hist[b] + 1, __ATOMIC_RELAXED); // the receive loop is the only writer
+}
+
+// Counts n datagrams (their latencies first, with --latency) as one update a mark never sees half done.
+static void counted(int n, char (*payload)[65536], const struct mmsghdr *msgs, ssize_t len) {
+    if (!latency) {
+        __atomic_store_n(&count, count + n, __ATOMIC_RELAXED);
+        return;
+    }
+    long long arrival = now_ns();
+    __atomic_store_n(&updates, updates + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    for (int i = 0; i < n; i++) record(payload[i], msgs ? (ssize_t)msgs[i].msg_len : len, arrival);
+    __atomic_store_n(&count, count + n, __ATOMIC_RELAXED);
+    __atomic_store_n(&updates, updates + 1, __ATOMIC_RELEASE);
+}
+
+// The count and a copy of the histogram, taken between two updates of the receive loop.
+static long long count_with_histogram(void) {
+    for (;;) {
+        unsigned long before = __atomic_load_n(&updates, __ATOMIC_ACQUIRE);
+        if (before & 1) { sched_yield(); continue; }
+        long long n = __atomic_load_n(&count, __ATOMIC_RELAXED);
+        for (int b = 0; b < BUCKETS; b++) copy[b] = __atomic_load_n(&hist[b], __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&updates, __ATOMIC_RELAXED) == before) return n;
+    }
+}
+
+// " lat_n=N p50_us=X p99_us=Y max_us=Z" over the copy's datagrams since the previous copy, into out.
+static void latency_since_last(char *out, size_t size) {
+    static long long delta[BUCKETS];
+    long long n = 0;
+    for (int b = 0; b < BUCKETS; b++) {
+        delta[b] = copy[b] - seen[b];
+        seen[b] = copy[b];
+        n += delta[b];
+    }
+    double q[3] = { 0.5, 0.99, 1.0 }, at[3] = { 0, 0, 0 };
+    long long sum = 0;
+    int k = 0;
+    for (int b = 0; b < BUCKETS && k < 3 && n > 0; b++) {
+        sum += delta[b];
+        while (k < 3 && sum >= q[k] * n) at[k++] = bucket_ns(b);
+    }
+    snprintf(out, size, " lat_n=%lld p50_us=%.1f p99_us=%.1f max_us=%.1f", n, at[0] / 1e3, at[1] / 1e3, at[2] / 1e3);
+}
+
 
 static double cpu_us(void) {
     struct rusage u;
@@ -31,7 +120,7 @@ static double cpu_us(void) {
 
 static void die(const char *what) { fprintf(stderr, "sink: %s: %s\n", what, strerror(errno)); exit(1); }
 static void usage(void) {
-    fprintf(stderr, "usage: sink --bind ADDR --port P [--mode recvmmsg|recvfrom|echo] [--group G [--source S] --iface NAME] [--rcvbuf B]\n");
+    fprintf(stderr, "usage: sink --bind ADDR --port P [--mode recvmmsg|recvfrom|echo] [--group G [--source S] --iface NAME] [--rcvbuf B] [--latency]\n");
     exit(2);
 }
 
@@ -51,7 +140,10 @@ static void *marks(void *arg) {
     while (fgets(line, sizeof line, stdin)) {
         if (!strncmp(line, "quit", 4)) break;
         if (!strncmp(line, "mark", 4)) {
-            printf("count=%lld dropped=0 cpu_us=%.0f\n", __atomic_load_n(&count, __ATOMIC_RELAXED), cpu_us());
+            long long n = latency ? count_with_histogram() : __atomic_load_n(&count, __ATOMIC_RELAXED);
+            char lat[128] = "";
+            if (latency) latency_since_last(lat, sizeof lat);
+            printf("count=%lld dropped=0 cpu_us=%.0f%s\n", n, cpu_us(), lat);
             fflush(stdout);
         }
     }
@@ -62,6 +154,7 @@ int main(int argc, char **argv) {
     const char *bind_to = NULL, *group = NULL, *source = NULL, *iface = NULL, *mode = "recvmmsg";
     int port = 0, rcvbuf = 4 << 20;
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--latency")) { latency = 1; continue; }
         if (i + 1 >= argc) usage();
         const char *k = argv[i], *v = argv[++i];
         if (!strcmp(k, "--bind")) bind_to = v;
@@ -123,12 +216,12 @@ int main(int argc, char **argv) {
         if (mm) {
             for (int i = 0; i < BATCH; i++) msgs[i].msg_hdr.msg_namelen = sizeof from[i];
             int n = recvmmsg(fd, msgs, BATCH, MSG_WAITFORONE, NULL); // what is there; never waits for a full batch
-            if (n > 0) __atomic_store_n(&count, count + n, __ATOMIC_RELAXED);
+            if (n > 0) counted(n, buf, msgs, 0);
         } else {
             socklen_t flen = sizeof from[0];
             ssize_t n = recvfrom(fd, buf[0], sizeof buf[0], 0, (struct sockaddr *)&from[0], &flen);
             if (n < 0) continue;
-            __atomic_store_n(&count, count + 1, __ATOMIC_RELAXED);
+            counted(1, buf, NULL, n);
             if (echo) sendto(fd, buf[0], (size_t)n, 0, (struct sockaddr *)&from[0], flen);
         }
     }
