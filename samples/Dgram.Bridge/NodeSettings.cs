@@ -5,9 +5,10 @@ namespace Dgram.Bridge;
 
 /// <summary>
 /// The node's place in its site's cluster (section <c>Node</c>: Hostname, Port, SeedNodes[]), and the cluster settings
-/// a bridge site runs with: failure detection for a LAN (a hard-killed node is unreachable after about 2 s), the split
-/// brain resolver's keep-oldest with down-if-alone (a 2-node site survives the loss of either node; the resolver's
-/// default keep-majority cannot), remoting without write batching (latency at low rates), quick singleton hand-over.
+/// a bridge site runs with: failure detection for a LAN (a hard-killed node is unreachable after about 3 s), the split
+/// brain resolver's keep-majority deciding 2 s after the membership settles (a site of 3 nodes survives the loss of
+/// any one; see docs/cluster-bridge.md for 2-node sites), remoting without write batching (latency at low rates),
+/// quick singleton hand-over.
 /// </summary>
 internal sealed record NodeSettings(string Hostname, int Port, IReadOnlyList<string> SeedNodes)
 {
@@ -41,13 +42,12 @@ internal sealed record NodeSettings(string Hostname, int Port, IReadOnlyList<str
             seed-nodes = [{{string.Join(", ", SeedNodes.Select(s => $"\"{s}\""))}}]
             failure-detector {
               heartbeat-interval = 500ms
-              acceptable-heartbeat-pause = 2s
+              acceptable-heartbeat-pause = 1.5s
             }
             downing-provider-class = "Akka.Cluster.SBR.SplitBrainResolverProvider, Akka.Cluster"
             split-brain-resolver {
-              active-strategy = keep-oldest
-              stable-after = 3s
-              keep-oldest.down-if-alone = on
+              active-strategy = keep-majority
+              stable-after = 1.5s
             }
             singleton.hand-over-retry-interval = 200ms
             singleton-proxy.singleton-identification-interval = 200ms

@@ -79,6 +79,12 @@ public sealed record BridgeSettings
     /// <summary>With the window full and no acknowledgement for this long, the window is written off (counted) and sending resumes (default 1 s).</summary>
     public TimeSpan AckTimeout { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// The ingress socket's receive buffer (SO_RCVBUF, default 4 MiB; the kernel caps it at net.core.rmem_max): a burst
+    /// the bridge cannot take at once waits there, and what overflows it is counted as the socket's kernel drops.
+    /// </summary>
+    public int ReceiveBufferSize { get; init; } = 4 << 20;
+
     /// <summary>How often each ingress and re-emitter logs its counters when they changed (default 1 s; zero: never).</summary>
     public TimeSpan StatsInterval { get; init; } = TimeSpan.FromSeconds(1);
 
@@ -133,6 +139,7 @@ public sealed record BridgeSettings
             throw Bad(nameof(MaxBatchBytes), $"{MaxBatchBytes} is outside {Internal.BridgeBatch.MaxRecordBytes}-{MaxEnvelopeBytes} (one largest datagram at least, below the remoting frame)");
         }
         if (MaxInFlightEnvelopes is < 1 or > 100_000) throw Bad(nameof(MaxInFlightEnvelopes), $"{MaxInFlightEnvelopes} is outside 1-100000");
+        if (ReceiveBufferSize is < 4096 or > 1 << 30) throw Bad(nameof(ReceiveBufferSize), $"{ReceiveBufferSize} is outside 4096-1073741824");
         if (AckTimeout <= TimeSpan.Zero) throw Bad(nameof(AckTimeout), "must be positive");
         if (StatsInterval < TimeSpan.Zero) throw Bad(nameof(StatsInterval), "must not be negative");
     }

@@ -54,6 +54,7 @@ internal sealed class IngressActor : ReceiveActor, IWithTimers
             // Consumers on the node may bind the group's port too: each socket gets its own copy.
             Reuse = AddressReuse.ReuseAddress,
             MaxDatagramSize = 65_535,
+            ReceiveBufferSize = _settings.ReceiveBufferSize,
             BatchSize = Math.Min(64, _settings.MaxBatchDatagrams),
             Groups =
             [
@@ -80,7 +81,9 @@ internal sealed class IngressActor : ReceiveActor, IWithTimers
     {
         _batcher!.Taken();
         BridgeMetrics.Ingress.Add(batch.Count, new("group", _group.Name), new("site", _settings.Site));
-        var send = new ClusterClient.Send(BridgeSite.ProxyPath, batch, localAffinity: false);
+        // Local affinity: the receptionist hands every envelope to the proxy on its own node, one path, so envelopes
+        // arrive in order (any proxy would do, but two paths reorder, and the re-emitter counts reordering as loss).
+        var send = new ClusterClient.Send(BridgeSite.ProxyPath, batch, localAffinity: true);
         foreach (PeerWindow peer in _peers)
         {
             switch (peer.Offer(batch, _settings))
