@@ -46,3 +46,17 @@ public static class DgramBridgeHostingExtensions
         ClusterClientReceptionist.Get(system).RegisterService(proxy);
     }
 }
+
+/// <summary>The bridge's metrics.</summary>
+/// <remarks>
+/// Counters on the meter <see cref="MeterName"/>, tagged <c>group</c> and <c>site</c>: <c>dgram.bridge.datagrams.in</c>
+/// (taken by a site's ingress), <c>dgram.bridge.datagrams.out</c> (re-emitted), <c>dgram.bridge.lost</c> (gaps in an
+/// origin's sequence seen by a re-emitter), <c>dgram.bridge.duplicates</c>, and <c>dgram.bridge.drops</c> with
+/// <c>reason</c> = queue (the ingress actor was behind), window (a peer's window was full), send (the re-emitter's
+/// socket refused) or unrouted (a peer sent a group this site does not re-emit).
+/// </remarks>
+public static class DgramBridgeMetrics
+{
+    /// <summary>The meter's name, for <c>AddMeter</c>.</summary>
+    public const string MeterName = Internal.BridgeMetrics.MeterName;
+}

@@ -124,13 +124,15 @@ internal sealed class IngressActor : ReceiveActor, IWithTimers
     /// <summary>
     /// Envelopes sent to one peer site and not yet acknowledged (their last sequence numbers, oldest first). Full, it
     /// refuses, until an acknowledgement makes room, or <c>AckTimeout</c> passes without one: then the window is
-    /// written off (what the peer did not confirm is counted) and sending resumes, so a cut link costs at most one
-    /// window of memory and recovers by itself.
+    /// written off (what the peer did not confirm is counted) and one envelope goes as a probe; more follow only once
+    /// the peer acknowledges again. So a cut link costs one window of memory, then one envelope per <c>AckTimeout</c>,
+    /// however long it lasts, and the stream resumes by itself one round trip after the link does.
     /// </summary>
     private sealed class PeerWindow(string site, IActorRef client)
     {
         private readonly Queue<(long Last, int Count)> _unacked = new();
         private long _progress = Environment.TickCount64;
+        private bool _probing;
 
         public string Site { get; } = site;
         public IActorRef Client { get; } = client;
@@ -138,11 +140,12 @@ internal sealed class IngressActor : ReceiveActor, IWithTimers
 
         public Offer Offer(BridgeBatch batch, BridgeSettings settings)
         {
-            if (_unacked.Count >= settings.MaxInFlightEnvelopes)
+            if (_unacked.Count >= (_probing ? 1 : settings.MaxInFlightEnvelopes))
             {
                 if (Environment.TickCount64 - _progress < settings.AckTimeout.TotalMilliseconds) return Internal.IngressActor.Offer.Full;
                 foreach (var (_, count) in _unacked) WrittenOff += count;
                 _unacked.Clear();
+                _probing = true;
             }
             if (_unacked.Count == 0) _progress = Environment.TickCount64;
             _unacked.Enqueue((batch.LastSequence, batch.Count));
@@ -153,6 +156,7 @@ internal sealed class IngressActor : ReceiveActor, IWithTimers
         {
             while (_unacked.TryPeek(out var head) && head.Last <= sequence) _unacked.Dequeue();
             _progress = Environment.TickCount64;
+            _probing = false;
         }
     }
 

@@ -243,6 +243,8 @@ public sealed class LabWan
     private static readonly LabNumbers s_numbers = new(63, "WAN link");
     private int _released;
 
+    private LabSite? _a, _b;
+
     private LabWan(int number) => Number = number;
 
     public int Number { get; }
@@ -263,6 +265,7 @@ public sealed class LabWan
     public static LabWan Connect(LabSite a, LabSite b)
     {
         var wan = new LabWan(s_numbers.Take());
+        (wan._a, wan._b) = (a, b);
         a.Attach(wan);
         b.Attach(wan);
         a.Exec("ip", "link", "add", wan.EndA, "address", wan.MacA, "type", "veth", "peer", "name", wan.EndB, "address", wan.MacB, "netns", b.Pid.ToString());
@@ -283,6 +286,24 @@ public sealed class LabWan
         a.Exec("ip", "-6", "route", "add", b.Prefix6, "via", wan.AddressB6.ToString());
         b.Exec("ip", "-6", "route", "add", a.Prefix6, "via", wan.AddressA6.ToString());
         return wan;
+    }
+
+    /// <summary>
+    /// Cuts the link: each site discards what it would route over it, both families, without a word (blackhole routes).
+    /// Taking an end down would cut it too, but would also flush its IPv6 address and every route over it.
+    /// </summary>
+    public void Cut() => Route("blackhole");
+
+    /// <summary>Restores a cut link: each site routes the other's segment over it again.</summary>
+    public void Restore() => Route("via");
+
+    private void Route(string how)
+    {
+        foreach (var (from, to, via, via6) in new[] { (_a!, _b!, AddressB, AddressB6), (_b!, _a!, AddressA, AddressA6) })
+        {
+            from.Exec(how == "via" ? ["ip", "route", "replace", to.Prefix, "via", via.ToString()] : ["ip", "route", "replace", "blackhole", to.Prefix]);
+            from.Exec(how == "via" ? ["ip", "-6", "route", "replace", to.Prefix6, "via", via6.ToString()] : ["ip", "-6", "route", "replace", "blackhole", to.Prefix6]);
+        }
     }
 
     /// <summary>The link is gone (one of its sites was disposed): its number may be taken again.</summary>
