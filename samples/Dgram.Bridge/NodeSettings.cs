@@ -51,6 +51,9 @@ internal sealed record NodeSettings(string Hostname, int Port, IReadOnlyList<str
             }
             singleton.hand-over-retry-interval = 200ms
             singleton-proxy.singleton-identification-interval = 200ms
+            # Akka.Cluster.Tools 1.5.73 starts this warning's timer with no initial delay: it says "failed to find
+            # the singleton after 30 seconds" at every start and every hand-over, at once. Off: a false warning.
+            singleton-proxy.log-singleton-identification-failure = off
             run-coordinated-shutdown-when-down = on
           }
           cluster.client {

@@ -22,6 +22,7 @@ internal sealed class BridgeSite : ReceiveActor
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Dictionary<string, IActorRef> _emitters = [];
+    private const int MaxUnroutedNames = 16;
     private readonly HashSet<string> _unrouted = [];
 
     public BridgeSite(BridgeSettings settings)
@@ -48,8 +49,10 @@ internal sealed class BridgeSite : ReceiveActor
             }
             else
             {
-                BridgeMetrics.Drops.Add(batch.Count, new("group", batch.Group), new("site", settings.Site), new("reason", "unrouted"));
-                if (_unrouted.Add(batch.Group)) _log.Warning("bridge: site {0} re-emits no group named '{1}' (sent by site {2}): its envelopes are dropped and counted", settings.Site, batch.Group, batch.Site);
+                // The name is the peer's: no tag of it (a peer could make every envelope a new time series), and a
+                // warning for the first few names only.
+                BridgeMetrics.Drops.Add(batch.Count, new("group", "(unrouted)"), new("site", settings.Site), new("reason", "unrouted"));
+                if (_unrouted.Count < MaxUnroutedNames && _unrouted.Add(batch.Group)) _log.Warning("bridge: site {0} re-emits no group named '{1}' (sent by site {2}): its envelopes are dropped and counted", settings.Site, batch.Group, batch.Site);
             }
         });
     }
