@@ -12,6 +12,7 @@ namespace Dgram.Actors.Tests.Cluster;
 /// of send time each covers (the fault's window), no duplicates and no reordering, the nodes' own lines (which node
 /// runs the ingress, a downed node's exit and its next incarnation's "member up"), and the re-emitter's loss counter.
 /// </summary>
+[Collection(BridgeNodesCollection.Name)]
 [Trait("Area", "Cluster")]
 public sealed class BridgeFailoverTests(ITestOutputHelper output)
 {

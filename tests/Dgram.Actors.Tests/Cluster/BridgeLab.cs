@@ -13,6 +13,16 @@ using Xunit.Abstractions;
 namespace Dgram.Actors.Tests.Cluster;
 
 /// <summary>
+/// Tests that run bridge nodes run alone: each starts up to 6 node processes, and their failure detection (a node
+/// silent for ~1.5 s is unreachable) must not read the rest of the suite's load on 2 cores as a dead node.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class BridgeNodesCollection
+{
+    public const string Name = "Bridge nodes (processes, failure detection)";
+}
+
+/// <summary>
 /// Sites bridged by real bridge nodes (issue 16, item 9): each site a <see cref="LabSite"/> (its segment a Linux bridge),
 /// full-mesh WAN links between the sites, and on each segment the site's nodes (the built <c>samples/Dgram.Bridge</c>,
 /// each a process in a namespace of its own, restarted when it exits by itself), a publisher and a receiver made of

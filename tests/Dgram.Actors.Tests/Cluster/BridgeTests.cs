@@ -12,6 +12,7 @@ namespace Dgram.Actors.Tests.Cluster;
 /// address, the hop limit the kernel reports), markers sent after the data to prove that nothing else comes, and
 /// the counters the nodes log (lost, duplicates).
 /// </summary>
+[Collection(BridgeNodesCollection.Name)]
 [Trait("Area", "Cluster")]
 public sealed class BridgeTests(ITestOutputHelper output)
 {
