@@ -6,7 +6,7 @@ namespace Dgram.Bridge;
 /// <summary>
 /// The node's place in its site's cluster (section <c>Node</c>: Hostname, Port, SeedNodes[]), and the cluster settings
 /// a bridge site runs with: failure detection for a LAN (a hard-killed node is unreachable after about 3 s), the split
-/// brain resolver's keep-majority deciding 2 s after the membership settles (a site of 3 nodes survives the loss of
+/// brain resolver's keep-majority deciding 1.5 s after the membership settles (a site of 3 nodes survives the loss of
 /// any one; see docs/cluster-bridge.md for 2-node sites), remoting without write batching (latency at low rates),
 /// quick singleton hand-over.
 /// </summary>

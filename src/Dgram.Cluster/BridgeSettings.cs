@@ -71,10 +71,15 @@ public sealed record BridgeSettings
     public int MaxBatchBytes { get; init; } = 100_000;
 
     /// <summary>
-    /// Envelopes sent to one peer and not yet acknowledged, at most (default 256): beyond it ingress drops and counts,
-    /// so a slow or cut link costs bounded memory. The peer's re-emitter counts the gap as loss.
+    /// Envelopes sent to one peer for one group and not yet acknowledged, at most (default 4,096): beyond it (or
+    /// <see cref="MaxInFlightBytes"/>) ingress drops and counts, so a slow or cut link costs bounded memory, and the
+    /// peer's re-emitter counts the gap as loss. The window must cover the round trip: at low rates an envelope holds
+    /// one datagram, so 10,000 datagrams/s over a 100 ms round trip need 1,000 (plus the 20 ms acknowledgement delay).
     /// </summary>
-    public int MaxInFlightEnvelopes { get; init; } = 256;
+    public int MaxInFlightEnvelopes { get; init; } = 4096;
+
+    /// <summary>Envelope bytes sent to one peer for one group and not yet acknowledged, at most (default 8 MiB).</summary>
+    public int MaxInFlightBytes { get; init; } = 8 << 20;
 
     /// <summary>With the window full and no acknowledgement for this long, the window is written off (counted) and sending resumes (default 1 s).</summary>
     public TimeSpan AckTimeout { get; init; } = TimeSpan.FromSeconds(1);
@@ -139,14 +144,19 @@ public sealed record BridgeSettings
             throw Bad(nameof(MaxBatchBytes), $"{MaxBatchBytes} is outside {Internal.BridgeBatch.MaxRecordBytes}-{MaxEnvelopeBytes} (one largest datagram at least, below the remoting frame)");
         }
         if (MaxInFlightEnvelopes is < 1 or > 100_000) throw Bad(nameof(MaxInFlightEnvelopes), $"{MaxInFlightEnvelopes} is outside 1-100000");
+        if (MaxInFlightBytes < MaxBatchBytes || MaxInFlightBytes > 1 << 30) throw Bad(nameof(MaxInFlightBytes), $"{MaxInFlightBytes} is outside {MaxBatchBytes} (MaxBatchBytes)-1073741824");
         if (ReceiveBufferSize is < 4096 or > 1 << 30) throw Bad(nameof(ReceiveBufferSize), $"{ReceiveBufferSize} is outside 4096-1073741824");
         if (AckTimeout <= TimeSpan.Zero) throw Bad(nameof(AckTimeout), "must be positive");
         if (StatsInterval < TimeSpan.Zero) throw Bad(nameof(StatsInterval), "must not be negative");
     }
 
+    /// <summary>A site's or group's name: 1–64 letters, digits, '-', '_', '.' (it goes into logs, paths and metric tags).</summary>
+    internal static bool IsName(string? name) =>
+        !string.IsNullOrEmpty(name) && name.Length <= 64 && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.');
+
     private static void CheckName(string? name, string setting)
     {
-        if (string.IsNullOrEmpty(name) || name.Length > 64 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+        if (!IsName(name))
         {
             throw Bad(setting, $"'{name}' is not a name (1-64 letters, digits, '-', '_', '.')");
         }

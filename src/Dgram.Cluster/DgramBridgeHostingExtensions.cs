@@ -29,7 +29,7 @@ public static class DgramBridgeHostingExtensions
     /// <summary>
     /// The bridge read from a configuration section (keys: Site, Interface, EmitterAddresses[], Peers { site: [contacts] },
     /// Groups[] { Name, Group, Port, Sources[], Ingress, Emit, Ttl }, MaxBatchDatagrams, MaxBatchBytes,
-    /// MaxInFlightEnvelopes, ReceiveBufferSize, AckTimeout, StatsInterval). An unknown key, a missing or malformed value throws
+    /// MaxInFlightEnvelopes, MaxInFlightBytes, ReceiveBufferSize, AckTimeout, StatsInterval). An unknown key, a missing or malformed value throws
     /// <see cref="Dgram.Actors.Hosting.DgramConfigurationException"/> naming its path.
     /// </summary>
     public static AkkaConfigurationBuilder WithDgramBridge(this AkkaConfigurationBuilder builder, IConfiguration section) =>

@@ -7,8 +7,10 @@ namespace Dgram.Cluster.Internal;
 /// One envelope: datagrams of one group, in order, from one origin (a site's ingress incarnation), numbered from
 /// <see cref="FirstSequence"/>. The body holds records <c>[u8 address length 4|16][address][u16 port][u16 length][payload]</c>
 /// (big-endian), so the original source travels with each datagram and the body is serialized as it is.
+/// <see cref="Confirmed"/> is the last sequence number the receiving site had acknowledged when the envelope left
+/// (-1: none): a re-emitter that has just taken over counts everything after it and before this envelope as lost.
 /// </summary>
-internal sealed class BridgeBatch(string group, string site, long origin, long firstSequence, int count, byte[] body)
+internal sealed class BridgeBatch(string group, string site, long origin, long firstSequence, int count, byte[] body, long confirmed = -1)
 {
     /// <summary>Record bytes besides the payload, at most (an IPv6 source).</summary>
     public const int RecordOverhead = 1 + 16 + 2 + 2;
@@ -22,6 +24,10 @@ internal sealed class BridgeBatch(string group, string site, long origin, long f
     public long FirstSequence { get; } = firstSequence;
     public int Count { get; } = count;
     public byte[] Body { get; } = body;
+    public long Confirmed { get; } = confirmed;
+
+    /// <summary>The same envelope (the same body) for a peer that has acknowledged up to <paramref name="confirmed"/>.</summary>
+    public BridgeBatch For(long confirmed) => confirmed == Confirmed ? this : new(Group, Site, Origin, FirstSequence, Count, Body, confirmed);
 
     /// <summary>The sequence number of the last datagram.</summary>
     public long LastSequence => FirstSequence + Count - 1;
@@ -90,7 +96,7 @@ internal sealed class BridgeBatch(string group, string site, long origin, long f
     /// <summary>A record's source as an endpoint (for Rx subscribers and logs; re-emission does not need it).</summary>
     public static IPEndPoint Source(ReadOnlySpan<byte> address, int port) => new(new IPAddress(address), port);
 
-    public override string ToString() => $"BridgeBatch(group={Group}, site={Site}, origin={Origin:x16}, seq={FirstSequence}..{LastSequence}, {Body.Length} B)";
+    public override string ToString() => $"BridgeBatch(group={Group}, site={Site}, origin={Origin:x16}, seq={FirstSequence}..{LastSequence}, confirmed={Confirmed}, {Body.Length} B)";
 }
 
 /// <summary>A re-emitter's acknowledgement to an ingress: every datagram of <see cref="Origin"/> up to <see cref="Sequence"/> was handled at <see cref="Site"/>.</summary>

@@ -50,6 +50,7 @@ internal static class BridgeConfiguration
             MaxBatchDatagrams = Int(s, "MaxBatchDatagrams") ?? defaults.MaxBatchDatagrams,
             MaxBatchBytes = Int(s, "MaxBatchBytes") ?? defaults.MaxBatchBytes,
             MaxInFlightEnvelopes = Int(s, "MaxInFlightEnvelopes") ?? defaults.MaxInFlightEnvelopes,
+            MaxInFlightBytes = Int(s, "MaxInFlightBytes") ?? defaults.MaxInFlightBytes,
             ReceiveBufferSize = Int(s, "ReceiveBufferSize") ?? defaults.ReceiveBufferSize,
             AckTimeout = Time(s, "AckTimeout") ?? defaults.AckTimeout,
             StatsInterval = Time(s, "StatsInterval") ?? defaults.StatsInterval,

@@ -33,12 +33,13 @@ internal sealed class BridgeSerializer(ExtendedActorSystem system) : SerializerW
         {
             case BridgeBatch b:
             {
-                var w = new Writer(1 + Text(b.Group) + Text(b.Site) + 8 + 8 + 4 + 4 + b.Body.Length);
+                var w = new Writer(1 + Text(b.Group) + Text(b.Site) + 8 + 8 + 8 + 4 + 4 + b.Body.Length);
                 w.Byte(Version);
                 w.String(b.Group);
                 w.String(b.Site);
                 w.Long(b.Origin);
                 w.Long(b.FirstSequence);
+                w.Long(b.Confirmed);
                 w.Int(b.Count);
                 w.Int(b.Body.Length);
                 w.Bytes(b.Body);
@@ -67,13 +68,16 @@ internal sealed class BridgeSerializer(ExtendedActorSystem system) : SerializerW
             case BatchManifest:
             {
                 string group = r.String(), site = r.String();
-                long origin = r.Long(), first = r.Long();
+                long origin = r.Long(), first = r.Long(), confirmed = r.Long();
                 int count = r.Int(), length = r.Int();
-                if (count < 1 || first < 0) throw new SerializationException($"bridge envelope: count {count}, first sequence {first}");
+                if (count < 1 || first < 0 || confirmed < -1 || confirmed >= first)
+                {
+                    throw new SerializationException($"bridge envelope: count {count}, first sequence {first}, confirmed {confirmed}");
+                }
                 byte[] body = r.Bytes(length);
                 r.End();
                 if (BridgeBatch.Check(body, count) is { } problem) throw new SerializationException($"bridge envelope from {site} ({group}): {problem}");
-                return new BridgeBatch(group, site, origin, first, count, body);
+                return new BridgeBatch(group, site, origin, first, count, body, confirmed);
             }
             case AckManifest:
             {
@@ -128,8 +132,10 @@ internal sealed class BridgeSerializer(ExtendedActorSystem system) : SerializerW
         public string String()
         {
             int n = BinaryPrimitives.ReadUInt16BigEndian(Take(2));
-            if (n > 256) throw new SerializationException($"bridge envelope: a name of {n} bytes");
-            return Encoding.UTF8.GetString(Take(n));
+            if (n > 64) throw new SerializationException($"bridge envelope: a name of {n} bytes");
+            string name = Encoding.UTF8.GetString(Take(n));
+            // Names go into logs and lookups: only what a setting could name (no control characters, no line breaks).
+            return BridgeSettings.IsName(name) ? name : throw new SerializationException("bridge envelope: a site or group name that is not a name");
         }
 
         public readonly void End()

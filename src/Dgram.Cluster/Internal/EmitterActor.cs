@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.NetworkInformation;
 using Akka.Actor;
 using Akka.Event;
 using Dgram.Actors.Client;
@@ -24,6 +25,7 @@ internal sealed class EmitterActor : ReceiveActor, IWithTimers, IWithUnboundedSt
     private readonly OriginTracker _origins = new();
     private readonly IPEndPoint _destination;
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly Queue<int> _pending = new();
     private IActorRef _socket = ActorRefs.Nobody;
     private long _emitted, _sendFailures, _lostCounted, _duplicatesCounted, _logged = -1;
 
@@ -49,6 +51,7 @@ internal sealed class EmitterActor : ReceiveActor, IWithTimers, IWithUnboundedSt
         {
             Name = "socket",
             Family = _group.Family,
+            LocalEndPoint = Source() is { } source ? new IPEndPoint(source, 0) : null,
             MulticastInterface = _settings.Interface,
             MulticastTtl = _group.Ttl,
             MulticastLoop = false, // nothing on this node hears its own re-emission, the ingress included
@@ -59,9 +62,27 @@ internal sealed class EmitterActor : ReceiveActor, IWithTimers, IWithUnboundedSt
 
     protected override void PostStop() => LogStats();
 
+    /// <summary>
+    /// This node's address among <c>EmitterAddresses</c> on the site's interface: re-emission leaves from it, so a
+    /// remote consumer joined with those addresses as sources receives from whichever node re-emits (the kernel's own
+    /// choice could be a secondary, temporary or link-local address). None listed: the kernel chooses.
+    /// </summary>
+    private IPAddress? Source()
+    {
+        IPAddress[] listed = _settings.EmitterAddresses.Where(a => a.AddressFamily == _group.Family).ToArray();
+        if (listed.Length == 0) return null;
+        NetworkInterface? nic = NetworkInterface.GetAllNetworkInterfaces().FirstOrDefault(n => n.Name == _settings.Interface);
+        IPAddress[] own = nic?.GetIPProperties().UnicastAddresses.Select(u => u.Address).ToArray() ?? [];
+        return listed.FirstOrDefault(own.Contains) ?? throw new BridgeException(
+            $"re-emitter {_group.Name}: none of EmitterAddresses ({string.Join(", ", listed.Select(a => a.ToString()))}) is an address of " +
+            $"{_settings.Interface} on this node ({(nic is null ? "no such interface" : string.Join(", ", own.Select(a => a.ToString())))}): " +
+            "list every bridge node's address, or remote source-specific consumers miss what this node re-emits");
+    }
+
     private void OnStarted(SocketClient socket)
     {
         _socket = socket.Socket;
+        Context.Watch(_socket);
         _log.Info("bridge: emitter started group={0} site={1} ttl={2}", _group.Name, _settings.Site, _group.Ttl);
         Become(Emitting);
         Stash.UnstashAll();
@@ -72,17 +93,16 @@ internal sealed class EmitterActor : ReceiveActor, IWithTimers, IWithUnboundedSt
     private void Emitting()
     {
         Receive<BridgeBatch>(OnBatch);
+        // The socket answers each SendMany in order: what it did not send (stopped at a refusal) is a send failure.
         Receive<SentMany>(m =>
         {
+            int asked = _pending.Dequeue();
             _emitted += m.Result.Sent;
             BridgeMetrics.Emitted.Add(m.Result.Sent, new("group", _group.Name), new("site", _settings.Site));
+            CountSendFailures(asked - m.Result.Sent);
         });
-        Receive<CommandFailed>(f =>
-        {
-            int count = f.Command is SendMany many ? many.Datagrams.Count : 1;
-            _sendFailures += count;
-            BridgeMetrics.Drops.Add(count, new("group", _group.Name), new("site", _settings.Site), new("reason", "send"));
-        });
+        Receive<CommandFailed>(f => CountSendFailures(_pending.Dequeue()));
+        Receive<Terminated>(t => throw new BridgeException($"re-emitter {_group.Name}: its socket stopped ({t.ActorRef.Path.Name})"));
         Receive<AckTick>(_ =>
         {
             foreach (OriginTracker.Entry e in _origins.Unacknowledged().ToList()) Acknowledge(e);
@@ -103,8 +123,16 @@ internal sealed class EmitterActor : ReceiveActor, IWithTimers, IWithUnboundedSt
                 if (i >= skip) datagrams.Add((payload, _destination));
             }
             _socket.Tell(new SendMany(datagrams), Self);
+            _pending.Enqueue(datagrams.Count);
         }
         if (++origin.EnvelopesSinceAck >= AckEvery) Acknowledge(origin);
+    }
+
+    private void CountSendFailures(int count)
+    {
+        if (count <= 0) return;
+        _sendFailures += count;
+        BridgeMetrics.Drops.Add(count, new("group", _group.Name), new("site", _settings.Site), new("reason", "send"));
     }
 
     private void Acknowledge(OriginTracker.Entry origin)

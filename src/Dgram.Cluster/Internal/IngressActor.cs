@@ -21,6 +21,7 @@ internal sealed class IngressActor : ReceiveActor, IWithTimers
     private readonly long _origin = Random.Shared.NextInt64(1, long.MaxValue);
     private readonly PeerWindow[] _peers;
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly HashSet<string> _unknownSites = [];
     private IngressBatcher? _batcher;
     private long _sent, _windowDrops, _logged = -1;
 
@@ -33,8 +34,11 @@ internal sealed class IngressActor : ReceiveActor, IWithTimers
         Receive<SocketClient>(OnStarted);
         Receive<Status.Success>(_ => { });
         Receive<Status.Failure>(f => throw new BridgeException($"ingress {_group.Name}: the socket did not start", f.Cause));
-        Receive<BridgeBatch>(OnBatch);
+        Receive<BridgeBatch>(OnBatch, _ => _batcher is not null);
         Receive<BridgeAck>(OnAck);
+        // A socket that gave up (its retries spent) stops: the ingress fails with it, and its backoff supervisor
+        // starts a new one, rather than the group going quiet until the singleton moves.
+        Receive<Terminated>(t => throw new BridgeException($"ingress {_group.Name}: its socket stopped ({t.ActorRef.Path.Name})"));
         Receive<StatsTick>(_ => LogStats());
     }
 
@@ -72,6 +76,7 @@ internal sealed class IngressActor : ReceiveActor, IWithTimers
 
     private void OnStarted(SocketClient socket)
     {
+        Context.Watch(socket.Socket);
         _batcher = new IngressBatcher(_settings, _group, _origin, Self);
         socket.AddHandlerAsync(_batcher).PipeTo(Self, success: () => new Status.Success(null));
         _log.Info("bridge: ingress started group={0} site={1} origin={2:x16} peers={3}", _group.Name, _settings.Site, _origin, string.Join(",", _peers.Select(p => p.Site)));
@@ -83,13 +88,12 @@ internal sealed class IngressActor : ReceiveActor, IWithTimers
         BridgeMetrics.Ingress.Add(batch.Count, new("group", _group.Name), new("site", _settings.Site));
         // Local affinity: the receptionist hands every envelope to the proxy on its own node, one path, so envelopes
         // arrive in order (any proxy would do, but two paths reorder, and the re-emitter counts reordering as loss).
-        var send = new ClusterClient.Send(BridgeSite.ProxyPath, batch, localAffinity: true);
         foreach (PeerWindow peer in _peers)
         {
             switch (peer.Offer(batch, _settings))
             {
                 case Offer.Sent:
-                    peer.Client.Tell(send, Self);
+                    peer.Client.Tell(new ClusterClient.Send(BridgeSite.ProxyPath, batch.For(peer.Confirmed), localAffinity: true), Self);
                     _sent += batch.Count;
                     break;
                 case Offer.Full:
@@ -103,9 +107,16 @@ internal sealed class IngressActor : ReceiveActor, IWithTimers
     private void OnAck(BridgeAck ack)
     {
         if (ack.Origin != _origin) return; // for a predecessor of this ingress
-        foreach (PeerWindow peer in _peers)
+        PeerWindow? peer = Array.Find(_peers, p => p.Site == ack.Site);
+        if (peer is not null)
         {
-            if (peer.Site == ack.Site) peer.Acknowledge(ack.Sequence);
+            peer.Acknowledge(ack.Sequence);
+        }
+        else if (_unknownSites.Count < 16 && _unknownSites.Add(ack.Site))
+        {
+            // The peer calls itself by another name than Peers does here: nothing it confirms would ever count.
+            _log.Warning("bridge: ingress {0} got an acknowledgement from a site named '{1}', which is not among Peers ({2}): check the peer's Site setting",
+                _group.Name, ack.Site, string.Join(", ", _peers.Select(p => p.Site)));
         }
     }
 
@@ -130,7 +141,8 @@ internal sealed class IngressActor : ReceiveActor, IWithTimers
     /// </summary>
     private sealed class PeerWindow(string site, IActorRef client)
     {
-        private readonly Queue<(long Last, int Count)> _unacked = new();
+        private readonly Queue<(long Last, int Count, int Bytes)> _unacked = new();
+        private long _bytes;
         private long _progress = Environment.TickCount64;
         private bool _probing;
 
@@ -138,23 +150,36 @@ internal sealed class IngressActor : ReceiveActor, IWithTimers
         public IActorRef Client { get; } = client;
         public long WrittenOff { get; private set; }
 
+        /// <summary>The last sequence number the peer acknowledged (-1: none yet).</summary>
+        public long Confirmed { get; private set; } = -1;
+
         public Offer Offer(BridgeBatch batch, BridgeSettings settings)
         {
-            if (_unacked.Count >= (_probing ? 1 : settings.MaxInFlightEnvelopes))
+            if (_unacked.Count >= (_probing ? 1 : settings.MaxInFlightEnvelopes) || _bytes + batch.Body.Length > settings.MaxInFlightBytes)
             {
                 if (Environment.TickCount64 - _progress < settings.AckTimeout.TotalMilliseconds) return Internal.IngressActor.Offer.Full;
-                foreach (var (_, count) in _unacked) WrittenOff += count;
+                long writtenOff = 0;
+                foreach (var (_, count, _) in _unacked) writtenOff += count;
+                WrittenOff += writtenOff;
+                BridgeMetrics.Drops.Add(writtenOff, new("group", batch.Group), new("site", settings.Site), new("reason", "written_off"));
                 _unacked.Clear();
+                _bytes = 0;
                 _probing = true;
             }
             if (_unacked.Count == 0) _progress = Environment.TickCount64;
-            _unacked.Enqueue((batch.LastSequence, batch.Count));
+            _unacked.Enqueue((batch.LastSequence, batch.Count, batch.Body.Length));
+            _bytes += batch.Body.Length;
             return Internal.IngressActor.Offer.Sent;
         }
 
         public void Acknowledge(long sequence)
         {
-            while (_unacked.TryPeek(out var head) && head.Last <= sequence) _unacked.Dequeue();
+            Confirmed = Math.Max(Confirmed, sequence);
+            while (_unacked.TryPeek(out var head) && head.Last <= sequence)
+            {
+                _unacked.Dequeue();
+                _bytes -= head.Bytes;
+            }
             _progress = Environment.TickCount64;
             _probing = false;
         }

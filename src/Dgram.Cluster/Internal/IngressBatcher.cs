@@ -33,9 +33,11 @@ internal sealed class IngressBatcher(BridgeSettings settings, BridgeGroup group,
 
     public bool OnDatagram(ReadOnlySpan<byte> payload, ReadOnlySpan<byte> sourceAddress, in ReceiveResult result, long sequence)
     {
-        if (result.Truncated || !TryAddress(sourceAddress, out ReadOnlySpan<byte> address, out int port))
+        // Only the group's datagrams: the socket is bound to the port on every address, and a unicast or broadcast
+        // datagram to that port (which no source filter applies to) must not become group traffic at every peer.
+        if (!result.DestinationEquals(group.Group) || result.Truncated || !TryAddress(sourceAddress, out ReadOnlySpan<byte> address, out int port))
         {
-            _filtered++; // larger than any datagram (cannot be) or a source of another family: not a group datagram
+            Volatile.Write(ref _filtered, _filtered + 1);
             return true;
         }
         if (_count == settings.MaxBatchDatagrams || _length + BridgeBatch.RecordOverhead + payload.Length > _body.Length) Flush();
@@ -45,6 +47,7 @@ internal sealed class IngressBatcher(BridgeSettings settings, BridgeGroup group,
         return true;
     }
 
+    /// <summary>A socket that gave up (<see cref="SocketFailed"/>) is the ingress actor's to see: it watches the socket actor.</summary>
     public void OnStatus(SocketStatus status)
     {
     }

@@ -19,7 +19,9 @@ internal sealed class OriginTracker(int capacity = 64)
     /// <summary>
     /// Takes an envelope: returns how many of its leading datagrams were seen before (skip them); what is missing
     /// between the last one seen and this one is added to <see cref="Lost"/>. An origin seen for the first time starts
-    /// where it starts (a re-emitter that moved did not see what its predecessor emitted), or at 0 for a new ingress.
+    /// after what this site had confirmed to it (<see cref="BridgeBatch.Confirmed"/>): a re-emitter that took over
+    /// counts what was sent and never confirmed (lost in the move, or emitted by its predecessor whose
+    /// acknowledgement did not get back) as lost, an upper bound.
     /// </summary>
     public int Accept(BridgeBatch batch, IActorRef replyTo, out Entry entry)
     {
@@ -27,7 +29,7 @@ internal sealed class OriginTracker(int capacity = 64)
         if (!_origins.TryGetValue(key, out entry!))
         {
             if (_origins.Count >= capacity) Forget();
-            entry = new Entry(batch.Site, batch.Origin, batch.FirstSequence);
+            entry = new Entry(batch.Site, batch.Origin, Math.Min(batch.Confirmed + 1, batch.FirstSequence));
             _origins[key] = entry;
         }
         entry.LastSeen = ++_clock;

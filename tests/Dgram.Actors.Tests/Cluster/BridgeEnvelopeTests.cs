@@ -33,7 +33,7 @@ public sealed class BridgeEnvelopeTests : IDisposable
         var body = new byte[datagrams.Sum(d => BridgeBatch.RecordOverhead + d.Payload.Length)];
         int at = 0;
         foreach (var (source, payload) in datagrams) at += BridgeBatch.Write(body.AsSpan(at), source.Address.GetAddressBytes(), source.Port, payload);
-        return new BridgeBatch("quotes", "site-a", 0x1234_5678_9abc_def0, first, datagrams.Count, body[..at]);
+        return new BridgeBatch("quotes", "site-a", 0x1234_5678_9abc_def0, first, datagrams.Count, body[..at], confirmed: first - 2);
     }
 
     private static List<(IPEndPoint, byte[])> Records(BridgeBatch b)
@@ -63,7 +63,7 @@ public sealed class BridgeEnvelopeTests : IDisposable
             (new IPEndPoint(IPAddress.Parse("203.0.113.20"), 65535), new byte[65_535]),
         };
         var back = Assert.IsType<BridgeBatch>(RoundTrip(Batch(datagrams)));
-        Assert.Equal(("quotes", "site-a", 0x1234_5678_9abc_def0L, 7L, 3, 9L), (back.Group, back.Site, back.Origin, back.FirstSequence, back.Count, back.LastSequence));
+        Assert.Equal(("quotes", "site-a", 0x1234_5678_9abc_def0L, 7L, 3, 9L, 5L), (back.Group, back.Site, back.Origin, back.FirstSequence, back.Count, back.LastSequence, back.Confirmed));
         Assert.Equal(datagrams.Select(d => (d.Item1, Convert.ToHexString(d.Item2))), Records(back).Select(d => (d.Item1, Convert.ToHexString(d.Item2))));
     }
 
@@ -87,8 +87,10 @@ public sealed class BridgeEnvelopeTests : IDisposable
         { "unknown version", b => { var c = (byte[])b.Clone(); c[0] = 9; return c; } },
         { "a record longer than the body", b => { var c = (byte[])b.Clone(); c[^3] = 0xff; return c; } }, // the last record's length (its payload is 2 bytes)
         { "an address length of 5", b => { var c = (byte[])b.Clone(); c[^(2 + 4 + 4 + 1)] = 5; return c; } },
-        { "a count of zero", b => { var c = (byte[])b.Clone(); int at = 1 + 2 + 6 + 2 + 6 + 8 + 8; c[at + 3] = 0; return c; } },
-        { "a body length past the end", b => { var c = (byte[])b.Clone(); int at = 1 + 2 + 6 + 2 + 6 + 8 + 8 + 4; c[at] = 0x7f; return c; } },
+        { "a count of zero", b => { var c = (byte[])b.Clone(); int at = 1 + 2 + 6 + 2 + 6 + 8 + 8 + 8; c[at + 3] = 0; return c; } },
+        { "a body length past the end", b => { var c = (byte[])b.Clone(); int at = 1 + 2 + 6 + 2 + 6 + 8 + 8 + 8 + 4; c[at] = 0x7f; return c; } },
+        { "a confirmed number at or past the first", b => { var c = (byte[])b.Clone(); int at = 1 + 2 + 6 + 2 + 6 + 8 + 8; c.AsSpan(at, 8).Clear(); c[at + 7] = 5; return c; } },
+        { "a group name with a line break", b => { var c = (byte[])b.Clone(); c[1 + 2] = (byte)'\n'; return c; } },
     };
 
     [Theory]

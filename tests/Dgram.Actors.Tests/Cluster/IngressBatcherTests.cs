@@ -39,12 +39,32 @@ public sealed class IngressBatcherTests(ITestOutputHelper output) : LoggedTestKi
         return sa;
     }
 
-    private static void Offer(IngressBatcher b, int length, int n)
+    /// <summary>What the kernel reports for a datagram to <paramref name="destination"/> (IP_PKTINFO).</summary>
+    private static ReceiveResult Result(int length, IPAddress destination)
+    {
+        var meta = new ReceiveMetadataValues { DestinationFamily = 2, HopLimit = -1, TrafficClass = -1 };
+        destination.GetAddressBytes().CopyTo(meta.Destination);
+        return new ReceiveResult(length, length, in meta);
+    }
+
+    private static void Offer(IngressBatcher b, int length, int n, IPAddress? destination = null)
     {
         var payload = new byte[length];
         BitConverter.TryWriteBytes(payload, n);
-        var result = new ReceiveResult(length, length, default);
+        ReceiveResult result = Result(length, destination ?? Group.Group);
         Assert.True(b.OnDatagram(payload, SockAddr("203.0.113.20", 40000 + n), in result, n));
+    }
+
+    [Fact]
+    public void ADatagramNotAddressedToTheGroup_IsFilteredAndCounted_NotBridged()
+    {
+        var b = new IngressBatcher(Settings(), Group, origin: 7, TestActor);
+        Offer(b, 10, 1, IPAddress.Parse("203.0.113.18")); // unicast to the node's port: no source filter applies
+        Offer(b, 10, 2, IPAddress.Parse("239.255.16.2")); // another group on the same port
+        Offer(b, 10, 3);
+        b.OnBatchEnd();
+        Assert.Equal([3], Envelopes(1).Single().Numbers);
+        Assert.Equal(2, b.Filtered);
     }
 
     private List<(long First, int Count, List<int> Numbers)> Envelopes(int expected)

@@ -12,7 +12,8 @@ namespace Dgram.Actors.Tests.Cluster;
 [Trait("Area", "Cluster")]
 public sealed class OriginTrackerTests
 {
-    private static BridgeBatch Batch(long first, int count, long origin = 1, string site = "a") => new("g", site, origin, first, count, []);
+    private static BridgeBatch Batch(long first, int count, long origin = 1, string site = "a", long confirmed = -1) =>
+        new("g", site, origin, first, count, [], Math.Min(confirmed, first - 1));
 
     private static int Accept(OriginTracker t, BridgeBatch b) => t.Accept(b, ActorRefs.Nobody, out _);
 
@@ -45,14 +46,24 @@ public sealed class OriginTrackerTests
     }
 
     [Fact]
-    public void Origins_AreIndependent_AndAFirstSightingStartsWhereItStarts()
+    public void Origins_AreIndependent_AndAFirstSightingStartsAfterWhatWasConfirmed()
     {
         var t = new OriginTracker();
         Accept(t, Batch(0, 2, origin: 1));
-        Assert.Equal(0, Accept(t, Batch(100, 2, origin: 2))); // a re-emitter that moved did not see 0..99: not loss
+        Assert.Equal(0, Accept(t, Batch(100, 2, origin: 2, confirmed: 99))); // 0..99 were emitted and confirmed before: not loss
         Assert.Equal(0, Accept(t, Batch(2, 1, origin: 1)));
         Assert.Equal(0, Accept(t, Batch(0, 1, origin: 1, site: "b")));
         Assert.Equal((0L, 0L, 3), (t.Lost, t.Duplicates, t.Count));
+    }
+
+    [Fact]
+    public void AFirstSighting_CountsWhatWasSentAfterTheLastConfirmed_AsLost()
+    {
+        var t = new OriginTracker(); // a re-emitter that has just taken over
+        Assert.Equal(0, Accept(t, Batch(5200, 10, confirmed: 5000)));
+        Assert.Equal((199L, 0L), (t.Lost, t.Duplicates)); // 5001..5199: sent, never confirmed
+        Assert.Equal(0, Accept(t, Batch(0, 3, origin: 2))); // a new ingress: nothing confirmed, nothing missing
+        Assert.Equal(199L, t.Lost);
     }
 
     [Fact]
