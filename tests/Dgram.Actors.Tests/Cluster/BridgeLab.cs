@@ -35,13 +35,16 @@ internal sealed class BridgeLab : IDisposable
     private readonly ITestOutputHelper _output;
     private readonly string _dir = Directory.CreateTempSubdirectory("bridge-lab-").FullName;
     private readonly List<IDisposable> _owned = [];
+    private readonly int _window;
 
     /// <param name="nodes">Nodes per site (the length is the number of sites).</param>
     /// <param name="groups">Each site's <c>Groups</c> entries (anonymous objects, serialized as the node's JSON).</param>
-    public BridgeLab(ITestOutputHelper output, int[] nodes, Func<Site, object[]> groups, LabFamily? family = null)
+    /// <param name="window">The bridge's <c>MaxInFlightEnvelopes</c> (its default when null).</param>
+    public BridgeLab(ITestOutputHelper output, int[] nodes, Func<Site, object[]> groups, LabFamily? family = null, int? window = null)
     {
         _output = output;
         Family = family ?? LabFamily.V4;
+        _window = window ?? new Dgram.Cluster.BridgeSettings { Site = "", Interface = "" }.MaxInFlightEnvelopes;
         for (int s = 0; s < nodes.Length; s++)
         {
             var lab = Own(new LabSite());
@@ -175,6 +178,7 @@ internal sealed class BridgeLab : IDisposable
                     Peers = lab.Sites.Where(s => s != Site).ToDictionary(s => s.Name, s => s.Nodes.Select(n => n.Address).ToArray()),
                     Groups = groups,
                     StatsInterval = "00:00:00.200",
+                    MaxInFlightEnvelopes = lab._window,
                 },
             };
             _config = Path.Combine(lab._dir, $"{Site.Name}-{Host.Interface}.json");
