@@ -625,7 +625,7 @@ ratio() {
 
 # ---------------------------------------------------------------------------------------------------------------
 clock=$SECONDS
-echo "# benchmarks/bridge.sh$( ((quick)) && echo " --quick"): $(date -u '+%Y-%m-%d %H:%MZ'), cores $(cat /sys/devices/system/cpu/online), $(uname -sr), $(smcrouted -v 2>&1 | head -1)"
+echo "# benchmarks/bridge.sh$( ((quick)) && echo " --quick"): $(date -u '+%Y-%m-%d %H:%MZ'), cores $(cat /sys/devices/system/cpu/online), $(uname -sr), $(smcrouted -v 2>&1 | head -1), load average $(cut -d' ' -f1-3 /proc/loadavg) (other work shares the cores)"
 echo "# group $GROUP from $SOURCE (TTL $TTL), site A 203.0.113.16/28 -> site B 203.0.113.32/28; $SIZE B; pace (UDP GSO, 64 per call) on core $SENDER_CORE, sink (recvmmsg) on core $PATH_CORE; receive steering (RPS) mask $steer on every device; every veth gso_max_segs 1 (a datagram a packet)"
 echo "# $reps repetitions; ceiling steps of $step_seconds s, bisection to $precision, lossless = loss <= 0.1 %; latency at $LATENCY_RATE/s, $latency_seconds s per run after $warm_seconds s"
 segments_up
@@ -642,4 +642,4 @@ fi
 if [[ ,$modes, == *,bridge,* && -v added_p50_bridge ]]; then
   echo "bridge_latency p50_us=$(spread %.1f "${added_p50_bridge[@]}") p99_us=$(spread %.1f "${added_p99_bridge[@]}")"
 fi
-echo "# bridge elapsed: $((SECONDS - clock)) s"
+echo "# bridge elapsed: $((SECONDS - clock)) s, load average $(cut -d' ' -f1-3 /proc/loadavg)"
