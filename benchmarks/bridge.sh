@@ -283,7 +283,34 @@ counters() {
 # The last counter line of ROLE (ingress, emitter) on site SITE in NAME's log, without the log's prefix.
 last_counters() { grep -o "bridge: $2 group=bench site=$3 .*" "$tmp/$1.log" | tail -1; }
 
-# profile_bridge: where the nodes' time goes at the goal rate (PROFILE_RATE for 3 s into the receiver on site B):
+# accounting_bridge: where datagrams are lost at fixed rates (ACCOUNT_RATES, 3 s each): what the sender sent, what
+# arrived at site B's receiver, and the change of the nodes' counters over the step (read 1.3 s before and after it,
+# the counters being logged every second): A's ingress received (the rest overflowed its socket) and sent, its drops
+# (queue: the ingress actor's mailbox full; window: MaxInFlightEnvelopes unacknowledged), B's emitted and lost.
+readonly ACCOUNT_RATES="50000 100000 150000 200000"
+accounting_bridge() {
+  local rate a0 b0 a1 b1 c0 f d
+  key=bridge_accounting rep=0
+  for rate in $ACCOUNT_RATES; do
+    sink_start rx rx0
+    sleep 1.3 # the previous traffic's counters logged
+    a0=$(last_counters nodeA ingress a) b0=$(last_counters nodeB emitter b)
+    mark
+    c0=$(field count "$reply")
+    pace "$rate" 3
+    sleep 1.3
+    mark
+    a1=$(last_counters nodeA ingress a) b1=$(last_counters nodeB emitter b)
+    sink_stop
+    d=
+    for f in received sent drops_queue drops_window written_off; do d+=" $f=$(($(field $f "$a1") - $(field $f "$a0")))"; done
+    d+=" emitter_b"
+    for f in emitted lost duplicates; do d+=" $f=$(($(field $f "$b1") - $(field $f "$b0")))"; done
+    echo "bridge_accounting rate=$rate offered=$(field offered_rate "$paced") sent=$(field sent "$paced") arrived=$(($(field count "$reply") - c0)) ingress_a$d"
+  done
+}
+
+# profile_bridge: the accounting above, then where the nodes' time goes at the goal rate (PROFILE_RATE, 3 s, into site B):
 # per node and thread name, CPU as % of one core (utime + stime of /proc/PID/task/*, threads of one name summed,
 # their number in brackets; 2 % and more), each core's busy share (/proc/stat), and what arrived of what was sent.
 readonly PROFILE_RATE=200000
@@ -301,6 +328,7 @@ thread_ticks() {
 core_ticks() { awk '/^cpu[0-9]/ { print $1, $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat; }
 profile_bridge() {
   local t0 t1 seconds hz
+  accounting_bridge
   hz=$(getconf CLK_TCK)
   key=bridge_profile rep=0
   sink_start rx rx0
