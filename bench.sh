@@ -4,7 +4,7 @@
 # Every path runs in a process of its own pinned to core 1, the C sender (benchmarks/native/pace.c, UDP GSO)
 # to core 0, inside a private network namespace with the veth lab (lab/lab.sh): nothing leaves the machine.
 # The part `bridge` (benchmarks/bridge.sh) carries a group between two sites' segments in child namespaces:
-# routed by the kernel (smcroute), the cluster bridge's reference.
+# routed by the kernel (smcroute), the reference, and by the cluster bridge (samples/Dgram.Bridge, a node per site).
 #
 #   ./bench.sh [--quick] [--save] [--reps N] [--only receive,cpu,send,rtt,fanout,scale,recovery,bridge] [--no-steering]
 #              [--paths P,...] [--sizes 64,1400]      (--paths: only these receive paths, for receive and cpu)
@@ -21,8 +21,8 @@ save=0 micro=0 quick=0 steer=1
 args=() bridge_args=()
 # --only's parts for Dgram.Bench; `bridge` is benchmarks/bridge.sh's (without --only: every part).
 dotnet_parts=receive,cpu,send,rtt,fanout,scale,recovery bridge=1
-# The modes benchmarks/bridge.sh measures (kernel_route; the cluster bridge's mode joins when it is built).
-bridge_modes=kernel_route
+# The modes benchmarks/bridge.sh measures: the kernel's route, then the cluster bridge.
+bridge_modes=kernel_route,bridge
 while (($# > 0)); do
   case $1 in
     --save) save=1 ;;
@@ -70,6 +70,9 @@ gcc -O2 -Wall -Wextra -Werror -pthread -o benchmarks/native/bin/sink benchmarks/
 if [[ -n $dotnet_parts ]] || ((micro)); then
   dotnet build benchmarks/Dgram.Bench/Dgram.Bench.csproj -c Release -v quiet -nologo >&2
 fi
+if ((bridge && !micro)) && [[ ,$bridge_modes, == *,bridge,* ]]; then
+  dotnet build samples/Dgram.Bridge/Dgram.Bridge.csproj -c Release -v quiet -nologo >&2
+fi
 
 in_lab() {
   if [[ $EUID -eq 0 ]] && unshare -n true 2>/dev/null; then
@@ -99,7 +102,7 @@ out=benchmarks/out/bench.txt
 name=bench
 if [[ -z $dotnet_parts ]]; then
   out=benchmarks/out/bridge.txt
-  name=bridge-${bridge_modes//[_,]/-}
+  name=bridge
 fi
 : >"$out"
 # 1,000 socket actors (the scale lines) need more than the default 1,024 descriptors.

@@ -196,28 +196,200 @@ path_down_kernel_route() {
   unset 'NS[router]'
 }
 
-# ====== bridge mode: TO BE ADDED with Dgram.Cluster (issue 16) ================================================
-# path_up_bridge: two bridge nodes, `host nodeA siteA 1 4 nodeA0` (203.0.113.20) and `host nodeB siteB 2 3
-# nodeB0` (203.0.113.35), each running `ns nodeX taskset -c $PATH_CORE dotnet
-# samples/Dgram.Bridge/bin/Release/net10.0/Dgram.Bridge.dll --config FILE` (FILE in $tmp: group $GROUP, the
-# interface, the other site's node at 192.0.2.x via its default route) in the background, pids appended to
-# daemons; wait until each node says it is ready. path_down_bridge: stop them and their holders. Then add bridge
-# to --modes' default (and to bench.sh's call): measure_mode and report do the rest (ceiling bridge_64, latency,
-# ratio bridge_ceiling_vs_kernel_route_64, bridge_latency and the goals).
-path_up_bridge() { die "the bridge mode is not built yet (Dgram.Cluster); --modes kernel_route"; }
-path_down_bridge() { :; }
+# bridge: the cluster bridge (src/Dgram.Cluster, run as samples/Dgram.Bridge), one node per site: nodeA on site
+# A's segment (203.0.113.20, nodeA0), nodeB on site B's (203.0.113.35, nodeB0), each a single-node cluster of its
+# own; the sites' clusters talk over the WAN (ClusterClient to the other site's receptionist). Both nodes carry the
+# group both ways (Ingress and Emit on both, as a deployment would): A's ingress takes the sender's datagrams to
+# B's re-emitter, which sends them onto B's segment (TTL 1, its own source address); B's ingress blocks B's own
+# address, so nothing comes back. The group has one port ($BRIDGE_PORT): in this mode every receiver binds it.
+# The nodes run on both cores (taskset -c 0,1: the sender's core and the receiver's), as the sender and the
+# receiver they share them with are pinned.
+readonly BRIDGE_PORT=31999 NODE_CORES=0,1 NODE_DLL=samples/Dgram.Bridge/bin/Release/net10.0/Dgram.Bridge.dll
+declare -A NODE_PID=()
+sent_total=0 # datagrams the sender sent in bridge mode (every step, probe and latency run), for the counters
+
+# node_config SITE OTHER ADDRESS IFACE OTHER_ADDRESS: a node's JSON (BridgeLab.WriteConfig's shape).
+node_config() {
+  local site=$1 other=$2 address=$3 iface=$4 other_address=$5
+  cat <<JSON
+{
+  "Node": { "Hostname": "$address", "Port": 4053, "SeedNodes": ["akka.tcp://dgram@$address:4053"] },
+  "DgramBridge": {
+    "Site": "$site", "Interface": "$iface", "EmitterAddresses": ["$address"],
+    "Peers": { "$other": ["akka.tcp://dgram@$other_address:4053"] },
+    "Groups": [ { "Name": "bench", "Group": "$GROUP", "Port": $BRIDGE_PORT, "Ttl": 1, "Sources": [], "Ingress": true, "Emit": true } ],
+    "StatsInterval": "00:00:01"
+  }
+}
+JSON
+}
+
+# node_start NAME SITE OTHER ADDRESS IFACE OTHER_ADDRESS: the node in namespace NAME, output in $tmp/NAME.log.
+# nsenter and taskset exec, so the pid is dotnet's (SIGTERM reaches the node itself).
+node_start() {
+  local name=$1
+  node_config "$2" "$3" "$4" "$5" "$6" >"$tmp/$name.json"
+  nsenter -t "${NS[$name]}" -n -- taskset -c "$NODE_CORES" dotnet "$NODE_DLL" --config "$tmp/$name.json" >"$tmp/$name.log" 2>&1 &
+  NODE_PID[$name]=$!
+  daemons+=($!)
+}
+
+# node_wait NAME PATTERN: until NAME's log has a line matching PATTERN (the node's own event), at most 60 s.
+node_wait() {
+  local name=$1 pattern=$2 i
+  for ((i = 0; i < 600; i++)); do
+    grep -q -- "$pattern" "$tmp/$name.log" && return 0
+    kill -0 "${NODE_PID[$name]}" 2>/dev/null || die "node $name exited before '$pattern': $(tail -5 "$tmp/$name.log")"
+    sleep 0.1
+  done
+  die "node $name: no '$pattern' within 60 s: $(tail -5 "$tmp/$name.log")"
+}
+
+path_up_bridge() {
+  [[ -f $NODE_DLL ]] || die "missing $NODE_DLL (./bench.sh builds it)"
+  fixed_port=$BRIDGE_PORT sent_total=0
+  host nodeA siteA 1 4 nodeA0 # 203.0.113.20
+  host nodeB siteB 2 3 nodeB0 # 203.0.113.35
+  node_start nodeA a b 203.0.113.20 nodeA0 203.0.113.35
+  node_start nodeB b a 203.0.113.35 nodeB0 203.0.113.20
+  local clock=$SECONDS count=0 i
+  node_wait nodeA "bridge-node: member up"
+  node_wait nodeB "bridge-node: member up"
+  node_wait nodeA "bridge: ingress started group=bench"
+  node_wait nodeB "bridge: emitter started group=bench"
+  # Warm-up: 100 datagrams at a time until one crosses (the ClusterClient found B's receptionist), at most 60 s.
+  sink_start rx rx0
+  for ((i = 0; i < 600 && count == 0; i++)); do
+    pace 1000 0.1
+    sleep 0.02
+    mark
+    count=$(field count "$reply")
+  done
+  sink_stop
+  ((count > 0)) || die "the bridge carried nothing to site B within 60 s: $(tail -3 "$tmp/nodeA.log") / $(tail -3 "$tmp/nodeB.log")"
+  echo "# bridge: nodes up and carrying after $((SECONDS - clock)) s (nodes on cores $NODE_CORES; Ingress and Emit on both; A's ingress -> B's re-emitter)"
+}
+
+# counters LINE NAME...: "NAME=VALUE ..." from a counter line ("?" for one it lacks).
+counters() {
+  local line=$1 name out=()
+  shift
+  for name in "$@"; do
+    if [[ $line =~ (^|[[:space:]])$name=([^[:space:]]+) ]]; then out+=("$name=${BASH_REMATCH[2]}"); else out+=("$name=?"); fi
+  done
+  echo "${out[*]}"
+}
+
+# The last counter line of ROLE (ingress, emitter) on site SITE in NAME's log, without the log's prefix.
+last_counters() { grep -o "bridge: $2 group=bench site=$3 .*" "$tmp/$1.log" | tail -1; }
+
+# accounting_bridge: where datagrams are lost at fixed rates (ACCOUNT_RATES, 3 s each): what the sender sent, what
+# arrived at site B's receiver, and the change of the nodes' counters over the step (read 1.3 s before and after it,
+# the counters being logged every second): A's ingress received (the rest overflowed its socket) and sent, its drops
+# (queue: the ingress actor's mailbox full; window: MaxInFlightEnvelopes unacknowledged), B's emitted and lost.
+readonly ACCOUNT_RATES="50000 100000 150000 200000"
+accounting_bridge() {
+  local rate a0 b0 a1 b1 c0 f d
+  key=bridge_accounting rep=0
+  for rate in $ACCOUNT_RATES; do
+    sink_start rx rx0
+    sleep 1.3 # the previous traffic's counters logged
+    a0=$(last_counters nodeA ingress a) b0=$(last_counters nodeB emitter b)
+    mark
+    c0=$(field count "$reply")
+    pace "$rate" 3
+    sleep 1.3
+    mark
+    a1=$(last_counters nodeA ingress a) b1=$(last_counters nodeB emitter b)
+    sink_stop
+    d=
+    for f in received sent drops_queue drops_window written_off; do d+=" $f=$(($(field $f "$a1") - $(field $f "$a0")))"; done
+    d+=" emitter_b"
+    for f in emitted lost duplicates; do d+=" $f=$(($(field $f "$b1") - $(field $f "$b0")))"; done
+    echo "bridge_accounting rate=$rate offered=$(field offered_rate "$paced") sent=$(field sent "$paced") arrived=$(($(field count "$reply") - c0)) ingress_a$d"
+  done
+}
+
+# profile_bridge: the accounting above, then where the nodes' time goes at the goal rate (PROFILE_RATE, 3 s, into site B):
+# per node and thread name, CPU as % of one core (utime + stime of /proc/PID/task/*, threads of one name summed,
+# their number in brackets; 2 % and more), each core's busy share (/proc/stat), and what arrived of what was sent.
+readonly PROFILE_RATE=200000
+thread_ticks() {
+  local name d st rest f
+  for name in nodeA nodeB; do
+    for d in /proc/"${NODE_PID[$name]}"/task/*; do
+      st=$(<"$d/stat") || continue
+      rest=${st##*) }
+      read -r -a f <<<"$rest"
+      printf '%s\t%s\t%s\t%s\n' "$name" "${d##*/}" "$((f[11] + f[12]))" "$(<"$d/comm")"
+    done
+  done
+}
+core_ticks() { awk '/^cpu[0-9]/ { print $1, $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat; }
+profile_bridge() {
+  local t0 t1 seconds hz
+  accounting_bridge
+  hz=$(getconf CLK_TCK)
+  key=bridge_profile rep=0
+  sink_start rx rx0
+  mark
+  local c0
+  c0=$(field count "$reply")
+  thread_ticks >"$tmp/threads0"
+  core_ticks >"$tmp/cores0"
+  t0=$EPOCHREALTIME
+  pace "$PROFILE_RATE" 3
+  t1=$EPOCHREALTIME
+  thread_ticks >"$tmp/threads1"
+  core_ticks >"$tmp/cores1"
+  sleep 0.02
+  mark
+  sink_stop
+  seconds=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+  echo "bridge_profile rate=$PROFILE_RATE offered=$(field offered_rate "$paced") sent=$(field sent "$paced") arrived=$(($(field count "$reply") - c0)) cores $(join -j1 "$tmp/cores0" "$tmp/cores1" |
+    awk '{ printf "%s=%.0f%% ", $1, 100 * ($4 - $2) / ($5 - $3) }')"
+  awk -F'\t' -v hz="$hz" -v s="$seconds" 'NR == FNR { t0[$1 FS $2] = $3; next }
+    { d = $3 - t0[$1 FS $2]; k = $1 FS $4; cpu[k] += d; n[k]++ }
+    END { for (k in cpu) { p = 100 * cpu[k] / hz / s; if (p >= 2) { split(k, a, FS); printf "bridge_profile %s thread=\"%s\"[%d] cpu=%.0f%%\n", a[1], a[2], n[k], p } } }' \
+    "$tmp/threads0" "$tmp/threads1" | sort -t= -k3 -rn
+}
+
+# path_down_bridge: the nodes stopped (SIGTERM, each must leave
+# and exit 0), then the bridge's own counters: what A's ingress took and sent, what B's re-emitter emitted, lost
+# (gaps in the origin's sequence) and dropped as duplicates, against what the sender sent in this mode.
+path_down_bridge() {
+  local name code ingress emitter
+  for name in nodeA nodeB; do
+    kill -TERM "${NODE_PID[$name]}" 2>/dev/null || true
+  done
+  for name in nodeA nodeB; do
+    code=0
+    wait "${NODE_PID[$name]}" || code=$?
+    ((code == 0)) || echo "# bridge: node $name exited $code after SIGTERM: $(tail -3 "$tmp/$name.log")"
+  done
+  fixed_port=
+  ingress=$(last_counters nodeA ingress a)
+  emitter=$(last_counters nodeB emitter b)
+  echo "bridge_counters sender_sent=$sent_total ingress_a $(counters "$ingress" received sent drops_queue drops_window written_off) emitter_b $(counters "$emitter" emitted lost duplicates send_failures)"
+  echo "# bridge counters (the nodes' last lines): ${ingress:-none} | ${emitter:-none}"
+  for name in nodeA nodeB; do
+    kill "${NS[$name]}" 2>/dev/null || true
+    wait "${NS[$name]}" 2>/dev/null || true
+    unset "NS[$name]"
+  done
+}
 # ===============================================================================================================
 
 # ---------------------------------------------------------------------------------------------------------------
 # The C receiver (sink.c's mark protocol over two fifos) and the C sender (pace.c)
 
-port=31000
+port=31000 fixed_port=
 sink_pid=
 # sink_start NAME IFACE [--latency]: the receiver in NAME joined to the group on IFACE, on a fresh port, core 1.
 sink_start() {
   local name=$1 iface=$2 line
   shift 2
-  port=$((port + 1))
+  port=${fixed_port:-$((port + 1))}
   rm -f "$tmp/sink.in" "$tmp/sink.out"
   mkfifo "$tmp/sink.in" "$tmp/sink.out"
   ns "$name" taskset -c "$PATH_CORE" "$native/sink" --bind "$GROUP" --port "$port" --group "$GROUP" --iface "$iface" \
@@ -251,6 +423,7 @@ pace() {
   shift 2
   paced=$(ns tx taskset -c "$SENDER_CORE" "$native/pace" --dest "$GROUP" --port "$port" --size "$SIZE" \
     --seconds "$seconds" --rate "$rate" --source "$SOURCE" --iface tx0 --ttl "$TTL" "$@") || die "pace failed at $rate/s"
+  sent_total=$((sent_total + $(field sent "$paced")))
 }
 
 # step RATE: one paced step into the running sink as Dgram.Bench's Measure.StepAsync does it: what arrived within
@@ -458,6 +631,7 @@ measure_mode() {
   else
     ceiling "$mode"
     latency "$mode"
+    if declare -F "profile_$mode" >/dev/null; then "profile_$mode"; fi
   fi
   "path_down_$mode"
 }
@@ -479,7 +653,7 @@ ratio() {
 
 # ---------------------------------------------------------------------------------------------------------------
 clock=$SECONDS
-echo "# benchmarks/bridge.sh$( ((quick)) && echo " --quick"): $(date -u '+%Y-%m-%d %H:%MZ'), cores $(cat /sys/devices/system/cpu/online), $(uname -sr), $(smcrouted -v 2>&1 | head -1)"
+echo "# benchmarks/bridge.sh$( ((quick)) && echo " --quick"): $(date -u '+%Y-%m-%d %H:%MZ'), cores $(cat /sys/devices/system/cpu/online), $(uname -sr), $(smcrouted -v 2>&1 | head -1), load average $(cut -d' ' -f1-3 /proc/loadavg) (other work shares the cores)"
 echo "# group $GROUP from $SOURCE (TTL $TTL), site A 203.0.113.16/28 -> site B 203.0.113.32/28; $SIZE B; pace (UDP GSO, 64 per call) on core $SENDER_CORE, sink (recvmmsg) on core $PATH_CORE; receive steering (RPS) mask $steer on every device; every veth gso_max_segs 1 (a datagram a packet)"
 echo "# $reps repetitions; ceiling steps of $step_seconds s, bisection to $precision, lossless = loss <= 0.1 %; latency at $LATENCY_RATE/s, $latency_seconds s per run after $warm_seconds s"
 segments_up
@@ -496,4 +670,4 @@ fi
 if [[ ,$modes, == *,bridge,* && -v added_p50_bridge ]]; then
   echo "bridge_latency p50_us=$(spread %.1f "${added_p50_bridge[@]}") p99_us=$(spread %.1f "${added_p99_bridge[@]}")"
 fi
-echo "# bridge elapsed: $((SECONDS - clock)) s"
+echo "# bridge elapsed: $((SECONDS - clock)) s, load average $(cut -d' ' -f1-3 /proc/loadavg)"
