@@ -51,6 +51,12 @@ internal sealed class Arrivals
         get { lock (_lock) return _count; }
     }
 
+    /// <summary>The highest sequence number that arrived.</summary>
+    public long Highest
+    {
+        get { lock (_lock) return _highest; }
+    }
+
     /// <summary>Datagrams that arrived again after their first arrival (counted, not added).</summary>
     public long Duplicates
     {

@@ -157,11 +157,12 @@ internal sealed class FaultLog(IReadOnlyList<Publisher> publishers)
     /// <summary>
     /// A fault on <paramref name="socket"/> (null: every socket) begins now: call just before injecting it.
     /// Its first datagram per publisher is the one after the last the kernel took, so a send under way
-    /// counts as inside.
+    /// counts as inside; or, for a fault on a path that holds datagrams (the bridge), the one after
+    /// <paramref name="delivered"/>, the last each publisher's streams had received.
     /// </summary>
-    public FaultWindow Begin(string name, string? socket)
+    public FaultWindow Begin(string name, string? socket, long[]? delivered = null)
     {
-        var w = new FaultWindow(name, socket, [.. publishers.Select(p => p.LastSequence)]);
+        var w = new FaultWindow(name, socket, delivered ?? [.. publishers.Select(p => p.LastSequence)]);
         lock (_lock) _windows.Add(w);
         return w;
     }

@@ -148,8 +148,10 @@ internal sealed partial class BridgeNode(string dir, string name)
 
 /// <summary>
 /// The faults across sites: a hard kill of the node running site A's ingress, then a WAN cut. Each window opens just
-/// before its fault and closes when recovery is observed: for the kill, the killed node a member again (its supervisor
-/// restarted it) and every stream steady after that; for the cut, every stream steady after the routes came back.
+/// before its fault, at the first datagram not yet delivered (the bridge holds datagrams in flight: its ingress's
+/// batch, the link; a fault loses those too), and closes when recovery is observed: for the kill, the killed node a
+/// member again (its supervisor restarted it) and every stream steady after that; for the cut, every stream steady
+/// after the routes came back.
 /// Steady: <see cref="SteadyRun"/> consecutive datagrams arrived (a first datagram may still be followed by a loss
 /// while the bridge's window reopens). Recovery not seen within <see cref="Recovery"/> leaves the window open: the run fails.
 /// </summary>
@@ -178,7 +180,7 @@ internal static class SiteFaults
         }
         BridgeNode target = holders[0];
         int incarnations = target.Incarnations;
-        FaultWindow window = faults.Begin($"hard kill of {target.Name}, site a's ingress node", socket: null);
+        FaultWindow window = faults.Begin($"hard kill of {target.Name}, site a's ingress node", socket: null, Delivered(publishers, streams));
         var clock = Stopwatch.StartNew();
         int pid = target.Kill();
         log.LogInformation("Fault injected on purpose: killed {Node} (pid {Pid}, SIGKILL), the node running site a's ingress; its supervisor starts it again", target.Name, pid);
@@ -192,7 +194,7 @@ internal static class SiteFaults
     private static async Task CutWan(Sites sites, FaultLog faults, IReadOnlyList<Publisher> publishers,
         IReadOnlyList<(int Publisher, Arrivals Arrivals)> streams, int steady, ILogger log)
     {
-        FaultWindow window = faults.Begin($"WAN cut for {WanCut.TotalSeconds:F0} s", socket: null);
+        FaultWindow window = faults.Begin($"WAN cut for {WanCut.TotalSeconds:F0} s", socket: null, Delivered(publishers, streams));
         sites.Wan("cut");
         log.LogInformation("Fault injected on purpose: the WAN between the sites is cut (blackhole routes both ways) for {Seconds} s", WanCut.TotalSeconds);
         await Task.Delay(WanCut); // the outage lasts this long: there is nothing to wait for
@@ -200,6 +202,10 @@ internal static class SiteFaults
         log.LogInformation("The WAN is restored");
         await Steady(faults, window, publishers, streams, steady);
     }
+
+    /// <summary>Per publisher, the last datagram every one of its streams had received.</summary>
+    private static long[] Delivered(IReadOnlyList<Publisher> publishers, IReadOnlyList<(int Publisher, Arrivals Arrivals)> streams) =>
+        [.. publishers.Select((_, i) => streams.Where(s => s.Publisher == i).Select(s => s.Arrivals.Highest).DefaultIfEmpty(publishers[i].LastSequence).Min())];
 
     /// <summary>Closes the window once every stream had <paramref name="run"/> consecutive datagrams sent after now.</summary>
     private static async Task<bool> Steady(FaultLog faults, FaultWindow window, IReadOnlyList<Publisher> publishers,
