@@ -39,16 +39,28 @@ internal sealed class FaultWindow(string name, string? socket, long[] sentBefore
         : $"{Name}: recovering";
 }
 
-/// <summary>The datagrams of one publisher that arrived at one socket: a bit per sequence number.</summary>
+/// <summary>The datagrams of one publisher that arrived at one socket: a bit per sequence number, and the repeats.</summary>
 internal sealed class Arrivals
 {
     private readonly object _lock = new();
     private ulong[] _bits = new ulong[256];
-    private long _count;
+    private long _count, _duplicates, _highest;
 
     public long Count
     {
         get { lock (_lock) return _count; }
+    }
+
+    /// <summary>The highest sequence number that arrived.</summary>
+    public long Highest
+    {
+        get { lock (_lock) return _highest; }
+    }
+
+    /// <summary>Datagrams that arrived again after their first arrival (counted, not added).</summary>
+    public long Duplicates
+    {
+        get { lock (_lock) return _duplicates; }
     }
 
     public void Add(long sequence)
@@ -59,9 +71,32 @@ internal sealed class Arrivals
             long word = sequence >> 6;
             if (word >= _bits.Length) Array.Resize(ref _bits, (int)Math.Max(_bits.Length * 2, word + 1));
             ulong bit = 1UL << (int)(sequence & 63);
-            if ((_bits[word] & bit) != 0) return;
+            if ((_bits[word] & bit) != 0)
+            {
+                _duplicates++;
+                return;
+            }
             _bits[word] |= bit;
             _count++;
+            _highest = Math.Max(_highest, sequence);
+        }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="run"/> consecutive sequence numbers after <paramref name="after"/> have all arrived:
+    /// the stream is steady again after a fault (a first datagram alone may still be followed by a loss).
+    /// </summary>
+    public bool SteadyAfter(long after, int run)
+    {
+        lock (_lock)
+        {
+            int length = 0;
+            for (long seq = after + 1; seq <= _highest; seq++)
+            {
+                length = Has(seq) ? length + 1 : 0;
+                if (length >= run) return true;
+            }
+            return false;
         }
     }
 

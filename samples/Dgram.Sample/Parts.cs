@@ -19,10 +19,14 @@ internal static class Payload
     public static long? Sequence(ReadOnlySpan<byte> p) => p.Length >= Size ? BinaryPrimitives.ReadInt64BigEndian(p) : null;
 }
 
-/// <summary>One publisher: a plain socket bound to its source, sending to its group out of its interface at a fixed rate.</summary>
-internal sealed class Publisher(IPAddress source, string ifname, IPAddress group, int port, int rate)
+/// <summary>
+/// One publisher: a plain socket bound to its source, sending to its group out of its interface at a fixed rate. With
+/// sites (<paramref name="netns"/>) the socket is made, and its interface looked up by name, in site A's publisher namespace.
+/// </summary>
+internal sealed class Publisher(IPAddress source, string ifname, IPAddress group, int port, int rate, NetNamespace? netns = null)
 {
-    private readonly DatagramSocket _socket = Open(source);
+    private readonly NetNamespace _netns = netns ?? NetNamespace.Current;
+    private readonly DatagramSocket _socket = (netns ?? NetNamespace.Current).Run(() => Open(source));
     private long _sent, _failed, _lastSequence, _attempting;
     private volatile bool _interfaceChanged = true;
 
@@ -61,7 +65,7 @@ internal sealed class Publisher(IPAddress source, string ifname, IPAddress group
                 {
                     try
                     {
-                        _socket.SetMulticastInterface(ifname);
+                        _netns.Run(() => _socket.SetMulticastInterface(ifname));
                         _interfaceChanged = false;
                     }
                     catch (DatagramSocketException)
@@ -90,21 +94,38 @@ internal sealed class Publisher(IPAddress source, string ifname, IPAddress group
         }
         _socket.Dispose();
     }
+
+    /// <summary>A datagram without a sequence number (the trackers and the loss rule skip it): does the path carry anything yet?</summary>
+    public void SendWarmUp()
+    {
+        if (_interfaceChanged) _netns.Run(() => _socket.SetMulticastInterface(ifname));
+        _interfaceChanged = false;
+        _socket.SendTo(new byte[] { 0 }, new IPEndPoint(Group, Port), TimeSpan.Zero);
+    }
 }
 
-/// <summary>The sequence numbers that arrived at one socket, per publisher source (see <see cref="LossRule"/>).</summary>
-internal sealed class StreamTracker(string socket)
+/// <summary>
+/// The sequence numbers that arrived at one socket, per publisher source (see <see cref="LossRule"/>). Across sites
+/// every datagram comes from a bridge node's address: <paramref name="publisher"/> is then the one publisher of the
+/// socket's group.
+/// </summary>
+internal sealed class StreamTracker(string socket, IPAddress? publisher = null)
 {
     private readonly ConcurrentDictionary<IPAddress, Arrivals> _sources = new();
+    private long _any;
 
     public string Socket { get; } = socket;
     public long Received => _sources.Values.Sum(a => a.Count);
+    public long Duplicates => _sources.Values.Sum(a => a.Duplicates);
+    /// <summary>Whether anything arrived, warm-up datagrams included.</summary>
+    public bool Reached => Interlocked.Read(ref _any) > 0;
     public Arrivals From(IPAddress source) => _sources.GetOrAdd(source, _ => new Arrivals());
 
     /// <summary>Called on this subscription's delivery thread (serialised).</summary>
     public void OnDatagram(Datagram d)
     {
-        if (d.SourceAddress is not { } address || Payload.Sequence(d.Payload.Span) is not long seq) return;
+        Interlocked.Increment(ref _any);
+        if ((publisher ?? d.SourceAddress) is not { } address || Payload.Sequence(d.Payload.Span) is not long seq) return;
         From(address).Add(seq);
     }
 }
@@ -136,11 +157,12 @@ internal sealed class FaultLog(IReadOnlyList<Publisher> publishers)
     /// <summary>
     /// A fault on <paramref name="socket"/> (null: every socket) begins now: call just before injecting it.
     /// Its first datagram per publisher is the one after the last the kernel took, so a send under way
-    /// counts as inside.
+    /// counts as inside; or, for a fault on a path that holds datagrams (the bridge), the one after
+    /// <paramref name="delivered"/>, the last each publisher's streams had received.
     /// </summary>
-    public FaultWindow Begin(string name, string? socket)
+    public FaultWindow Begin(string name, string? socket, long[]? delivered = null)
     {
-        var w = new FaultWindow(name, socket, [.. publishers.Select(p => p.LastSequence)]);
+        var w = new FaultWindow(name, socket, delivered ?? [.. publishers.Select(p => p.LastSequence)]);
         lock (_lock) _windows.Add(w);
         return w;
     }

@@ -81,4 +81,15 @@ public sealed class SampleTests(ITestOutputHelper output)
         Assert.DoesNotContain(" ERROR ", run.Stderr); // both faults are intended: logged as what they are
         Assert.True(LabNet.Index("lab0a") > 0); // the lab is back for whatever runs next
     }
+
+    [Fact]
+    public async Task Sample_SitesTwo_WithoutTheSites_RefusesWithOneLine_PointingAtRunSh()
+    {
+        // --sites 2 needs the namespaces and bridge nodes lab/sites.sh builds around it: alone it must not run on one segment.
+        SampleProcess.Result run = await SampleProcess.Run(TimeSpan.FromSeconds(30), "--sites", "2", "--plain");
+        output.WriteLine(run.ToString());
+        Assert.Equal(2, run.ExitCode);
+        Assert.Equal("dgram sample: --sites 2: no sites here (DGRAM_SITES names no directory with sites.env); run ./run.sh --sites 2", Assert.Single(run.StderrLines));
+        Assert.Equal("", run.Stdout);
+    }
 }

@@ -85,4 +85,25 @@ public sealed class SampleLossRuleTests
         Assert.Equal(1, t.Unexplained);
         Assert.Contains("no fault window applies", Assert.Single(t.Examples), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Arrivals_CountARepeatAsADuplicate_NotAsASecondArrival()
+    {
+        // Across sites (./run.sh --sites 2) the bridge must deliver each datagram once: a repeat fails the run.
+        Arrivals a = Arrived(10);
+        a.Add(4);
+        a.Add(4);
+        Assert.Equal((10L, 2L, 10L), (a.Count, a.Duplicates, a.Highest));
+    }
+
+    [Fact]
+    public void SteadyAfter_NeedsARunOfConsecutiveArrivals_AfterTheMark()
+    {
+        // A first datagram after a fault is not recovery: the bridge can still lose a few while its window reopens.
+        Arrivals a = Arrived(260, [.. Enumerable.Range(101, 50).Select(i => (long)i), 160, 220]);
+        Assert.False(a.SteadyAfter(100, 60)); // 151-159, 161-219, 221-260: runs of 9, 59 and 40
+        Assert.True(a.SteadyAfter(100, 59));
+        Assert.True(a.SteadyAfter(219, 40));
+        Assert.False(a.SteadyAfter(230, 31)); // only 30 after 230
+    }
 }
