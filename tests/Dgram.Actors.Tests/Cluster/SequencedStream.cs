@@ -22,12 +22,13 @@ internal sealed class SequencedStream : IDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _sending, _receiving;
     private readonly string _marker = "stop-" + Guid.NewGuid().ToString("N");
+    private TaskCompletionSource _arrival = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public SequencedStream(DatagramSocket sender, DatagramSocket receiver, IPAddress group, int port, int rate)
     {
         (_sender, _receiver, _group, _port, _rate) = (sender, receiver, group, port, rate);
         _receiving = Task.Factory.StartNew(Receive, TaskCreationOptions.LongRunning);
-        _sending = Task.Factory.StartNew(Send, TaskCreationOptions.LongRunning);
+        _sending = SendAsync();
     }
 
     /// <summary>Seconds since the stream started.</summary>
@@ -44,12 +45,14 @@ internal sealed class SequencedStream : IDisposable
         var until = Stopwatch.StartNew();
         while (true)
         {
+            Task next = Volatile.Read(ref _arrival).Task; // taken before the check: an arrival after it completes it
             lock (_got)
             {
                 if (_got.Count > 0 && SentAt(_got[^1].Seq) >= sentAfter) return;
             }
-            Assert.True(until.Elapsed < timeout, $"nothing sent after t={sentAfter:F1} s arrived within {timeout} (received {Received}, now t={Now:F1} s)");
-            await Task.Delay(20);
+            TimeSpan left = timeout - until.Elapsed;
+            Assert.True(left > TimeSpan.Zero && await Task.WhenAny(next, Task.Delay(left)) == next,
+                $"nothing sent after t={sentAfter:F1} s arrived within {timeout} (received {Received}, now t={Now:F1} s)");
         }
     }
 
@@ -58,19 +61,26 @@ internal sealed class SequencedStream : IDisposable
         lock (_sentAt) return _sentAt[(int)seq];
     }
 
-    private void Send()
+    private async Task SendAsync()
     {
-        // Paced by the clock: each millisecond tick sends what is due (a pacer's tick, not a wait for an event).
+        // Paced by the clock: each tick of a 1 ms timer sends what is due.
+        using var tick = new PeriodicTimer(TimeSpan.FromMilliseconds(1));
         long n = 0;
-        while (!_stop.IsCancellationRequested)
+        try
         {
-            long due = (long)(_clock.Elapsed.TotalSeconds * _rate);
-            for (; n < due; n++)
+            while (await tick.WaitForNextTickAsync(_stop.Token))
             {
-                lock (_sentAt) _sentAt.Add(_clock.Elapsed.TotalSeconds);
-                BridgeLab.Send(_sender, _group, _port, "seq-" + n);
+                long due = (long)(_clock.Elapsed.TotalSeconds * _rate);
+                for (; n < due; n++)
+                {
+                    lock (_sentAt) _sentAt.Add(_clock.Elapsed.TotalSeconds);
+                    BridgeLab.Send(_sender, _group, _port, "seq-" + n);
+                }
             }
-            Thread.Sleep(1);
+        }
+        catch (OperationCanceledException)
+        {
+            // stopped
         }
     }
 
@@ -86,6 +96,7 @@ internal sealed class SequencedStream : IDisposable
             if (text.StartsWith("seq-", StringComparison.Ordinal))
             {
                 lock (_got) _got.Add((long.Parse(text.AsSpan(4)), _clock.Elapsed.TotalSeconds));
+                Interlocked.Exchange(ref _arrival, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
             }
         }
     }
