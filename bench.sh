@@ -6,7 +6,7 @@
 # The part `bridge` (benchmarks/bridge.sh) carries a group between two sites' segments in child namespaces:
 # routed by the kernel (smcroute), the reference, and by the cluster bridge (samples/Dgram.Bridge, a node per site).
 #
-#   ./bench.sh [--quick] [--save] [--reps N] [--only receive,cpu,send,rtt,fanout,scale,recovery,bridge] [--no-steering]
+#   ./bench.sh [--quick] [--save] [--reps N] [--only receive,cpu,send,rtt,fanout,scale,recovery,bridge,cli] [--no-steering]
 #              [--paths P,...] [--sizes 64,1400]      (--paths: only these receive paths, for receive and cpu)
 #   ./bench.sh --micro [--save] [BenchmarkDotNet options]    per-operation costs (benchmarks/Dgram.Micro)
 #
@@ -17,10 +17,11 @@ set -euo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1 MSBUILDDISABLENODEREUSE=1
 
-save=0 micro=0 quick=0 steer=1
-args=() bridge_args=()
-# --only's parts for Dgram.Bench; `bridge` is benchmarks/bridge.sh's (without --only: every part).
-dotnet_parts=receive,cpu,send,rtt,fanout,scale,recovery bridge=1
+save=0 micro=0 quick=0 steer=1 only=0
+args=() bridge_args=() cli_args=()
+# --only's parts for Dgram.Bench; `bridge` is benchmarks/bridge.sh's, `cli` benchmarks/cli.sh's (the dgram tool
+# against iperf2's server; without --only: every part, except `cli` under --quick, which keeps --quick within 5 min).
+dotnet_parts=receive,cpu,send,rtt,fanout,scale,recovery bridge=1 cli=1
 # The modes benchmarks/bridge.sh measures: the kernel's route, then the cluster bridge.
 bridge_modes=kernel_route,bridge
 while (($# > 0)); do
@@ -28,13 +29,15 @@ while (($# > 0)); do
     --save) save=1 ;;
     --micro) micro=1 ;;
     --no-steering) steer=0 ;;
-    --quick) quick=1; args+=("$1"); bridge_args+=("$1") ;;
-    --reps) args+=("$1" "${2:-}"); bridge_args+=("$1" "${2:-}"); shift ;;
+    --quick) quick=1; args+=("$1"); bridge_args+=("$1"); cli_args+=("$1") ;;
+    --reps) args+=("$1" "${2:-}"); bridge_args+=("$1" "${2:-}"); cli_args+=("$1" "${2:-}"); shift ;;
     --only)
       parts=,${2:-},
-      bridge=0
+      only=1 bridge=0 cli=0
       [[ $parts == *,bridge,* ]] && bridge=1
+      [[ $parts == *,cli,* ]] && cli=1
       parts=${parts//,bridge,/,}
+      parts=${parts//,cli,/,}
       parts=${parts#,}
       dotnet_parts=${parts%,}
       [[ -n $dotnet_parts ]] && args+=(--only "$dotnet_parts")
@@ -44,17 +47,21 @@ while (($# > 0)); do
   shift
 done
 
+if ((quick && !only)); then cli=0; fi
+
 missing=()
 for tool in gcc taskset ss; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
 # smcroute: the bridge part's kernel multicast router (it runs only inside the bench's namespaces).
 if ((bridge && !micro)) && ! command -v smcrouted >/dev/null 2>&1; then missing+=(smcroute); fi
+if ((cli && !micro)) && ! command -v iperf >/dev/null 2>&1; then missing+=(iperf); fi
 if ((${#missing[@]} > 0)); then
   # Debian/Ubuntu: gcc, util-linux (taskset), iproute2 (ss) and smcroute; installed when we may, else named.
   if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq >&2 && apt-get install -y -qq gcc util-linux iproute2 >&2
     if [[ " ${missing[*]} " == *" smcroute "* ]]; then apt-get install -y -qq smcroute >&2; fi
+    if [[ " ${missing[*]} " == *" iperf "* ]]; then apt-get install -y -qq iperf >&2; fi
   else
-    echo "bench.sh: missing ${missing[*]} (Debian: apt-get install gcc util-linux iproute2 smcroute)" >&2
+    echo "bench.sh: missing ${missing[*]} (Debian: apt-get install gcc util-linux iproute2 smcroute iperf)" >&2
     exit 2
   fi
 fi
@@ -72,6 +79,9 @@ if [[ -n $dotnet_parts ]] || ((micro)); then
 fi
 if ((bridge && !micro)) && [[ ,$bridge_modes, == *,bridge,* ]]; then
   dotnet build samples/Dgram.Bridge/Dgram.Bridge.csproj -c Release -v quiet -nologo >&2
+fi
+if ((cli && !micro)); then
+  dotnet build src/Dgram.Cli/Dgram.Cli.csproj -c Release -v quiet -nologo >&2
 fi
 
 in_lab() {
@@ -101,8 +111,7 @@ fi
 out=benchmarks/out/bench.txt
 name=bench
 if [[ -z $dotnet_parts ]]; then
-  out=benchmarks/out/bridge.txt
-  name=bridge
+  if ((bridge)); then out=benchmarks/out/bridge.txt name=bridge; else out=benchmarks/out/cli.txt name=cli; fi
 fi
 : >"$out"
 # 1,000 socket actors (the scale lines) need more than the default 1,024 descriptors.
@@ -124,6 +133,10 @@ if ((bridge)); then
   # Its own namespace (a fresh lab): it makes child namespaces for the sites and steers their devices itself.
   in_lab taskset -c 0 benchmarks/bridge.sh --steer "$mask" --modes "$bridge_modes" --native benchmarks/native/bin \
     "${bridge_args[@]}" | tee -a "$out"
+fi
+if ((cli)); then
+  # The dgram tool beside iperf2's server on one paced iperf2 feed (its own fresh lab, lab0b -> lab0a).
+  in_lab benchmarks/cli.sh "${cli_args[@]}" | tee -a "$out"
 fi
 if ((save)); then
   if ((quick)); then name+=-quick; fi
