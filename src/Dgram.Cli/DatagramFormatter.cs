@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
-using System.Text.Json;
 using Dgram.Actors.Sockets;
 
 namespace Dgram.Cli;
@@ -21,9 +20,6 @@ internal sealed class DatagramFormatter
     private readonly OutputBuffer _output;
     private readonly Origin?[] _origins = new Origin?[CachedOrigins];
     private int _nextSlot, _lastHit;
-    private readonly Utf8JsonWriter? _json;
-    private readonly char[] _chars = [];
-    private readonly byte[] _hex = [];
 
     public DatagramFormatter(string format, IPAddress group, int port, OutputBuffer output)
     {
@@ -31,12 +27,6 @@ internal sealed class DatagramFormatter
         _group = group;
         _port = port;
         _output = output;
-        if (format == "json")
-        {
-            _json = new Utf8JsonWriter(output, new JsonWriterOptions { Encoder = PayloadJsonEncoder.Instance });
-            _chars = new char[65536]; // UTF-8 never decodes to more UTF-16 units than it has bytes
-            _hex = new byte[2 * 65536];
-        }
     }
 
     /// <summary>Writes the line for datagram <paramref name="index"/> of <paramref name="batch"/>.</summary>
@@ -45,7 +35,7 @@ internal sealed class DatagramFormatter
         ref readonly ReceiveResult r = ref batch[index];
         Origin origin = OriginOf(batch, index, in r);
         ReadOnlySpan<byte> payload = batch.Payload(index);
-        if (_json is not null)
+        if (_format == "json")
         {
             WriteJson(origin, in r, payload);
             return;
@@ -69,28 +59,20 @@ internal sealed class DatagramFormatter
 
     private void WriteJson(Origin origin, in ReceiveResult r, ReadOnlySpan<byte> payload)
     {
-        Utf8JsonWriter w = _json!;
-        w.Reset(_output);
-        Span<char> time = stackalloc char[40];
-        DateTimeOffset.UtcNow.TryFormat(time, out int timeLength, "O", CultureInfo.InvariantCulture);
-        w.WriteStartObject();
-        w.WriteString("time"u8, time[..timeLength]);
-        w.WriteString("source"u8, origin.SourceAddress);
-        w.WriteNumber("sourcePort"u8, origin.SourcePort);
-        w.WriteString("destination"u8, origin.Destination);
-        w.WriteNumber("port"u8, _port);
-        if (origin.InterfaceName is null) w.WriteNull("interface"u8);
-        else w.WriteString("interface"u8, origin.InterfaceName);
-        w.WriteNumber("interfaceIndex"u8, r.InterfaceIndex);
-        w.WriteNumber("length"u8, r.DatagramLength);
-        w.WriteBoolean("truncated"u8, r.Truncated);
-        // Invalid UTF-8 becomes U+FFFD here, as Encoding.UTF8.GetString does; "hex" keeps the exact bytes.
-        w.WriteString("text"u8, _chars.AsSpan(0, Encoding.UTF8.GetChars(payload, _chars)));
-        w.WriteString("hex"u8, _hex.AsSpan(0, Hex.Write(payload, _hex)));
-        w.WriteEndObject();
-        w.Flush();
-        _output.GetSpan(1)[0] = (byte)'\n';
-        _output.Advance(1);
+        // The shape Utf8JsonWriter gave this line before (compact, this field order), written directly.
+        Span<byte> line = _output.GetSpan(origin.JsonPrefix.Length + 128 + PayloadJson.MaxEscapedLength(payload.Length) + 2 * payload.Length);
+        int n = Put("{\"time\":\""u8, line);
+        DateTimeOffset.UtcNow.TryFormat(line[n..], out int time, "O", CultureInfo.InvariantCulture);
+        n += time;
+        n += Put("\""u8, line[n..]);
+        n += Put(origin.JsonPrefix, line[n..]);
+        n += Number(r.DatagramLength, line[n..]);
+        n += Put(r.Truncated ? ",\"truncated\":true,\"text\":\""u8 : ",\"truncated\":false,\"text\":\""u8, line[n..]);
+        n += PayloadJson.WriteEscaped(payload, line[n..]);
+        n += Put("\",\"hex\":\""u8, line[n..]);
+        n += Hex.Write(payload, line[n..]);
+        n += Put("\"}\n"u8, line[n..]);
+        _output.Advance(n);
     }
 
     private Origin OriginOf(DatagramBatch batch, int index, in ReceiveResult r)
@@ -112,12 +94,24 @@ internal sealed class DatagramFormatter
         // Linux allows almost any byte in an interface name: escaped like the payload.
         prefix.AddRange(ifname is not null ? PayloadText.EscapedUtf8(ifname) : Encoding.UTF8.GetBytes(r.InterfaceIndex > 0 ? "#" + r.InterfaceIndex : "?"));
         prefix.AddRange(", "u8);
-        var origin = new Origin(source.ToArray(), destination, r.InterfaceIndex, [.. prefix],
-            endpoint.Address.ToString(), endpoint.Port, (destination ?? _group).ToString(), ifname);
+        string json = string.Create(CultureInfo.InvariantCulture,
+            $",\"source\":\"{endpoint.Address}\",\"sourcePort\":{endpoint.Port},\"destination\":\"{destination ?? _group}\",\"port\":{_port},\"interface\":");
+        byte[] jsonPrefix = [.. Encoding.UTF8.GetBytes(json), .. JsonString(ifname), .. Encoding.UTF8.GetBytes($",\"interfaceIndex\":{r.InterfaceIndex},\"length\":")];
+        var origin = new Origin(source.ToArray(), destination, r.InterfaceIndex, [.. prefix], jsonPrefix);
         _lastHit = _nextSlot;
         _origins[_nextSlot] = origin;
         _nextSlot = (_nextSlot + 1) % CachedOrigins;
         return origin;
+    }
+
+    private static byte[] JsonString(string? text)
+    {
+        if (text is null) return "null"u8.ToArray();
+        byte[] utf8 = Encoding.UTF8.GetBytes(text);
+        byte[] quoted = new byte[PayloadJson.MaxEscapedLength(utf8.Length) + 2];
+        int n = PayloadJson.WriteEscaped(utf8, quoted.AsSpan(1));
+        quoted[0] = quoted[n + 1] = (byte)'"';
+        return quoted[..(n + 2)];
     }
 
     private static int Put(ReadOnlySpan<byte> bytes, Span<byte> destination)
@@ -133,8 +127,7 @@ internal sealed class DatagramFormatter
     }
 
     /// <summary>Where datagrams come from and arrive: the key (raw sockaddr, destination, interface) and its text.</summary>
-    private sealed record Origin(byte[] SockAddr, IPAddress? DestinationKey, int InterfaceIndex, byte[] TextPrefix,
-        string SourceAddress, int SourcePort, string Destination, string? InterfaceName)
+    private sealed record Origin(byte[] SockAddr, IPAddress? DestinationKey, int InterfaceIndex, byte[] TextPrefix, byte[] JsonPrefix)
     {
         public bool Matches(ReadOnlySpan<byte> source, in ReceiveResult r) =>
             r.InterfaceIndex == InterfaceIndex && source.SequenceEqual(SockAddr)
