@@ -16,6 +16,17 @@ internal static class PayloadJson
     // Every BMP code point the encoder escapes (surrogates never reach the table: runes are scalars).
     private static readonly bool[] Escaped = BuildTable();
 
+    // The ASCII bytes written as themselves: copied in runs, the common case.
+    private static readonly SearchValues<byte> PlainAscii =
+        SearchValues.Create(Enumerable.Range(0, 0x80).Where(c => !Escaped[c]).Select(c => (byte)c).ToArray());
+
+    // The escape of each ASCII byte that has one, ready to copy (binary payloads are full of NULs).
+    private static readonly byte[][] AsciiEscapes = Enumerable.Range(0, 0x80).Select(c =>
+    {
+        Span<byte> escape = stackalloc byte[12];
+        return escape[..Escape(new Rune(c), escape)].ToArray();
+    }).ToArray();
+
     /// <summary>The most bytes <see cref="WriteEscaped"/> writes for <paramref name="length"/> payload bytes.</summary>
     // An escaped byte is \u00XX or \uFFFD (6); a 4-byte code point two \uXXXX (12).
     public static int MaxEscapedLength(int length) => 6 * length;
@@ -26,30 +37,39 @@ internal static class PayloadJson
         int written = 0;
         while (!payload.IsEmpty)
         {
+            int plain = payload.IndexOfAnyExcept(PlainAscii);
+            if (plain < 0) plain = payload.Length;
+            payload[..plain].CopyTo(destination[written..]);
+            written += plain;
+            payload = payload[plain..];
+            if (payload.IsEmpty) break;
+
+            if (payload[0] < 0x80)
+            {
+                written += Put(AsciiEscapes[payload[0]], destination[written..]);
+                payload = payload[1..];
+                continue;
+            }
             if (Rune.DecodeFromUtf8(payload, out Rune rune, out int used) != OperationStatus.Done) rune = Rune.ReplacementChar;
             bool escape = rune.IsBmp ? Escaped[rune.Value] : PayloadJsonEncoder.Instance.WillEncode(rune.Value);
-            if (!escape)
-            {
-                written += rune.EncodeToUtf8(destination[written..]);
-            }
-            else
-            {
-                written += rune.Value switch
-                {
-                    '"' => Put("\\\""u8, destination[written..]),
-                    '\\' => Put("\\\\"u8, destination[written..]),
-                    '\b' => Put("\\b"u8, destination[written..]),
-                    '\f' => Put("\\f"u8, destination[written..]),
-                    '\n' => Put("\\n"u8, destination[written..]),
-                    '\r' => Put("\\r"u8, destination[written..]),
-                    '\t' => Put("\\t"u8, destination[written..]),
-                    _ => Units(rune, destination[written..]),
-                };
-            }
+            written += escape ? Escape(rune, destination[written..]) : rune.EncodeToUtf8(destination[written..]);
             payload = payload[used..];
         }
         return written;
     }
+
+    /// <summary>Writes the escape of a code point the encoder escapes: the short forms JSON has, else \uXXXX per UTF-16 unit.</summary>
+    private static int Escape(Rune rune, Span<byte> destination) => rune.Value switch
+    {
+        '"' => Put("\\\""u8, destination),
+        '\\' => Put("\\\\"u8, destination),
+        '\b' => Put("\\b"u8, destination),
+        '\f' => Put("\\f"u8, destination),
+        '\n' => Put("\\n"u8, destination),
+        '\r' => Put("\\r"u8, destination),
+        '\t' => Put("\\t"u8, destination),
+        _ => Units(rune, destination),
+    };
 
     private static int Units(Rune rune, Span<byte> destination)
     {
