@@ -37,11 +37,7 @@ internal static class PayloadJson
         int written = 0;
         while (!payload.IsEmpty)
         {
-            int plain = payload.IndexOfAnyExcept(PlainAscii);
-            if (plain < 0) plain = payload.Length;
-            payload[..plain].CopyTo(destination[written..]);
-            written += plain;
-            payload = payload[plain..];
+            written += PayloadText.CopyRun(ref payload, PlainAscii, destination[written..]);
             if (payload.IsEmpty) break;
 
             if (payload[0] < 0x80)

@@ -62,11 +62,7 @@ internal static class PayloadText
         int written = 0;
         while (!payload.IsEmpty)
         {
-            int plain = payload.IndexOfAnyExcept(PlainAscii);
-            if (plain < 0) plain = payload.Length;
-            payload[..plain].CopyTo(destination[written..]);
-            written += plain;
-            payload = payload[plain..];
+            written += CopyRun(ref payload, PlainAscii, destination[written..]);
             if (payload.IsEmpty) break;
 
             if (Rune.DecodeFromUtf8(payload, out Rune rune, out int used) == OperationStatus.Done)
@@ -81,6 +77,16 @@ internal static class PayloadText
             payload = payload[used..];
         }
         return written;
+    }
+
+    /// <summary>Copies the leading run of bytes in <paramref name="plain"/> and moves <paramref name="payload"/> past it; returns its length.</summary>
+    internal static int CopyRun(ref ReadOnlySpan<byte> payload, SearchValues<byte> plain, Span<byte> destination)
+    {
+        int run = payload.IndexOfAnyExcept(plain);
+        if (run < 0) run = payload.Length;
+        payload[..run].CopyTo(destination);
+        payload = payload[run..];
+        return run;
     }
 
     /// <summary>Text (an interface name) escaped like a payload, as UTF-8; an unpaired surrogate shows as U+FFFD.</summary>
