@@ -49,71 +49,107 @@ internal static class PayloadText
         }
     }
 
-    /// <summary>Appends the payload bytes escaped (see the class summary).</summary>
-    public static void AppendEscaped(StringBuilder line, ReadOnlySpan<byte> payload)
+    /// <summary>The most bytes <see cref="WriteEscaped(ReadOnlySpan{byte}, Span{byte})"/> writes for a payload of <paramref name="length"/> bytes.</summary>
+    // An escaped byte is 4 (\xHH); a 2-byte C1 control 8 (\u{0080}); a 3- or 4-byte code point at most 10.
+    public static int MaxEscapedLength(int length) => 4 * length;
+
+    /// <summary>
+    /// Writes the payload escaped (see the class summary) as UTF-8 into <paramref name="destination"/>, which
+    /// holds at least <see cref="MaxEscapedLength"/> bytes; returns the bytes written. Allocates nothing.
+    /// </summary>
+    public static int WriteEscaped(ReadOnlySpan<byte> payload, Span<byte> destination)
     {
-        Span<char> chunk = stackalloc char[256];
+        int written = 0;
         while (!payload.IsEmpty)
         {
-            int plain = payload.IndexOfAnyExcept(PlainAscii);
-            if (plain < 0) plain = payload.Length;
-            for (ReadOnlySpan<byte> run = payload[..plain]; !run.IsEmpty;)
-            {
-                Ascii.ToUtf16(run[..Math.Min(run.Length, chunk.Length)], chunk, out int written);
-                line.Append(chunk[..written]);
-                run = run[written..];
-            }
-            payload = payload[plain..];
+            written += CopyRun(ref payload, PlainAscii, destination[written..]);
             if (payload.IsEmpty) break;
 
             if (Rune.DecodeFromUtf8(payload, out Rune rune, out int used) == OperationStatus.Done)
             {
-                AppendRune(line, rune);
+                written += WriteRune(rune, payload[..used], destination[written..]);
             }
             else
             {
                 // The maximal invalid subsequence (or a sequence cut short at the end), byte by byte.
-                foreach (byte b in payload[..used]) AppendByte(line, b);
+                foreach (byte b in payload[..used]) written += WriteByte(b, destination[written..]);
             }
             payload = payload[used..];
         }
+        return written;
     }
 
-    /// <summary>Appends text (an interface name) escaped like a payload; an unpaired surrogate shows as U+FFFD.</summary>
-    public static void AppendEscaped(StringBuilder line, ReadOnlySpan<char> text)
+    /// <summary>Copies the leading run of bytes in <paramref name="plain"/> and moves <paramref name="payload"/> past it; returns its length.</summary>
+    internal static int CopyRun(ref ReadOnlySpan<byte> payload, SearchValues<byte> plain, Span<byte> destination)
     {
-        foreach (Rune rune in text.EnumerateRunes()) AppendRune(line, rune);
+        int run = payload.IndexOfAnyExcept(plain);
+        if (run < 0) run = payload.Length;
+        payload[..run].CopyTo(destination);
+        payload = payload[run..];
+        return run;
     }
 
-    private static void AppendRune(StringBuilder line, Rune rune)
+    /// <summary>Text (an interface name) escaped like a payload, as UTF-8; an unpaired surrogate shows as U+FFFD.</summary>
+    public static byte[] EscapedUtf8(ReadOnlySpan<char> text)
+    {
+        byte[] buffer = new byte[10 * text.Length];
+        int written = 0;
+        Span<byte> raw = stackalloc byte[4];
+        foreach (Rune rune in text.EnumerateRunes())
+        {
+            written += WriteRune(rune, raw[..rune.EncodeToUtf8(raw)], buffer.AsSpan(written));
+        }
+        return buffer[..written];
+    }
+
+    /// <summary>Writes one valid code point, <paramref name="utf8"/> its encoding: as itself or as an escape.</summary>
+    private static int WriteRune(Rune rune, ReadOnlySpan<byte> utf8, Span<byte> destination)
     {
         switch (rune.Value)
         {
-            case '\\': line.Append(@"\\"); return;
-            case '\t': line.Append(@"\t"); return;
-            case '\n': line.Append(@"\n"); return;
-            case '\r': line.Append(@"\r"); return;
+            case '\\': return Write(@"\\"u8, destination);
+            case '\t': return Write(@"\t"u8, destination);
+            case '\n': return Write(@"\n"u8, destination);
+            case '\r': return Write(@"\r"u8, destination);
         }
-        if (!MustEscape(rune))
-        {
-            if (rune.IsBmp)
-            {
-                line.Append((char)rune.Value);
-            }
-            else
-            {
-                line.Append((char)(((rune.Value - 0x10000) >> 10) + 0xD800)).Append((char)(((rune.Value - 0x10000) & 0x3FF) + 0xDC00));
-            }
-        }
-        else if (rune.Value < 0x80)
-        {
-            AppendByte(line, (byte)rune.Value); // a C0 control or DEL is one byte
-        }
-        else
-        {
-            line.Append(CultureInfo.InvariantCulture, $"\\u{{{rune.Value:x4}}}");
-        }
+        if (!MustEscape(rune)) return Write(utf8, destination);
+        if (rune.Value < 0x80) return WriteByte((byte)rune.Value, destination); // a C0 control or DEL is one byte
+        "\\u{"u8.CopyTo(destination);
+        rune.Value.TryFormat(destination[3..], out int digits, "x4", CultureInfo.InvariantCulture);
+        destination[3 + digits] = (byte)'}';
+        return 4 + digits;
     }
 
-    private static void AppendByte(StringBuilder line, byte b) => line.Append(CultureInfo.InvariantCulture, $"\\x{b:x2}");
+    private static int WriteByte(byte b, Span<byte> destination)
+    {
+        destination[0] = (byte)'\\';
+        destination[1] = (byte)'x';
+        destination[2] = Hex.Lower[b >> 4];
+        destination[3] = Hex.Lower[b & 0xF];
+        return 4;
+    }
+
+    private static int Write(ReadOnlySpan<byte> bytes, Span<byte> destination)
+    {
+        bytes.CopyTo(destination);
+        return bytes.Length;
+    }
+}
+
+/// <summary>Lower-case hex of bytes, written as UTF-8 without allocating.</summary>
+internal static class Hex
+{
+    public static ReadOnlySpan<byte> Lower => "0123456789abcdef"u8;
+
+    /// <summary>Writes two hex digits per byte of <paramref name="bytes"/>; returns the bytes written.</summary>
+    public static int Write(ReadOnlySpan<byte> bytes, Span<byte> destination)
+    {
+        destination = destination[..(2 * bytes.Length)];
+        for (int i = 0; i < bytes.Length; i++)
+        {
+            destination[2 * i] = Lower[bytes[i] >> 4];
+            destination[2 * i + 1] = Lower[bytes[i] & 0xF];
+        }
+        return 2 * bytes.Length;
+    }
 }

@@ -534,7 +534,7 @@ public sealed partial class CliTests : IDisposable
 /// One run of <c>dotnet dgram.dll ARGS</c> with its stdout and stderr collected line by line. Every
 /// wait is bounded; <see cref="Dispose"/> kills the process if it is still running.
 /// </summary>
-internal sealed class DgramProcess : IDisposable
+internal sealed partial class DgramProcess : IDisposable
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(10);
     private readonly Process _process;
@@ -570,6 +570,7 @@ internal sealed class DgramProcess : IDisposable
                 return;
             }
             lock (_errors) _errors.Add(e.Data);
+            lock (_output) Monitor.PulseAll(_output); // wakes TryWaitUntil
             if (e.Data.StartsWith("listening on", StringComparison.Ordinal)) _listening.TrySetResult(true);
         };
         _process.Start();
@@ -580,6 +581,28 @@ internal sealed class DgramProcess : IDisposable
     }
 
     public static DgramProcess Start(byte[]? stdin, string[] args) => new(stdin, args);
+
+    /// <summary>Sends <paramref name="signal"/> (15 SIGTERM, 19 SIGSTOP, 18 SIGCONT on Linux x86-64 and arm64) to the process.</summary>
+    public void Signal(int signal) => Assert.True(kill(_process.Id, signal) == 0, $"kill({_process.Id}, {signal}) failed: {Describe()}");
+
+    [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true)]
+    private static partial int kill(int pid, int signal);
+
+    /// <summary>Waits up to <paramref name="bound"/> until <paramref name="condition"/> holds, re-checked on every new stdout or stderr line.</summary>
+    public bool TryWaitUntil(Func<DgramProcess, bool> condition, TimeSpan bound)
+    {
+        long deadline = Environment.TickCount64 + (long)bound.TotalMilliseconds;
+        lock (_output)
+        {
+            while (!condition(this))
+            {
+                long left = deadline - Environment.TickCount64;
+                if (left <= 0) return false;
+                Monitor.Wait(_output, (int)left);
+            }
+            return true;
+        }
+    }
 
     /// <summary>stdout lines, decoded as UTF-8 (invalid bytes become U+FFFD; <see cref="OutputBytes"/> has them).</summary>
     public IReadOnlyList<string> Output => OutputBytes.Select(line => Encoding.UTF8.GetString(line)).ToArray();
