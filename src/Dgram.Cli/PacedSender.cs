@@ -1,0 +1,97 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using Dgram.Actors.Sockets;
+using Dgram.Actors.Sockets.Native;
+
+namespace Dgram.Cli;
+
+/// <summary>
+/// The send loop of <c>dgram send</c>: takes what the <see cref="Pacer"/> allows and sends it with one system call,
+/// UDP GSO (<see cref="DatagramSocket.SendSegmented"/>) when every datagram has the same length, else sendmmsg
+/// (<see cref="DatagramSocket.SendBatch"/>). A full send buffer (timeout, ENOBUFS, EAGAIN) costs the datagrams of that
+/// call, counted as send errors, and the run goes on; any other error ends it.
+/// </summary>
+internal sealed class PacedSender(DatagramSocket socket, IPEndPoint endpoint, DatagramSource source, double? perSecond)
+{
+    private const int MaxGsoBytes = 65507; // one UDP_SEGMENT call carries at most one IPv4 datagram's worth
+    private static readonly TimeSpan SendTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>Sends <paramref name="count"/> datagrams, or for <paramref name="duration"/> seconds, or until cancelled.</summary>
+    public SendTally Run(long count, double? duration, CancellationToken cancel)
+    {
+        int burst = source.Uniform ? Math.Clamp(MaxGsoBytes / source.Size, 1, DatagramSocket.MaxSegments) : DatagramSocket.MaxSegments;
+        long limit = count;
+        // Paced, a run of d seconds has exactly ceil(rate * d) datagrams due within it (the first at 0).
+        if (perSecond is { } r && duration is { } d) limit = Math.Min(limit, (long)Math.Ceiling(r * d - 1e-9));
+        var pacer = new Pacer(perSecond, burst);
+        long start = Stopwatch.GetTimestamp();
+        long end = duration is { } seconds ? start + (long)(seconds * Stopwatch.Frequency) : long.MaxValue;
+
+        byte[] chunk = new byte[source.Uniform ? burst * source.Size : source.MaxLength];
+        int[] lengths = new int[burst];
+        DatagramSendBatch? batch = source.Uniform ? null : new DatagramSendBatch(burst, source.MaxLength);
+        long index = 0, sent = 0, bytes = 0, errors = 0;
+        BatchSendResult? failure = null;
+        while (index < limit)
+        {
+            int n = pacer.Take((int)Math.Min(burst, limit - index), cancel);
+            if (n == 0 || Stopwatch.GetTimestamp() >= end) break;
+            BatchSendResult result;
+            if (batch is null)
+            {
+                for (int i = 0; i < n; i++) source.Write(index + i, chunk.AsSpan(i * source.Size, source.Size));
+                result = socket.SendSegmented(chunk.AsSpan(0, n * source.Size), source.Size, endpoint, SendTimeout);
+            }
+            else
+            {
+                batch.Clear();
+                for (int i = 0; i < n; i++)
+                {
+                    lengths[i] = source.Write(index + i, chunk);
+                    batch.TryAdd(chunk.AsSpan(0, lengths[i]), endpoint);
+                }
+                result = socket.SendBatch(batch, SendTimeout);
+            }
+            sent += result.Sent;
+            if (batch is null) bytes += (long)result.Sent * source.Size;
+            else for (int i = 0; i < result.Sent; i++) bytes += lengths[i];
+            if (result.Status == SendStatus.Sent)
+            {
+                index += n;
+                continue;
+            }
+            if (!Transient(result))
+            {
+                failure = result;
+                break;
+            }
+            // The rest of this call is lost; their sequence numbers stay unused, so a receiver counts them as lost.
+            errors += n - result.Sent;
+            index += n;
+        }
+        // A paced run of d seconds lasts d seconds, so the achieved rate reads against the same time as asked.
+        if (failure is null && duration is not null && !cancel.IsCancellationRequested)
+        {
+            TimeSpan left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), end);
+            if (left > TimeSpan.Zero) cancel.WaitHandle.WaitOne(left);
+        }
+        return new SendTally(sent, bytes, errors, Stopwatch.GetElapsedTime(start).TotalSeconds, failure);
+    }
+
+    private static bool Transient(BatchSendResult r) =>
+        r.Status == SendStatus.TimedOut || (r.Status == SendStatus.Error && r.Errno is Errno.ENOBUFS or Errno.EAGAIN);
+}
+
+/// <summary>What a run sent: datagrams and payload bytes the kernel took, datagrams lost to send errors, and why it stopped early.</summary>
+internal readonly record struct SendTally(long Datagrams, long Bytes, long Errors, double Seconds, BatchSendResult? Failure)
+{
+    /// <summary>The summary line: "sent N datagram(s), B bytes, to DEST in S s: R datagrams/s, M Mbit/s, E send error(s)".</summary>
+    public string Summary(IPEndPoint destination)
+    {
+        double perSecond = Seconds > 0 ? Datagrams / Seconds : 0;
+        double mbits = Seconds > 0 ? Bytes * 8 / Seconds / 1e6 : 0;
+        return string.Create(CultureInfo.InvariantCulture,
+            $"sent {Datagrams} datagram(s), {Bytes} bytes, to {destination} in {Seconds:0.000} s: {perSecond:0} datagrams/s, {mbits:0.000} Mbit/s, {Errors} send error(s)");
+    }
+}
