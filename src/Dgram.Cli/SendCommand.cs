@@ -127,11 +127,15 @@ internal static class SendCommand
             SendTally tally = sender.Run(count, s.Duration, cts.Token);
             if (tally.Failure is { } failed)
             {
-                string of = s.Count is null ? "" : $" of {count}";
+                string of = count == long.MaxValue ? "" : $" of {count}";
                 Cli.Fail(ExitCodes.Failed, $"send {tally.Datagrams + tally.Errors + 1}{of} to {endpoint} failed: {Why(failed, destination, s.Interface)}");
             }
-            string summary = tally.Summary(endpoint);
-            Console.Error.WriteLine(cts.IsCancellationRequested ? "interrupted: " + summary : summary);
+            // A run the first datagram ended has nothing to sum up beyond the failure.
+            if (tally.Failure is null || tally.Datagrams + tally.Errors > 0)
+            {
+                string summary = tally.Summary(endpoint);
+                Console.Error.WriteLine(cts.IsCancellationRequested ? "interrupted: " + summary : summary);
+            }
             return tally.Failure is not null ? ExitCodes.Failed : cts.IsCancellationRequested ? ExitCodes.Interrupted : ExitCodes.Ok;
         }
     }
