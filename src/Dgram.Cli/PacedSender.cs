@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
+using System.Runtime.CompilerServices;
 using Dgram.Actors.Sockets;
 using Dgram.Actors.Sockets.Native;
 
@@ -18,6 +19,11 @@ internal sealed class PacedSender(DatagramSocket socket, IPEndPoint endpoint, Da
     private static readonly TimeSpan SendTimeout = TimeSpan.FromSeconds(5);
 
     /// <summary>Sends <paramref name="count"/> datagrams, or for <paramref name="duration"/> seconds, or until cancelled.</summary>
+    /// <remarks>
+    /// Fully optimised from the start: tiered compilation would replace this loop on the stack (OSR) while it runs, a
+    /// synchronous compile measured at 10-16 ms, some 800 datagrams at 100 Mbit/s that the pacer would forgive.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public SendTally Run(long count, double? duration, CancellationToken cancel)
     {
         int burst = source.Uniform ? Math.Clamp(MaxGsoBytes / source.Size, 1, DatagramSocket.MaxSegments) : DatagramSocket.MaxSegments;
@@ -27,6 +33,7 @@ internal sealed class PacedSender(DatagramSocket socket, IPEndPoint endpoint, Da
         var pacer = new Pacer(perSecond, burst);
         long start = Stopwatch.GetTimestamp();
         long end = duration is { } seconds ? start + (long)(seconds * Stopwatch.Frequency) : long.MaxValue;
+
 
         byte[] chunk = new byte[source.Uniform ? burst * source.Size : source.MaxLength];
         int[] lengths = new int[burst];
@@ -52,6 +59,12 @@ internal sealed class PacedSender(DatagramSocket socket, IPEndPoint endpoint, Da
                     batch.TryAdd(chunk.AsSpan(0, lengths[i]), endpoint);
                 }
                 result = socket.SendBatch(batch, SendTimeout);
+            }
+            if (index == 0)
+            {
+                // The clock starts when the first datagram has gone, not while the send path was being compiled.
+                start = pacer.Restart();
+                if (duration is { } length) end = start + (long)(length * Stopwatch.Frequency);
             }
             sent += result.Sent;
             if (batch is null) bytes += (long)result.Sent * source.Size;
