@@ -60,7 +60,7 @@ internal sealed class PacedSender(DatagramSocket socket, IPEndPoint endpoint, Da
                 }
                 result = socket.SendBatch(batch, SendTimeout);
             }
-            if (index == 0)
+            if (index == 0 && perSecond is not null)
             {
                 // The clock starts when the first datagram has gone, not while the send path was being compiled.
                 start = pacer.Restart();
@@ -83,12 +83,10 @@ internal sealed class PacedSender(DatagramSocket socket, IPEndPoint endpoint, Da
             errors += n - result.Sent;
             index += n;
         }
-        // A paced run of d seconds lasts d seconds, so the achieved rate reads against the same time as asked.
-        if (failure is null && duration is not null && !cancel.IsCancellationRequested)
-        {
-            TimeSpan left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), end);
-            if (left > TimeSpan.Zero) cancel.WaitHandle.WaitOne(left);
-        }
+        // A run of d seconds lasts d seconds, and a paced run of N datagrams N / rate (to the end of the last one's
+        // slot), so the achieved rate reads against the same time as the asked one.
+        long until = duration is not null ? end : perSecond is not null ? pacer.NextDue : 0;
+        if (failure is null) Pacer.SleepUntil(until, cancel);
         return new SendTally(sent, bytes, errors, Stopwatch.GetElapsedTime(start).TotalSeconds, failure);
     }
 

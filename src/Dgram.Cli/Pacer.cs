@@ -36,6 +36,9 @@ internal sealed partial class Pacer
         return _origin;
     }
 
+    /// <summary>When the next datagram is due (<see cref="Stopwatch"/> ticks): the end of the last one's slot.</summary>
+    public long NextDue => _origin + (long)Math.Ceiling(_taken * _ticksPerDatagram);
+
     /// <summary>Waits until at least one datagram is due and takes up to <paramref name="max"/> of those due; 0 when cancelled.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // its wait loop, as PacedSender.Run's
     public int Take(int max, CancellationToken cancel)
@@ -57,9 +60,16 @@ internal sealed partial class Pacer
                 _taken += n;
                 return n;
             }
-            Sleep(_origin + (long)Math.Ceiling(_taken * _ticksPerDatagram) - now, cancel);
+            Sleep(NextDue - now, cancel);
         }
         return 0;
+    }
+
+    /// <summary>Sleeps until <paramref name="timestamp"/> (<see cref="Stopwatch"/> ticks) or cancellation.</summary>
+    public static void SleepUntil(long timestamp, CancellationToken cancel)
+    {
+        long now;
+        while (!cancel.IsCancellationRequested && (now = Stopwatch.GetTimestamp()) < timestamp) Sleep(timestamp - now, cancel);
     }
 
     /// <summary>

@@ -52,6 +52,16 @@ public sealed partial class CliTests
         Assert.StartsWith($"--rate \"{text}\" is not a rate: give datagrams/s", e.Message);
     }
 
+    [Theory]
+    [InlineData("--rate \"10x\" is not a rate", "--rate", "10x")]
+    [InlineData("--size 0 is out of range", "--size", "0")]
+    [InlineData("--size 3 is too small for --seq", "--size", "3", "--seq")]
+    [InlineData("does not fit --size 4", "--size", "4", "hello")]
+    [InlineData("--duration 0 is out of range", "--duration", "0")]
+    [InlineData("--count 0 is out of range", "--count", "0")]
+    public void Send_bad_pacing_input_exits_2_with_one_line(string expected, params string[] options) =>
+        Bad_input_exits_2_with_one_line(expected, ["send", "239.255.77.9", "--port", "{port}", "--iface", Tx, .. options, .. options.Contains("hello") ? Array.Empty<string>() : ["x"]]);
+
     [Fact]
     public void Send_paced_by_datagrams_per_second_spreads_them_over_the_duration_in_sequence()
     {
