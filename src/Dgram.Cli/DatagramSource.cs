@@ -24,6 +24,7 @@ internal sealed class DatagramSource
     private readonly bool _seq, _numbered;
     private readonly int? _size;
 
+    /// <summary>Checks that a fixed payload fits <paramref name="size"/> (bad input if not).</summary>
     public DatagramSource(byte[] payload, bool seq, int? size)
     {
         _payload = payload;
@@ -31,6 +32,10 @@ internal sealed class DatagramSource
         _size = size;
         _numbered = payload.AsSpan().IndexOf(Token) >= 0;
         int header = seq ? SequenceBytes : 0;
+        if (size is { } fixedSize && !_numbered && header + payload.Length > fixedSize)
+        {
+            throw CliException.BadInput($"the payload of {payload.Length} bytes{(seq ? " after the 4-byte sequence number" : "")} does not fit --size {fixedSize}");
+        }
         Size = size ?? header + payload.Length;
         _template = new byte[_numbered ? 0 : Size];
         if (!_numbered) payload.CopyTo(_template, header);

@@ -34,7 +34,6 @@ internal sealed class PacedSender(DatagramSocket socket, IPEndPoint endpoint, Da
         long start = Stopwatch.GetTimestamp();
         long end = duration is { } seconds ? start + (long)(seconds * Stopwatch.Frequency) : long.MaxValue;
 
-
         byte[] chunk = new byte[source.Uniform ? burst * source.Size : source.MaxLength];
         int[] lengths = new int[burst];
         DatagramSendBatch? batch = source.Uniform ? null : new DatagramSendBatch(burst, source.MaxLength);

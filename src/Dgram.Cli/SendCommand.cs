@@ -19,7 +19,6 @@ internal static class SendCommand
     private const int SequenceBytes = DatagramSource.SequenceBytes;
     private const int MaxSize = 65507; // IPv4's largest UDP payload
     private const double MaxDuration = 31_536_000; // a year: beyond it a typo, not a test
-    private static readonly byte[] SequenceToken = "{n}"u8.ToArray();
 
     public static Command Create()
     {
@@ -91,12 +90,7 @@ internal static class SendCommand
         SendRate? rate = s.Rate is null ? null : SendRate.Parse(s.Rate);
         int ifindex = s.Interface is null ? 0 : Cli.InterfaceIndex(s.Interface, "--iface");
         byte[] payload = s.Payload is null && s.File is null && (s.Size is not null || s.Seq) ? [] : ReadPayload(s);
-        int at = payload.AsSpan().IndexOf(SequenceToken);
-        int header = s.Seq ? SequenceBytes : 0;
-        if (s.Size is { } fixedSize && at < 0 && header + payload.Length > fixedSize)
-        {
-            throw CliException.BadInput($"the payload of {payload.Length} bytes{(s.Seq ? " after the 4-byte sequence number" : "")} does not fit --size {fixedSize}");
-        }
+        var datagrams = new DatagramSource(payload, s.Seq, s.Size);
 
         using DatagramSocket socket = DatagramSocket.Create(destination.AddressFamily);
         if (source is not null) socket.Bind(new IPEndPoint(source, 0));
@@ -118,7 +112,6 @@ internal static class SendCommand
         if (s.Loop is { } loop) socket.SetMulticastLoop(loop);
 
         var endpoint = new IPEndPoint(destination, s.Port);
-        var datagrams = new DatagramSource(payload, s.Seq, s.Size);
         long count = s.Count ?? (s.Duration is null ? 1 : long.MaxValue);
         (CancellationTokenSource cts, IDisposable signals) = Cli.OnInterrupt();
         using (signals)
