@@ -95,8 +95,7 @@ public sealed partial class CliTests
         using DatagramSocket receiver = Receiver(f, group, out int port);
         DgramProcess sender = Dgram("send", group.ToString(), "--port", Str(port), "--iface", Tx, "--rate", "1000", "--duration", "60",
             "--size", "50", "--seq");
-        (string first, _, _) = Next(receiver); // it is sending
-        Assert.Equal(50, first.Length);
+        for (int i = 0; i < 5; i++) Assert.Equal(50, Next(receiver).Text.Length); // it is sending
         sender.Interrupt();
         Assert.True(sender.WaitForExit() == ExitCodes.Interrupted, sender.Describe());
         string line = Assert.Single(sender.Errors);
@@ -105,8 +104,7 @@ public sealed partial class CliTests
         Assert.InRange(summary.Seconds, 0, 30);
         // Everything it counted arrived, and nothing after: a marker sent now comes right after the last one.
         List<Arrival> rest = CollectUntilMarker(receiver, group, port);
-        Assert.Equal(summary.Datagrams, 1 + rest.Count);
-        Assert.Equal((uint)summary.Datagrams, rest[^1].Sequence);
+        Assert.Equal(Enumerable.Range(6, (int)summary.Datagrams - 5).Select(n => (uint)n), rest.Select(a => a.Sequence));
     }
 
     [Fact]
