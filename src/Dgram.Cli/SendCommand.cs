@@ -41,7 +41,7 @@ internal static class SendCommand
         var duration = new Option<double?>("--duration", "-t") { Description = "Send for this many seconds (iperf's -t); with --count, whichever ends first." };
         var rate = new Option<string?>("--rate", "-r")
         {
-            Description = "Datagrams/s as a plain number (2000), or payload bits/s with a unit k, M or G as iperf's -b (64k, 100M, 1.5G). Default: as fast as possible.",
+            Description = "Datagrams/s as a plain number (2000), or payload bits/s with a decimal unit k, M or G (M = 10^6) as iperf's -b (64k, 100M, 1.5G). Default: as fast as possible.",
         };
         var size = new Option<int?>("--size", "-l") { Description = "Payload bytes per datagram: the payload padded with zero bytes (default: the payload's own size)." };
         var seq = new Option<bool>("--seq")
