@@ -9,14 +9,16 @@ using Dgram.Actors.Sockets.Native;
 namespace Dgram.Cli;
 
 /// <summary>
-/// <c>dgram send DEST --port P [--iface NAME] [--ttl N] [--loop true|false] [--count N] [--rate PER_SECOND]
-/// [--source ADDR] [payload | --file F | -]</c>: sends a payload, N times, optionally paced. <c>--ttl</c> is the multicast
-/// TTL for a group and the unicast TTL for an address.
+/// <c>dgram send DEST --port P [--iface NAME] [--ttl N] [--loop true|false] [--count N] [--duration S] [--rate R]
+/// [--size BYTES] [--seq] [--source ADDR] [payload | --file F | -]</c>: sends a payload N times or for S seconds, paced
+/// by a token bucket (<see cref="Pacer"/>), and says on stderr what it sent. <c>--ttl</c> is the multicast TTL for a
+/// group and the unicast TTL for an address.
 /// </summary>
 internal static class SendCommand
 {
-    private static readonly TimeSpan SendTimeout = TimeSpan.FromSeconds(5);
-    private static readonly byte[] SequenceToken = "{n}"u8.ToArray();
+    private const int SequenceBytes = DatagramSource.SequenceBytes;
+    private const int MaxSize = 65507; // IPv4's largest UDP payload
+    private const double MaxDuration = 31_536_000; // a year: beyond it a typo, not a test
 
     public static Command Create()
     {
@@ -35,23 +37,33 @@ internal static class SendCommand
         };
         var loop = new Option<string?>("--loop") { Description = "Multicast loopback to local listeners: true or false." };
         loop.AcceptOnlyFromAmong("true", "false");
-        var count = new Option<int>("--count", "-c") { Description = "How many datagrams to send.", DefaultValueFactory = _ => 1 };
-        var rate = new Option<double?>("--rate", "-r") { Description = "Datagrams per second (default: as fast as possible)." };
+        var count = new Option<long?>("--count", "-c") { Description = "How many datagrams to send (default 1, or no limit with --duration)." };
+        var duration = new Option<double?>("--duration", "-t") { Description = "Send for this many seconds (iperf's -t); with --count, whichever ends first." };
+        var rate = new Option<string?>("--rate", "-r")
+        {
+            Description = "Datagrams/s as a plain number (2000), or payload bits/s with a decimal unit k, M or G (M = 10^6) as iperf's -b (64k, 100M, 1.5G). Default: as fast as possible.",
+        };
+        var size = new Option<int?>("--size", "-l") { Description = "Payload bytes per datagram: the payload padded with zero bytes (default: the payload's own size)." };
+        var seq = new Option<bool>("--seq")
+        {
+            Description = "Start each payload with a 4-byte big-endian sequence number (from 1, as iperf2's datagram id; 'listen --seq' counts loss from it).",
+        };
         var source = new Option<string?>("--source", "-s") { Description = "The source address to send from (bind to it)." };
         var file = new Option<string?>("--file", "-f") { Description = "Read the payload from this file (\"-\": stdin)." };
 
         var command = new Command("send", "Send datagrams to a group or address.")
         {
-            destination, payload, port, iface, ttl, loop, count, rate, source, file,
+            destination, payload, port, iface, ttl, loop, count, duration, rate, size, seq, source, file,
         };
         command.SetAction(r => Cli.Run(() => Run(new Settings(
             r.GetValue(destination)!, r.GetValue(payload), r.GetValue(file), r.GetValue(port), r.GetValue(iface),
-            r.GetValue(ttl), r.GetValue(loop) is { } l ? l == "true" : null, r.GetValue(count), r.GetValue(rate), r.GetValue(source)))));
+            r.GetValue(ttl), r.GetValue(loop) is { } l ? l == "true" : null, r.GetValue(count), r.GetValue(duration),
+            r.GetValue(rate), r.GetValue(size), r.GetValue(seq), r.GetValue(source)))));
         return command;
     }
 
     private sealed record Settings(string Destination, string? Payload, string? File, int Port, string? Interface,
-        int? Ttl, bool? Loop, int Count, double? Rate, string? Source);
+        int? Ttl, bool? Loop, long? Count, double? Duration, string? Rate, int? Size, bool Seq, string? Source);
 
     private static int Run(Settings s)
     {
@@ -68,13 +80,17 @@ internal static class SendCommand
         {
             throw CliException.BadInput($"--source {source} is not a unicast address: give an address of this host to send from");
         }
-        if (s.Count < 1) throw CliException.BadInput($"--count {s.Count} is out of range: give 1 or more");
-        if (s.Rate is { } rate && (!(rate > 0) || double.IsInfinity(rate)))
+        if (s.Count is < 1) throw CliException.BadInput($"--count {s.Count} is out of range: give 1 or more");
+        if (s.Duration is { } d && (!(d > 0) || d > MaxDuration))
         {
-            throw CliException.BadInput($"--rate {rate} is out of range: give a positive number of datagrams per second");
+            throw CliException.BadInput($"--duration {d} is out of range: give seconds, more than 0 and at most {MaxDuration}");
         }
+        if (s.Size is < 1 or > MaxSize) throw CliException.BadInput($"--size {s.Size} is out of range: a UDP payload is 1 to {MaxSize} bytes");
+        if (s.Seq && s.Size is < SequenceBytes) throw CliException.BadInput($"--size {s.Size} is too small for --seq: give {SequenceBytes} or more");
+        SendRate? rate = s.Rate is null ? null : SendRate.Parse(s.Rate);
         int ifindex = s.Interface is null ? 0 : Cli.InterfaceIndex(s.Interface, "--iface");
-        byte[] payload = ReadPayload(s);
+        byte[] payload = s.Payload is null && s.File is null && (s.Size is not null || s.Seq) ? [] : ReadPayload(s);
+        var datagrams = new DatagramSource(payload, s.Seq, s.Size);
 
         using DatagramSocket socket = DatagramSocket.Create(destination.AddressFamily);
         if (source is not null) socket.Bind(new IPEndPoint(source, 0));
@@ -96,35 +112,24 @@ internal static class SendCommand
         if (s.Loop is { } loop) socket.SetMulticastLoop(loop);
 
         var endpoint = new IPEndPoint(destination, s.Port);
-        int at = payload.AsSpan().IndexOf(SequenceToken);
-        long interval = s.Rate is { } perSecond ? (long)(Stopwatch.Frequency / perSecond) : 0;
+        long count = s.Count ?? (s.Duration is null ? 1 : long.MaxValue);
         (CancellationTokenSource cts, IDisposable signals) = Cli.OnInterrupt();
         using (signals)
         {
-            long start = Stopwatch.GetTimestamp();
-            long bytes = 0;
-            for (int n = 1; n <= s.Count; n++)
+            var sender = new PacedSender(socket, endpoint, datagrams, rate?.DatagramsPerSecond(datagrams.Size));
+            SendTally tally = sender.Run(count, s.Duration, cts.Token);
+            if (tally.Failure is { } failed)
             {
-                if (interval > 0 && n > 1)
-                {
-                    TimeSpan wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), start + interval * (n - 1));
-                    if (wait > TimeSpan.Zero) cts.Token.WaitHandle.WaitOne(wait);
-                }
-                if (cts.IsCancellationRequested)
-                {
-                    Console.Error.WriteLine($"interrupted: sent {n - 1} datagram(s) to {endpoint}");
-                    return ExitCodes.Interrupted;
-                }
-                byte[] datagram = at < 0 ? payload : Substitute(payload, n);
-                SendResult r = socket.SendTo(datagram, endpoint, SendTimeout);
-                if (r.Status != SendStatus.Sent)
-                {
-                    return Cli.Fail(ExitCodes.Failed, $"send {n} of {s.Count} to {endpoint} failed: {Why(r, destination, s.Interface)}");
-                }
-                bytes += r.BytesSent;
+                string of = count == long.MaxValue ? "" : $" of {count}";
+                Cli.Fail(ExitCodes.Failed, $"send {tally.Datagrams + tally.Errors + 1}{of} to {endpoint} failed: {Why(failed, destination, s.Interface)}");
             }
-            Console.Error.WriteLine($"sent {s.Count} datagram(s), {bytes} bytes, to {endpoint}");
-            return ExitCodes.Ok;
+            // A run the first datagram ended has nothing to sum up beyond the failure.
+            if (tally.Failure is null || tally.Datagrams + tally.Errors > 0)
+            {
+                string summary = tally.Summary(endpoint);
+                Console.Error.WriteLine(cts.IsCancellationRequested ? "interrupted: " + summary : summary);
+            }
+            return tally.Failure is not null ? ExitCodes.Failed : cts.IsCancellationRequested ? ExitCodes.Interrupted : ExitCodes.Ok;
         }
     }
 
@@ -132,7 +137,7 @@ internal static class SendCommand
     /// Why a send failed; for ENETUNREACH without --iface, the way out. A namespace or host without a default route has
     /// no route for a group, so the kernel needs the interface named (lo alone refuses IPv6 multicast the same way).
     /// </summary>
-    private static string Why(SendResult r, IPAddress destination, string? iface)
+    private static string Why(BatchSendResult r, IPAddress destination, string? iface)
     {
         if (r.Status != SendStatus.Error) return r.Status.ToString();
         if (r.Errno != Errno.ENETUNREACH || iface is not null) return r.ErrorName!;
@@ -170,22 +175,5 @@ internal static class SendCommand
         {
             throw CliException.BadInput($"cannot read --file \"{from}\": {e.Message}");
         }
-    }
-
-    /// <summary>The payload with every "{n}" replaced by the sequence number.</summary>
-    private static byte[] Substitute(byte[] payload, int n)
-    {
-        byte[] number = Encoding.ASCII.GetBytes(n.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        var result = new List<byte>(payload.Length + 8);
-        ReadOnlySpan<byte> rest = payload;
-        int at;
-        while ((at = rest.IndexOf(SequenceToken)) >= 0)
-        {
-            result.AddRange(rest[..at]);
-            result.AddRange(number);
-            rest = rest[(at + SequenceToken.Length)..];
-        }
-        result.AddRange(rest);
-        return [.. result];
     }
 }

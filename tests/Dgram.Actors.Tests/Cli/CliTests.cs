@@ -486,9 +486,10 @@ public sealed partial class CliTests : IDisposable
         Assert.Contains(expected, line);
     }
 
-    private static DatagramSocket Receiver(LabFamily f, IPAddress group, out int port)
+    private static DatagramSocket Receiver(LabFamily f, IPAddress group, out int port,
+        ReceiveMetadata metadata = ReceiveMetadata.PacketInfo | ReceiveMetadata.HopLimit)
     {
-        var s = DatagramSocket.Create(f.Family, new DatagramSocketOptions { ReceiveMetadata = ReceiveMetadata.PacketInfo | ReceiveMetadata.HopLimit });
+        var s = DatagramSocket.Create(f.Family, new DatagramSocketOptions { ReceiveMetadata = metadata });
         try
         {
             port = LabNet.NextPort();
@@ -672,6 +673,13 @@ internal sealed partial class DgramProcess : IDisposable
     {
         Assert.True(_listening.Task.Wait(Bound), $"no 'listening on' within {Bound.TotalSeconds} s: {Describe()}");
         Assert.True(_listening.Task.Result, $"exited before listening: {Describe()}");
+    }
+
+    /// <summary>Sends SIGINT, as Ctrl+C would (Process.Kill sends only SIGKILL).</summary>
+    public void Interrupt()
+    {
+        using Process kill = Process.Start("kill", ["-INT", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
     }
 
     /// <summary>Waits (bounded) for the process to exit and its output to drain; returns the exit code.</summary>
