@@ -62,6 +62,16 @@ main() {
   command -v dotnet >/dev/null 2>&1 ||
     fail_early 2 "dotnet not found on PATH (install the .NET SDK named in global.json)"
 
+  # The dgram tool's tests compare it with iperf2 (Debian's iperf), the tool operators use.
+  if ! command -v iperf >/dev/null 2>&1; then
+    if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+      { apt-get install -y -qq iperf || { apt-get update -qq && apt-get install -y -qq iperf; }; } >&2 ||
+        fail_early 2 "could not install iperf (apt-get install iperf)"
+    else
+      fail_early 2 "iperf (iperf2) not found: apt-get install iperf"
+    fi
+  fi
+
   # Restore needs the network, so restore and build run outside the namespace.
   local rc=0
   dotnet restore Dgram.Actors.sln || rc=$?

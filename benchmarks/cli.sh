@@ -48,7 +48,7 @@ run() {
     echo "${sent:-0} $((total - lost)) -"
   else
     sleep 0.5 # what is still in flight after the client's last datagram (0.5 s at 100 Mbit/s is far more than the queue)
-    kill -INT "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
+    kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true # a background job ignores SIGINT
     local line received drops
     line=$(grep -E '^summary: received' "$err" | tail -1)
     received=$(grep -oE 'received [0-9]+' <<<"$line" | grep -oE '[0-9]+')
