@@ -5,7 +5,9 @@
 # server. Runs inside the lab namespace (bench.sh: in_lab). Per receiver and rate, over the repetitions:
 #   cli_loss receiver=R mbit=M loss_pct=MEDIAN (MIN-MAX) kernel_drops=MEDIAN sent=MEDIAN
 # loss is (what iperf2's client says it sent - what the receiver counted) / sent; kernel drops as dgram's summary
-# line reports them (SO_RXQ_OVFL); for iperf2's server, its own lost/total.
+# line reports them (SO_RXQ_OVFL); for iperf2's server, its own lost/total. (iperf2 reads -b 100M as 100 * 2^20
+# bit/s: this feed is 104.9 Mbit/s, the same for every receiver.) Then the send side, at the same decimal rate for
+# both senders: cli_send lines (below).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
 [[ ${DGRAM_LAB:-} == 1 ]] || { echo "cli.sh: run through bench.sh (it needs the lab namespace)" >&2; exit 2; }
@@ -71,6 +73,43 @@ for mbit in 100 192; do
       losses+=("$loss") drops+=("$kd") sents+=("$sent")
     done
     echo "cli_loss receiver=$receiver mbit=$mbit loss_pct=$(printf '%s\n' "${losses[@]}" | median) ($(printf '%s\n' "${losses[@]}" | spread)) kernel_drops=$(printf '%s\n' "${drops[@]}" | median) sent=$(printf '%s\n' "${sents[@]}" | median)"
+  done
+done
+
+# The send side: `dgram send --seq` against iperf2's client at the same asked rate, each into `dgram listen --seq`
+# (core 1); per sender: the payload Mbit/s it reports, its CPU (user + system, /usr/bin/time), the receiver's loss.
+#   cli_send sender=S mbit=M achieved_mbit=MEDIAN (MIN-MAX) cpu_s=MEDIAN loss_pct=MEDIAN
+send_run() {
+  local sender=$1 mbit=$2 err=$tmp/rx.err pid achieved cpu
+  taskset -c 1 "${dgram[@]}" listen "$group" --port "$port" --iface lab0a --format hex --seq >/dev/null 2>"$err" & pid=$!
+  for _ in $(seq 200); do ip maddr show dev lab0a | grep -q "inet $group\b" && break; sleep 0.05; done
+  local out=$tmp/tx.txt
+  case $sender in
+    dgram)
+      taskset -c 0 /usr/bin/time -f 'cpu %U %S' -o "$tmp/time" "${dgram[@]}" send "$group" --port "$port" --iface lab0b \
+        --source 198.51.100.2 --rate "${mbit}M" --size 200 --duration "$seconds" --seq >"$out" 2>&1
+      achieved=$(grep -oE '[0-9.]+ Mbit/s' "$out" | grep -oE '^[0-9.]+' | tail -1) ;;
+    iperf)
+      taskset -c 0 /usr/bin/time -f 'cpu %U %S' -o "$tmp/time" iperf -c "$group" -u -T 1 -B 198.51.100.2 -p "$port" \
+        -b "$((mbit * 1000000))" -l 200 -t "$seconds" >"$out" 2>&1 # decimal: iperf2's "M" is 2^20
+      achieved=$(grep -oE '[0-9.]+ Mbits/sec' "$out" | grep -oE '^[0-9.]+' | tail -1) ;;
+  esac
+  cpu=$(awk '/^cpu/ {printf "%.2f", $2 + $3}' "$tmp/time")
+  sleep 0.5 # what is still in flight
+  kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
+  local lost
+  lost=$(grep -oE 'lost [0-9]+ \([0-9.]+%\)' "$err" | grep -oE '\([0-9.]+' | tr -d '(' | sort -g | tail -1)
+  echo "${achieved:-0} ${cpu:-0} ${lost:-nan}"
+}
+for mbit in 100 192; do
+  for sender in dgram iperf; do
+    achs=() cpus=() losses=()
+    for ((r = 1; r <= reps; r++)); do
+      read -r ach cpu lost < <(send_run "$sender" "$mbit")
+      echo "  send $sender ${mbit}M rep $r: $ach Mbit/s, cpu $cpu s, receiver lost $lost%"
+      achs+=("$ach") cpus+=("$cpu") losses+=("$lost")
+    done
+    echo "cli_send sender=$sender mbit=$mbit achieved_mbit=$(printf '%s\n' "${achs[@]}" | median) ($(printf '%s\n' "${achs[@]}" | spread)) cpu_s=$(printf '%s\n' "${cpus[@]}" | median) loss_pct=$(printf '%s\n' "${losses[@]}" | median)"
   done
 done
 echo "# load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
