@@ -66,11 +66,15 @@ public sealed partial class CliTests
     public void Send_paced_by_datagrams_per_second_spreads_them_over_the_duration_in_sequence()
     {
         (List<Arrival> arrivals, DgramProcess sender) = SendAndCollect(100, "--rate", "2000", "--duration", "1", "--size", "100", "--seq");
-        Assert.Equal(Enumerable.Range(1, 2000).Select(n => (uint)n), arrivals.Select(a => a.Sequence));
+        Summary summary = ParseSummary(Assert.Single(sender.Errors));
+        // The pacer does not make up a stall longer than one call of 64 datagrams (a loaded machine may cause one):
+        // what it sent, numbered without a gap, is what arrived and what it says, close to the rate.
+        int sent = (int)summary.Datagrams;
+        Assert.InRange(sent, 1900, 2000);
+        Assert.Equal(Enumerable.Range(1, sent).Select(n => (uint)n), arrivals.Select(a => a.Sequence));
         Assert.All(arrivals, a => Assert.Equal(100, a.Length));
         AssertSpread(arrivals, expectedSeconds: 1999 / 2000.0);
-        Summary summary = ParseSummary(Assert.Single(sender.Errors));
-        Assert.Equal((2000L, 200_000L, 0L), (summary.Datagrams, summary.Bytes, summary.Errors));
+        Assert.Equal((sent * 100L, 0L), (summary.Bytes, summary.Errors));
         Assert.InRange(summary.Seconds, 1.0, 1.2); // a --duration run lasts its duration
         Assert.InRange(summary.PerSecond, 2000 / 1.2, 2000);
     }
@@ -80,10 +84,12 @@ public sealed partial class CliTests
     {
         // 1.6 Mbit/s of 200 B datagrams: 1,000 per second, 500 in half a second.
         (List<Arrival> arrivals, DgramProcess sender) = SendAndCollect(200, "--rate", "1.6M", "--size", "200", "--duration", "0.5", "--seq");
-        Assert.Equal(Enumerable.Range(1, 500).Select(n => (uint)n), arrivals.Select(a => a.Sequence));
-        AssertSpread(arrivals, expectedSeconds: 499 / 1000.0);
         Summary summary = ParseSummary(Assert.Single(sender.Errors));
-        Assert.Equal((500L, 100_000L), (summary.Datagrams, summary.Bytes));
+        int sent = (int)summary.Datagrams; // as above: a stall longer than 64 datagrams is not made up
+        Assert.InRange(sent, 475, 500);
+        Assert.Equal(Enumerable.Range(1, sent).Select(n => (uint)n), arrivals.Select(a => a.Sequence));
+        AssertSpread(arrivals, expectedSeconds: 499 / 1000.0);
+        Assert.Equal(sent * 200L, summary.Bytes);
         Assert.InRange(summary.Mbits, 1.6 / 1.2, 1.6);
     }
 
