@@ -84,7 +84,7 @@ internal sealed class IngressActor : ReceiveActor, IWithTimers
 
     private void OnBatch(BridgeBatch batch)
     {
-        _batcher!.Taken();
+        _batcher!.Taken(batch.Body.Length);
         BridgeMetrics.Ingress.Add(batch.Count, new("group", _group.Name), new("site", _settings.Site));
         // Local affinity: the receptionist hands every envelope to the proxy on its own node, one path, so envelopes
         // arrive in order (any proxy would do, but two paths reorder, and the re-emitter counts reordering as loss).

@@ -12,16 +12,25 @@ namespace Dgram.Cluster.Internal;
 /// envelope goes to the ingress actor when it holds <c>MaxBatchDatagrams</c> or the next record would pass
 /// <c>MaxBatchBytes</c>, and at the end of every read, so at low rates a datagram waits for nothing. Every datagram
 /// takes the next sequence number, also one dropped here because the ingress actor has <see cref="MaxQueued"/>
+/// (or <see cref="MaxQueuedBytes"/>)
 /// envelopes waiting: the gap shows at the peers.
 /// </summary>
 internal sealed class IngressBatcher(BridgeSettings settings, BridgeGroup group, long origin, IActorRef ingress) : IDatagramHandler
 {
     /// <summary>Envelopes waiting in the ingress actor's mailbox, at most.</summary>
-    public const int MaxQueued = 64;
+    /// <remarks>
+    /// Room for a burst while the actor is slow to start (a first burst of 200 one-datagram reads, with its code
+    /// still cold, overflowed 64); the bytes bound the memory when envelopes are large.
+    /// </remarks>
+    public const int MaxQueued = 1024;
+
+    /// <summary>Envelope bytes waiting in the ingress actor's mailbox, at most.</summary>
+    public const int MaxQueuedBytes = 16 << 20;
 
     private const ushort AF_INET = 2, AF_INET6 = 10;
     private readonly byte[] _body = new byte[settings.MaxBatchBytes];
     private int _length, _count, _queued;
+    private long _queuedBytes;
     private long _next, _received, _dropped, _filtered;
 
     public long Received => Volatile.Read(ref _received);
@@ -29,7 +38,11 @@ internal sealed class IngressBatcher(BridgeSettings settings, BridgeGroup group,
     public long Filtered => Volatile.Read(ref _filtered);
 
     /// <summary>The ingress actor took an envelope from its mailbox.</summary>
-    public void Taken() => Interlocked.Decrement(ref _queued);
+    public void Taken(int bytes)
+    {
+        Interlocked.Decrement(ref _queued);
+        Interlocked.Add(ref _queuedBytes, -bytes);
+    }
 
     public bool OnDatagram(ReadOnlySpan<byte> payload, ReadOnlySpan<byte> sourceAddress, in ReceiveResult result, long sequence)
     {
@@ -59,7 +72,7 @@ internal sealed class IngressBatcher(BridgeSettings settings, BridgeGroup group,
         if (_count == 0) return;
         long first = _next;
         _next += _count;
-        if (Interlocked.Increment(ref _queued) > MaxQueued)
+        if (Interlocked.Increment(ref _queued) > MaxQueued || Interlocked.Read(ref _queuedBytes) + _length > MaxQueuedBytes)
         {
             Interlocked.Decrement(ref _queued);
             Interlocked.Add(ref _dropped, _count);
@@ -67,6 +80,7 @@ internal sealed class IngressBatcher(BridgeSettings settings, BridgeGroup group,
         }
         else
         {
+            Interlocked.Add(ref _queuedBytes, _length);
             ingress.Tell(new BridgeBatch(group.Name, settings.Site, origin, first, _count, _body.AsSpan(0, _length).ToArray()), ActorRefs.NoSender);
         }
         _count = 0;

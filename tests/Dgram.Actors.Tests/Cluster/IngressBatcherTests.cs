@@ -118,7 +118,7 @@ public sealed class IngressBatcherTests(ITestOutputHelper output) : LoggedTestKi
         b.OnBatchEnd();
         Assert.Equal(5, b.Dropped);
         var envelopes = Envelopes(IngressBatcher.MaxQueued);
-        b.Taken();
+        b.Taken(1 + 4 + 2 + 2 + 10); // one envelope taken: its body is one record (IPv4 source, 10-byte payload)
         Offer(b, 10, 99);
         b.OnBatchEnd();
         Assert.Equal(IngressBatcher.MaxQueued + 5L, ExpectMsg<BridgeBatch>().FirstSequence); // after the gap of 5
