@@ -55,7 +55,7 @@ internal sealed class IngressActor : ReceiveActor, IWithTimers
             Name = "socket",
             Family = _group.Family,
             LocalEndPoint = new IPEndPoint(_group.Family == System.Net.Sockets.AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any, _group.Port),
-            // Consumers on the node may bind the group's port too: each socket gets its own copy.
+            // Other sockets on the node may bind the group's port too: each gets its own copy of the segment's datagrams.
             Reuse = AddressReuse.ReuseAddress,
             MaxDatagramSize = 65_535,
             ReceiveBufferSize = _settings.ReceiveBufferSize,
@@ -67,8 +67,7 @@ internal sealed class IngressActor : ReceiveActor, IWithTimers
                     BlockedSources: ssm ? null : _settings.EmitterAddresses.Where(a => a.AddressFamily == _group.Family).ToArray()),
             ],
         };
-        IActorRef self = Self;
-        SocketClient.StartAsync(Context, socket).PipeTo(self);
+        SocketClient.StartAsync(Context, socket).PipeTo(Self);
         if (_settings.StatsInterval > TimeSpan.Zero) Timers.StartPeriodicTimer("stats", StatsTick.Instance, _settings.StatsInterval);
     }
 
